@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Build the systemd test images from Debian's archive (no container registry needed).
+#   scripts/build-image.sh [bookworm|trixie] [amd64|arm64]
+# Skips the build when the image already exists (FORCE=1 rebuilds).
+# Image name: localhost/edgefl-debian:<suite>[-arm64]
+set -euo pipefail
+SUITE=${1:-bookworm}
+ARCH=${2:-amd64}
+TAG=$SUITE; [[ $ARCH == amd64 ]] || TAG=$SUITE-$ARCH
+IMAGE=localhost/edgefl-debian:$TAG
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# systemd as PID 1, python3 for Ansible, python3-apt for the apt module, plus the
+# few tools the tests use (ip, sysctl, getent, sudo).
+INCLUDE=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,sudo,ca-certificates
+
+if [[ -z ${FORCE:-} ]] && podman image exists "$IMAGE"; then
+  echo "[image] $IMAGE exists (FORCE=1 to rebuild)" >&2
+  exit 0
+fi
+work=$(mktemp -d /var/tmp/edgefl-rootfs.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+start=$SECONDS
+echo "[image] debootstrap $SUITE/$ARCH -> $IMAGE" >&2
+extra=()
+[[ $ARCH == amd64 ]] || extra=(--foreign)
+debootstrap --variant=minbase --arch="$ARCH" "${extra[@]}" --include="$INCLUDE" "$SUITE" "$work/root" "$MIRROR" >"$work/log" 2>&1 || {
+  tail -20 "$work/log" >&2; exit 1; }
+if [[ $ARCH != amd64 ]]; then
+  # second stage runs the foreign binaries through qemu-user-static (binfmt_misc)
+  chroot "$work/root" /debootstrap/debootstrap --second-stage >"$work/log2" 2>&1 || {
+    tail -20 "$work/log2" >&2; exit 1; }
+fi
+root=$work/root
+# A container, not a machine: no getty, no udev settle; journald to the console too.
+rm -f "$root"/etc/machine-id && : >"$root"/etc/machine-id
+for u in getty@tty1.service systemd-udevd.service systemd-udev-trigger.service systemd-remount-fs.service; do
+  ln -sf /dev/null "$root/etc/systemd/system/$u"
+done
+echo "deb $MIRROR $SUITE main" >"$root/etc/apt/sources.list"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+platform=()
+[[ $ARCH == amd64 ]] || platform=(--arch "$ARCH")
+tar -C "$root" -c . | podman import "${platform[@]}" \
+  --change 'CMD ["/sbin/init"]' --change 'ENV container=podman' --change 'STOPSIGNAL SIGRTMIN+3' \
+  - "$IMAGE" >/dev/null
+echo "[image] built $IMAGE in $((SECONDS - start)) s" >&2

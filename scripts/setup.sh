@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Set up everything edgefl.nvflare needs on a fresh Debian/Ubuntu machine (run as root):
+#   - Debian packages: podman, debootstrap, qemu-user-static/binfmt-support (aarch64 tests)
+#   - podman configured for hosts without a usable crun (runc, sane ulimits)
+#   - the pinned control-node toolchain in .venv/ (ansible-core, nvflare, molecule, ...)
+# Idempotent: a second call only checks stamps and returns in well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+APT_PACKAGES=(podman debootstrap runc uidmap slirp4netns fuse-overlayfs qemu-user-static binfmt-support procps iproute2 make)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    log "missing Debian packages: ${missing[*]} - run this script as root (or: sudo apt-get install ${missing[*]})"
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# podman: crun fails on these machines (rlimits, hybrid cgroups); runc works.
+CONF_DIR=/etc/containers/containers.conf.d
+CONF_FILE=$CONF_DIR/50-edgefl.conf
+want_conf='# Managed by edgefl.nvflare scripts/setup.sh
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"'
+if [[ ! -f $CONF_FILE ]] || [[ "$(cat "$CONF_FILE")" != "$want_conf" ]]; then
+  log "configuring podman ($CONF_FILE)"
+  mkdir -p "$CONF_DIR"
+  printf '%s\n' "$want_conf" >"$CONF_FILE"
+fi
+
+# Python toolchain, re-installed only when requirements-dev.txt changes.
+PY=${PYTHON:-python3}
+stamp=.venv/.edgefl-stamp
+want_stamp=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+if [[ ! -x .venv/bin/python ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]]; then
+  log "installing the Python toolchain into .venv/ (a few minutes the first time)"
+  [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check -U pip wheel
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  echo "$want_stamp" >"$stamp"
+fi
+log "ready: $(.venv/bin/ansible --version | head -1), nvflare $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("nvflare"))'), $(podman --version)"
