@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The whole test suite, stage by stage (make test == scripts/test.sh all).
+#   scripts/test.sh [all|lint|sanity|unit|integration|build|molecule] [molecule scenario ...]
+# Prints a wall-time table at the end and writes it to .work/test-times.tsv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH=$ROOT/.venv/bin:$PATH
+export ANSIBLE_CONFIG=$ROOT/ansible.cfg
+export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0} PY_COLORS=${PY_COLORS:-0}
+mkdir -p .work
+TIMES=.work/test-times.tsv
+: >"$TIMES"
+passed=0 failed=0
+
+stage() { # stage NAME CMD...
+  local name=$1; shift
+  local t0=$SECONDS rc=0
+  printf '\n===== %s =====\n' "$name"
+  "$@" || rc=$?
+  local dt=$((SECONDS - t0))
+  if ((rc == 0)); then passed=$((passed + 1)); st=ok; else failed=$((failed + 1)); st="FAILED (rc=$rc)"; fi
+  printf '%s\t%s\t%s\n' "$name" "$dt" "$st" >>"$TIMES"
+  printf '===== %s: %s in %ss =====\n' "$name" "$st" "$dt"
+  ((rc == 0)) || [[ ${KEEP_GOING:-0} == 1 ]] || finish
+}
+
+finish() {
+  printf '\n%-34s %8s  %s\n' stage seconds result
+  while IFS=$'\t' read -r n s r; do printf '%-34s %8s  %s\n' "$n" "$s" "$r"; done <"$TIMES"
+  echo "stages: $passed passed, $failed failed"
+  ((failed == 0)) || exit 1
+  exit 0
+}
+
+do_lint() { ansible-lint --profile production; }
+do_sanity() { scripts/sanity.sh; }
+do_unit() { python -m pytest -q -p no:cacheprovider tests/unit; }
+do_integration() {
+  local pb rc=0
+  shopt -s nullglob
+  for pb in tests/integration/*.yml; do
+    echo "--- $pb"
+    ansible-playbook -i tests/integration/inventory "$pb" || rc=1
+  done
+  return $rc
+}
+do_build() { scripts/build-check.sh; }
+molecule_scenarios() {
+  if (($#)); then printf '%s\n' "$@"; return; fi
+  # Scenario order: cheap role scenarios first, the federation last.
+  local d
+  for d in molecule/*/molecule.yml; do d=${d%/molecule.yml}; echo "${d#molecule/}"; done |
+    sort -t: -k1,1 | awk '{ p = ($0 ~ /federation|aarch64/) ? 1 : 0; print p "\t" $0 }' | sort -k1,1n -k2 | cut -f2
+}
+
+what=${1:-all}; shift || true
+case $what in
+  all)
+    stage lint do_lint
+    stage sanity do_sanity
+    stage unit do_unit
+    stage integration do_integration
+    stage build do_build
+    stage image scripts/build-image.sh
+    for s in $(molecule_scenarios); do stage "molecule:$s" molecule test -s "$s"; done
+    ;;
+  lint | sanity | unit | integration | build) stage "$what" "do_$what" ;;
+  molecule)
+    stage image scripts/build-image.sh
+    for s in $(molecule_scenarios "$@"); do stage "molecule:$s" molecule test -s "$s"; done
+    ;;
+  *) echo "usage: $0 [all|lint|sanity|unit|integration|build|molecule [scenario...]]" >&2; exit 2 ;;
+esac
+finish
