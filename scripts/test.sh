@@ -33,7 +33,7 @@ finish() {
   exit 0
 }
 
-do_lint() { ansible-lint --profile production; }
+do_lint() { antsibull-changelog lint && ansible-lint --profile production; }
 do_sanity() { scripts/sanity.sh; }
 do_unit() { python -m pytest -q -p no:cacheprovider tests/unit; }
 do_integration() {
