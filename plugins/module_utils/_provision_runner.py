@@ -1,0 +1,85 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""edgefl.nvflare.provision: options -> spec -> plan -> (apply) -> result."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import (
+    Layout,
+    Plan,
+    apply,
+    check_names,
+    installed_nvflare_version,
+)
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
+    SpecError,
+    from_options,
+    from_project_file,
+)
+
+
+def load_project_file(path):
+    import yaml
+
+    try:
+        with open(path, "r") as f:
+            return yaml.safe_load(f)
+    except (OSError, IOError) as exc:
+        raise ModuleError("project_file: cannot read %s (%s); give the path of a readable NVFLARE project.yml"
+                          % (path, exc.strerror or exc), field="project_file")
+    except yaml.YAMLError as exc:
+        raise ModuleError("project_file: %s is not valid YAML (%s); fix the file" % (path, exc), field="project_file")
+
+
+class ProvisionRunner(EdgeflModule):
+    def run(self):
+        params = self.module.params
+        try:
+            if params.get("project_file"):
+                if params.get("clients") or params.get("admins"):
+                    raise SpecError("project_file", "give either project_file or server/clients/admins, not both")
+                data = load_project_file(params["project_file"])
+                project, labels, hosts = from_project_file(params["project_file"], data)
+            else:
+                project, labels, hosts = from_options(params)
+            version = installed_nvflare_version(params.get("nvflare_version"))
+            layout = Layout(params["workspace"], project["name"])
+            if os.path.exists(layout.workspace) and not os.path.isdir(layout.workspace):
+                raise SpecError("workspace", "%s exists and is not a directory; choose a directory path"
+                                % layout.workspace)
+            plan = Plan(project, labels, hosts, layout, version, params.get("force"))
+            check_names(plan)
+        except SpecError as exc:
+            raise ModuleError(exc.msg, field=exc.field)
+        before, after = plan.diff()
+        self.set_diff(before, after, before_header="participants (before)", after_header="participants (after)")
+        result_dir = None
+        if plan.changed and not self.check_mode:
+            result_dir = apply(plan)
+        elif plan.to_build:
+            result_dir = plan.next_prod_dir()
+        elif plan.state is None and not self.check_mode:
+            apply(plan)
+        self.set_changed(plan.changed)
+        self.add_result(
+            kits=dict((n, layout.kit(n)) for n in plan.wanted),
+            participants=plan.participants(),
+            added=plan.added,
+            removed=plan.removed,
+            changed_participants=plan.changed_participants,
+            regenerated_keys=sorted(plan.regenerate),
+            reasons=plan.reasons,
+            result_dir=result_dir or plan.current_result_dir(),
+            project_dir=layout.project_dir,
+            state_dir=layout.state_dir,
+            nvflare_version=version,
+        )

@@ -1,0 +1,323 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: provision
+short_description: Provision an NVIDIA FLARE federation (root CA, certificates, startup kits) idempotently
+version_added: 0.1.0
+description:
+  - Runs NVIDIA FLARE provisioning on the control node, in-process through NVFLARE's lighter API
+    (C(prepare_project), C(prepare_builders), C(prepare_packager), C(Provisioner)); it does not shell out to the CLI.
+  - Each participant's current kit is reachable at the stable path C(<workspace>/<project>/kits/<name>/)
+    (C(startup/), C(local/), C(transfer/)), a symlink into the C(prod_NN) directory that built it.
+    For admins the name is the e-mail address.
+  - Idempotent. The same spec with all kits present changes nothing. No new C(prod_NN), no key generated,
+    no file rewritten.
+  - Adding a participant generates only that participant's key and kit. The root CA and every other
+    certificate, key and kit stay byte-identical (NVFLARE reuses the keys recorded in C(state/cert.json)).
+  - Removing a participant drops it from the result and removes its C(kits/<name>) link. Its old files stay
+    in their C(prod_NN) directory and its key stays in the state, so adding it back reuses it.
+  - A change of a federation-wide setting (project, server name or ports, default host, connection security,
+    builders, NVFLARE version) rebuilds every kit into a new C(prod_NN), reusing all keys. A change of a
+    participant's certificate content (org, admin role, server host names) gives that participant a new
+    key pair. RV(reasons) says why each kit was rebuilt.
+  - The state directory holding the root CA key is made C(0700) and its files C(0600); NVFLARE writes
+    C(cert.json) world-readable. Private keys in kits are C(0600). No key material is ever returned.
+  - Input is validated before anything is written, with NVFLARE's own name rules, port ranges and
+    C(netaddr) for IP addresses. Errors name the field at fault and how to fix it.
+author:
+  - edgefl.nvflare contributors
+requirements:
+  - nvflare (same version as O(nvflare_version)) and netaddr in the Python that runs the module on the control node.
+extends_documentation_fragment:
+  - edgefl.nvflare.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports what would be added, removed and rebuilt and writes nothing, not even the workspace directory.
+  diff_mode:
+    support: full
+    details: Shows the participant list before and after.
+  idempotent:
+    support: full
+options:
+  workspace:
+    description:
+      - Control-node provisioning workspace directory. It is created with mode C(0700) if missing.
+      - The project lives in C(<workspace>/<project_name>/). It holds the root CA private key. Keep it
+        out of version control and back it up.
+    type: path
+    required: true
+  project_name:
+    description:
+      - Name of the federation (NVFLARE project), 1-63 characters. Becomes the root CA's common name.
+      - Required unless O(project_file) is given.
+    type: str
+  project_file:
+    description:
+      - Use an existing NVFLARE C(project.yml) instead of O(project_name), O(server), O(clients), O(admins),
+        O(org), O(connection_security) and O(cert_validity_days).
+      - Its server's C(admin_port) defaults to V(8003) when unset, like O(server.admin_port).
+      - Edge (hierarchical) projects are not supported.
+    type: path
+  org:
+    description: Organisation of participants that do not set their own.
+    type: str
+    default: nvidia
+  server:
+    description: The one FL server.
+    type: dict
+    suboptions:
+      name:
+        description:
+          - Server name as clients and admins dial it unless O(server.default_host) is set. Becomes the CN
+            of its certificate; a DNS-style name.
+        type: str
+        required: true
+      org:
+        description: Organisation of the server. Defaults to O(org).
+        type: str
+      fed_learn_port:
+        description: Port clients connect to. Defaults to V(8002).
+        type: int
+      admin_port:
+        description:
+          - Port admin consoles connect to. Defaults to V(8003). NVFLARE 2.9 itself would put it on O(server.fed_learn_port).
+          - One shared port is accepted only when both O(server.fed_learn_port) and O(server.admin_port) are set explicitly.
+        type: int
+      default_host:
+        description: Host name or IP address clients and admins dial instead of O(server.name).
+        type: str
+      host_names:
+        description: Extra host names or IP addresses put in the server certificate.
+        type: list
+        elements: str
+      host:
+        description:
+          - Address of the server machine (for example its C(ansible_host)). Validated and returned in
+            RV(participants); it does not enter the kits. Use O(server.host_names) to put it in the certificate.
+        type: str
+  clients:
+    description: FL client sites.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Site name (letters, digits, C(-), C(_)).
+        type: str
+        required: true
+      org:
+        description: Organisation. Defaults to O(org).
+        type: str
+      host:
+        description:
+          - Address of the client device. Validated and returned in RV(participants). Clients dial the server,
+            so NVFLARE needs no client address in any kit.
+        type: str
+  admins:
+    description: Admin users (admin console / FLARE API identities).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: E-mail address of the user.
+        type: str
+        required: true
+      org:
+        description: Organisation. Defaults to O(org).
+        type: str
+      role:
+        description: Admin role.
+        type: str
+        choices: [project_admin, org_admin, lead, member]
+        default: project_admin
+  connection_security:
+    description:
+      - Connection security of the server's fed_learn port. Unset keeps NVFLARE's default (mutual TLS).
+    type: str
+    choices: [clear, tls, mtls]
+  cert_validity_days:
+    description:
+      - Validity in days of a newly created root CA (NVFLARE's C(root_valid_days)). Defaults to V(360).
+      - It cannot change an existing root CA. A different value for an existing workspace is an error.
+    type: int
+  nvflare_version:
+    description:
+      - The nvflare version the control node must have, for example V(2.9.0). The module fails with the
+        C(pip install) command to run when another version (or none) is installed.
+    type: str
+  force:
+    description:
+      - Rebuild every kit into a new C(prod_NN) even when nothing changed. Keys and the root CA are kept.
+    type: bool
+    default: false
+notes:
+  - Participant certificates get NVFLARE's fixed validity of 360 days, capped by the root CA's validity.
+  - NVFLARE stops at C(prod_99). Each run that builds something uses one C(prod_NN).
+seealso:
+  - name: NVIDIA FLARE provisioning
+    description: How NVFLARE provisions projects.
+    link: https://nvflare.readthedocs.io/en/main/programming_guide/provisioning_system.html
+"""
+
+EXAMPLES = r"""
+- name: Provision a federation from the inventory
+  edgefl.nvflare.provision:
+    workspace: "{{ nvflare_workspace }}"
+    project_name: "{{ nvflare_project_name }}"
+    server: "{{ __spec.server }}"
+    clients: "{{ __spec.clients }}"
+    admins: "{{ __spec.admins }}"
+    nvflare_version: "{{ nvflare_version }}"
+  vars:
+    __spec: "{{ groups | edgefl.nvflare.participants(hostvars) }}"
+  delegate_to: localhost
+  run_once: true
+  register: __provision
+
+- name: Provision from literal input
+  edgefl.nvflare.provision:
+    workspace: /srv/nvflare/workspace
+    project_name: edgefl
+    server:
+      name: server.example.com
+      host_names: [192.0.2.10]
+    clients:
+      - name: jetson-1
+        org: lab_a
+      - name: jetson-2
+    admins:
+      - name: admin@example.com
+        role: project_admin
+
+- name: Provision from an existing project.yml
+  edgefl.nvflare.provision:
+    workspace: /srv/nvflare/workspace
+    project_file: /srv/nvflare/project.yml
+"""
+
+RETURN = r"""
+kits:
+  description: Stable path of each participant's current kit, by participant name.
+  returned: always
+  type: dict
+  sample: {"server.example.com": "/srv/nvflare/workspace/edgefl/kits/server.example.com",
+           "jetson-1": "/srv/nvflare/workspace/edgefl/kits/jetson-1"}
+participants:
+  description: The participants, without any key material (server first, then clients, then admins).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "server.example.com", "type": "server", "org": "nvidia", "fed_learn_port": 8002, "admin_port": 8003},
+           {"name": "jetson-1", "type": "client", "org": "lab_a", "host": "192.0.2.21"}]
+added:
+  description: Participants new to this workspace (their key and kit are generated).
+  returned: always
+  type: list
+  elements: str
+  sample: [jetson-3]
+removed:
+  description: Participants no longer wanted; their C(kits/) link is removed, their old files are kept.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+changed_participants:
+  description: Existing participants whose kit is (or would be) rebuilt.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+regenerated_keys:
+  description: Existing participants that get a new key pair because their certificate content changed.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+reasons:
+  description: Why each kit is (or would be) built.
+  returned: always
+  type: dict
+  sample: {"jetson-3": "added"}
+result_dir:
+  description:
+    - The C(prod_NN) directory written by this run. In check mode, the one that would be written.
+    - When nothing is built, the newest C(prod_NN) a current kit lives in.
+  returned: always
+  type: str
+  sample: /srv/nvflare/workspace/edgefl/prod_01
+project_dir:
+  description: The project directory, C(<workspace>/<project_name>).
+  returned: always
+  type: str
+  sample: /srv/nvflare/workspace/edgefl
+state_dir:
+  description: NVFLARE's state directory (root CA and participant keys; C(0700)).
+  returned: always
+  type: str
+  sample: /srv/nvflare/workspace/edgefl/state
+nvflare_version:
+  description: Version of nvflare on the control node that did (or would do) the provisioning.
+  returned: always
+  type: str
+  sample: 2.9.0
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_runner import ProvisionRunner
+
+
+def main():
+    argument_spec = dict(
+        workspace=dict(type="path", required=True),
+        project_name=dict(type="str"),
+        project_file=dict(type="path"),
+        org=dict(type="str", default="nvidia"),
+        server=dict(type="dict", options=dict(
+            name=dict(type="str", required=True),
+            org=dict(type="str"),
+            fed_learn_port=dict(type="int"),
+            admin_port=dict(type="int"),
+            default_host=dict(type="str"),
+            host_names=dict(type="list", elements="str"),
+            host=dict(type="str"),
+        )),
+        clients=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            org=dict(type="str"),
+            host=dict(type="str"),
+        )),
+        admins=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            org=dict(type="str"),
+            role=dict(type="str", default="project_admin", choices=["project_admin", "org_admin", "lead", "member"]),
+        )),
+        connection_security=dict(type="str", choices=["clear", "tls", "mtls"]),
+        cert_validity_days=dict(type="int"),
+        nvflare_version=dict(type="str"),
+        force=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[
+            ("project_file", "project_name"),
+            ("project_file", "server"),
+            ("project_file", "connection_security"),
+            ("project_file", "cert_validity_days"),
+        ],
+        required_one_of=[("project_file", "project_name")],
+    )
+    ProvisionRunner(module).execute()
+
+
+if __name__ == "__main__":
+    main()
