@@ -1,0 +1,262 @@
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# NOTE: This module_utils file is private to the edgefl.nvflare collection. It is not
+# part of the public API and may change without notice; do not use it from other collections.
+
+"""FLARE API (nvflare.fuel.flare_api) logic behind the job and status modules.
+
+The modules stay thin: they build a FlareClient from their parameters and turn the
+FlareError subclasses raised here into distinct, clear failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import time
+import traceback
+
+NVFLARE_IMPORT_ERROR = None
+try:
+    from nvflare.apis.utils.job_submit_token import canonical_job_content_hash
+    from nvflare.fuel.flare_api import api_spec as _spec
+    from nvflare.fuel.flare_api.flare_api import new_secure_session
+except ImportError:  # pragma: no cover - reported by the modules through missing_required_lib
+    NVFLARE_IMPORT_ERROR = traceback.format_exc()
+    _spec = None
+
+SUCCESS_STATUS = "FINISHED:COMPLETED"
+TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_LEGACY_TERMINAL = ("FINISHED_OK", "FINISHED_EXCEPTION", "ABORTED", "ABANDONED", "FAILED")
+
+
+class FlareError(Exception):
+    """Base of the failures the modules report; ``kind`` is returned as ``error``."""
+
+    kind = "error"
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class ServerUnreachable(FlareError):
+    kind = "unreachable"
+
+
+class AuthRefused(FlareError):
+    kind = "auth"
+
+
+class WaitTimeout(FlareError):
+    kind = "timeout"
+
+
+class JobFailed(FlareError):
+    kind = "job_failed"
+
+
+class InvalidJob(FlareError):
+    kind = "invalid_job"
+
+
+class TokenConflict(FlareError):
+    kind = "token_conflict"
+
+
+class KitError(FlareError):
+    kind = "admin_kit"
+
+
+def is_terminal(status):
+    return isinstance(status, str) and (status.startswith("FINISHED") or status in _LEGACY_TERMINAL)
+
+
+def check_admin_kit(admin_kit):
+    """Fail before connecting when the admin kit is not a provisioned admin kit."""
+    fed_admin = os.path.join(admin_kit, "startup", "fed_admin.json")
+    if not os.path.isfile(fed_admin):
+        raise KitError(
+            "admin_kit %r is not an NVFLARE admin startup kit (no startup/fed_admin.json): point admin_kit at "
+            "the admin participant's kit, e.g. <nvflare_workspace>/<project>/kits/admin@nvidia.com" % admin_kit
+        )
+
+
+def job_folder_token(path):
+    """Default submit token: the job folder name plus a hash of its content.
+
+    The same folder content always maps to the same token (re-running never submits twice);
+    an edited job gets a new token and therefore a new job.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", os.path.basename(os.path.normpath(path)))[:40] or "job"
+    return "edgefl-%s-%s" % (name, canonical_job_content_hash(path)[:40])
+
+
+def check_job_folder(path):
+    if not os.path.isdir(path):
+        raise InvalidJob("src %r is not a directory: give the path of an NVFLARE job folder (it holds meta.json)" % path)
+    if not os.path.isfile(os.path.join(path, "meta.json")):
+        raise InvalidJob("src %r has no meta.json: it is not an NVFLARE job folder (export one with a recipe's export())" % path)
+
+
+def _quiet():
+    """Swallow the FLARE API's prints: a module's stdout must carry only its JSON result."""
+    out = io.StringIO()
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(out))
+    stack.enter_context(contextlib.redirect_stderr(out))
+    return stack
+
+
+class FlareClient:
+    """One admin session against the server named in the admin kit."""
+
+    def __init__(self, admin_kit, username=None, connect_timeout=10.0):
+        self.admin_kit = os.path.abspath(admin_kit)
+        self.username = username or os.path.basename(os.path.normpath(self.admin_kit))
+        self.connect_timeout = connect_timeout
+        self.session = None
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def connect(self):
+        check_admin_kit(self.admin_kit)
+        try:
+            with _quiet():
+                self.session = new_secure_session(self.username, self.admin_kit, timeout=self.connect_timeout)
+        except _spec.AuthenticationError as e:
+            raise AuthRefused(
+                "the server refused the admin credentials of %r as user %r: %s. Check that username matches the "
+                "admin kit (its directory name is the admin email) and that the kit was provisioned with the "
+                "server's current root CA" % (self.admin_kit, self.username, e)
+            )
+        except _spec.AuthorizationError as e:
+            raise AuthRefused("user %r is not authorized to log in: %s" % (self.username, e))
+        except (_spec.NoConnection, ConnectionError, OSError) as e:
+            raise ServerUnreachable(
+                "cannot reach the NVFLARE server named in %s within %ss: %s. Is the server service running, "
+                "is its admin port open and does its name resolve from the control node?"
+                % (os.path.join(self.admin_kit, "startup", "fed_admin.json"), self.connect_timeout, e)
+            )
+        except Exception as e:  # the FLARE API raises plain exceptions for timeouts and TLS failures
+            text = str(e)
+            low = text.lower()
+            if any(w in low for w in ("client_registration", "challenge", "authenticat", "certificate", "ssl")):
+                raise AuthRefused(
+                    "the server refused the admin login of %r with kit %r (%s). Check that username matches the "
+                    "admin kit (its directory name is the admin email) and that the kit was provisioned with the "
+                    "server's current root CA" % (self.username, self.admin_kit, text)
+                )
+            raise ServerUnreachable(
+                "cannot open an admin session to the NVFLARE server within %ss using %s: %s"
+                % (self.connect_timeout, self.admin_kit, text or type(e).__name__)
+            )
+
+    def close(self):
+        if self.session is not None:
+            with _quiet():
+                try:
+                    self.session.close()
+                except Exception:
+                    pass
+            self.session = None
+
+    def _call(self, func, *args, **kwargs):
+        try:
+            with _quiet():
+                return func(*args, **kwargs)
+        except _spec.NoConnection as e:
+            raise ServerUnreachable("lost the connection to the NVFLARE server: %s" % e)
+        except (_spec.AuthenticationError, _spec.AuthorizationError) as e:
+            raise AuthRefused("the server refused the request: %s" % e)
+        except _spec.SubmitTokenConflict as e:
+            raise TokenConflict(
+                "submit_token was already used for different job content (existing job %s): use a new "
+                "submit_token or leave it unset to derive one from the job content" % e.existing_job_id,
+                job_id=e.existing_job_id,
+            )
+        except _spec.SubmitTokenJobDeleted as e:
+            raise TokenConflict(
+                "submit_token refers to job %s which was deleted: use a new submit_token" % e.job_id, job_id=e.job_id
+            )
+        except _spec.InvalidJobDefinition as e:
+            raise InvalidJob("the server rejected the job folder: %s" % e)
+        except _spec.JobNotFound as e:
+            raise InvalidJob("no such job on the server: %s" % e)
+
+    # --- status -----------------------------------------------------------------
+    def system_status(self):
+        meta = self._call(self.session.check_status, "server")
+        clients = []
+        for c in meta.get("clients") or []:
+            clients.append({"name": c.get("client_name"), "last_connect_time": c.get("client_last_conn_time")})
+        clients.sort(key=lambda c: c["name"] or "")
+        running = []
+        for j in meta.get("jobs") or []:
+            running.append({"job_id": j.get("job_id"), "app_name": j.get("app_name")})
+        return {
+            "server": {"status": meta.get("server_status"), "start_time": meta.get("server_start_time")},
+            "clients": clients,
+            "running_jobs": running,
+        }
+
+    def client_versions(self):
+        try:
+            with _quiet():
+                return self.session.report_version("all")
+        except Exception:
+            return None
+
+    def list_jobs(self, limit=None):
+        return self._call(self.session.list_jobs, limit=limit, reverse=True)
+
+    # --- jobs -------------------------------------------------------------------
+    def find_job(self, token):
+        jobs = self._call(self.session.list_jobs, submit_token=token)
+        return jobs[0] if jobs else None
+
+    def submit(self, path, token):
+        return self._call(self.session.submit_job, os.path.abspath(path), submit_token=token)
+
+    def job_meta(self, job_id):
+        return self._call(self.session.get_job_meta, job_id)
+
+    def wait(self, job_id, timeout, poll_interval):
+        deadline = time.time() + timeout
+        while True:
+            meta = self.job_meta(job_id)
+            status = meta.get("status")
+            if is_terminal(status):
+                return meta
+            if time.time() >= deadline:
+                raise WaitTimeout(
+                    "job %s did not finish within %ss (last status %s): raise timeout, or check that enough "
+                    "clients are connected for the job's min_clients" % (job_id, timeout, status),
+                    job_id=job_id,
+                    status=status,
+                )
+            time.sleep(min(poll_interval, max(deadline - time.time(), 0.1)))
+
+    def log_tail(self, job_id, lines):
+        try:
+            with _quiet():
+                logs = self.session.get_job_logs(job_id, target="server", tail_lines=lines)
+        except Exception as e:
+            return "(job log unavailable: %s)" % e
+        text = (logs or {}).get("logs", {}).get("server") or ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def download(self, job_id, dest):
+        """Download the job result into dest/<job_id>; return the path."""
+        os.makedirs(dest, exist_ok=True)
+        return self._call(self.session.download_job_result, job_id, dest)

@@ -1,0 +1,222 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: job
+short_description: Submit an NVIDIA FLARE job, wait for it and download its result
+version_added: 1.0.0
+description:
+  - Submits a job folder to a running NVIDIA FLARE federation through the FLARE API with an admin startup kit.
+  - Idempotent through the FLARE submit token. The same O(submit_token) (by default derived from the job
+    folder's content) always resolves to the same job, so re-running the task never submits twice.
+  - Optionally waits until the job reaches a final state and downloads its result into a directory on the
+    machine that runs the module (normally the control node, C(delegate_to: localhost)).
+  - Fails with a distinct RV(error) kind and a clear message when the server is unreachable, the server
+    refuses the admin credentials, waiting times out, or the job ends in any state other than
+    C(FINISHED:COMPLETED) (then the message carries the final status and the tail of the server's job log).
+author:
+  - edgefl.nvflare contributors
+requirements:
+  - nvflare (the same version as the federation) in the Python interpreter that runs the module.
+extends_documentation_fragment:
+  - edgefl.nvflare.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Submits nothing and downloads nothing; reports the job a submit token already resolves to, if any.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - With an unchanged job folder (or the same O(submit_token)) a second run finds the existing job.
+options:
+  admin_kit:
+    description:
+      - Directory of the admin participant's startup kit (it holds C(startup/fed_admin.json)), for example
+        C(<nvflare_workspace>/<project>/kits/admin@nvidia.com).
+    type: path
+    required: true
+  username:
+    description:
+      - Admin user name (email) to log in as.
+      - Defaults to the name of the O(admin_kit) directory, which is the admin's email for kits made by
+        M(edgefl.nvflare.provision).
+    type: str
+  connect_timeout:
+    description: Seconds to try to open the admin session before failing with RV(error=unreachable).
+    type: float
+    default: 10
+  src:
+    description:
+      - NVFLARE job folder to submit (it holds C(meta.json)), for example the shipped example
+        C(playbooks/files/jobs/numpy_fedavg).
+      - Exactly one of O(src) and O(job_id) is required.
+    type: path
+  job_id:
+    description:
+      - Work on an existing job instead of submitting one (wait for it and/or download its result).
+    type: str
+  submit_token:
+    description:
+      - FLARE submit token (C([A-Za-z0-9._:-]), at most 128 characters). The server maps a token to one job.
+      - Defaults to C(edgefl-<folder name>-<hash of the folder content>), so an unchanged folder is never
+        submitted twice while an edited one becomes a new job. Set it explicitly to run the same job folder
+        again as a new job (for example C(run-2)).
+    type: str
+  wait:
+    description: Wait until the job reaches a final state.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for the job to finish before failing with RV(error=timeout).
+    type: int
+    default: 900
+  poll_interval:
+    description: Seconds between job status polls while waiting.
+    type: float
+    default: 2
+  dest:
+    description:
+      - Directory to download the finished job's result into; the result lands in C(<dest>/<job_id>).
+      - Skipped when that directory already exists (idempotent). Requires the job to have finished, so use it
+        with O(wait=true) or on a finished O(job_id).
+    type: path
+  log_lines:
+    description: Lines of the server's job log to include when the job did not complete.
+    type: int
+    default: 40
+notes:
+  - The admin kit holds the admin's private key; run the module where the kit lives (the control node).
+seealso:
+  - module: edgefl.nvflare.status
+  - module: edgefl.nvflare.provision
+"""
+
+EXAMPLES = r"""
+- name: Run the shipped NumPy FedAvg example job and fetch its result
+  edgefl.nvflare.job:
+    admin_kit: "{{ nvflare_workspace }}/{{ nvflare_project_name }}/kits/admin@nvidia.com"
+    src: "{{ playbook_dir }}/files/jobs/numpy_fedavg"
+    timeout: 600
+    dest: "{{ playbook_dir }}/results"
+  delegate_to: localhost
+  run_once: true
+  register: fl_job
+
+- name: Show the final status
+  ansible.builtin.debug:
+    msg: "{{ fl_job.job_id }}: {{ fl_job.status }} -> {{ fl_job.result_path }}"
+
+- name: Submit the same folder again as a second, separate run without waiting
+  edgefl.nvflare.job:
+    admin_kit: /home/me/nvflare-ws/edgefl/kits/admin@nvidia.com
+    src: /home/me/jobs/numpy_fedavg
+    submit_token: numpy-fedavg-run-2
+    wait: false
+"""
+
+RETURN = r"""
+job_id:
+  description: ID of the job the submit token resolves to (null in check mode when nothing was submitted yet).
+  returned: always
+  type: str
+  sample: c174f0d6-6e70-4a6d-9bd4-4d93700a3018
+submit_token:
+  description: The submit token used.
+  returned: always
+  type: str
+  sample: edgefl-numpy_fedavg-0f5c1d2e3a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9
+submitted:
+  description: Whether this run submitted the job (false when the token already had a job).
+  returned: always
+  type: bool
+status:
+  description: Last known job status, for example C(SUBMITTED), C(RUNNING) or C(FINISHED:COMPLETED).
+  returned: always
+  type: str
+  sample: "FINISHED:COMPLETED"
+duration:
+  description: Job run time as reported by the server.
+  returned: when known
+  type: str
+  sample: "0:00:16.899939"
+result_path:
+  description: Directory holding the downloaded result (C(<dest>/<job_id>)); the global model of NumPy jobs is
+    C(workspace/models/server.npy) inside it.
+  returned: when O(dest) is set and the job finished
+  type: str
+  sample: /home/me/results/c174f0d6-6e70-4a6d-9bd4-4d93700a3018
+job_meta:
+  description: Selected job metadata from the server.
+  returned: when a job exists
+  type: dict
+  sample: {"name": "numpy_fedavg", "min_clients": 2, "job_deploy_detail": ["server: OK", "site-1: OK"]}
+error:
+  description: Kind of failure, one of C(unreachable), C(auth), C(timeout), C(job_failed), C(invalid_job),
+    C(token_conflict), C(admin_kit).
+  returned: failure
+  type: str
+  sample: unreachable
+log_tail:
+  description: Tail of the server's job log when the job did not complete.
+  returned: when RV(error=job_failed)
+  type: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare_job import run_job
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR, FlareError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            admin_kit=dict(type="path", required=True),
+            username=dict(type="str"),
+            connect_timeout=dict(type="float", default=10.0),
+            src=dict(type="path"),
+            job_id=dict(type="str"),
+            submit_token=dict(type="str", no_log=False),
+            wait=dict(type="bool", default=True),
+            timeout=dict(type="int", default=900),
+            poll_interval=dict(type="float", default=2.0),
+            dest=dict(type="path"),
+            log_lines=dict(type="int", default=40),
+        ),
+        required_one_of=[("src", "job_id")],
+        mutually_exclusive=[("src", "job_id"), ("job_id", "submit_token")],
+        supports_check_mode=True,
+    )
+    if NVFLARE_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("nvflare"), exception=NVFLARE_IMPORT_ERROR)
+    params = module.params
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds, got %s" % params["timeout"])
+    if params["poll_interval"] <= 0:
+        module.fail_json(msg="poll_interval must be > 0, got %s" % params["poll_interval"])
+    if params["dest"] and not params["wait"] and not params["job_id"]:
+        module.fail_json(msg="dest needs wait=true: a result can only be downloaded once the job has finished")
+    result = {"changed": False}
+    try:
+        result = run_job(params, check_mode=module.check_mode)
+    except FlareError as e:
+        failed = dict(e.details)
+        failed.update(msg=e.msg, error=e.kind, changed=bool(e.details.get("submitted")))
+        module.fail_json(**failed)
+    if result.get("result_path"):
+        result["result_path"] = os.path.abspath(result["result_path"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

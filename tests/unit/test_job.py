@@ -1,0 +1,178 @@
+"""edgefl.nvflare.job against a real local NVFLARE federation (server + 2 clients as processes).
+
+The federation is provisioned with NVFLARE's own lighter API and runs the real server/client
+foreground commands; the job is the shipped NumPy FedAvg example. Nothing is mocked.
+"""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from flare_local_federation import ADMIN, add_collection_path, get_federation, provision, run_module
+
+add_collection_path()
+
+from ansible_collections.edgefl.nvflare.plugins.modules import job as job_module  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EXAMPLE_JOB = os.path.join(REPO, "playbooks", "files", "jobs", "numpy_fedavg")
+INITIAL = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
+
+
+def expected_model():
+    with open(os.path.join(EXAMPLE_JOB, "app", "config", "config_fed_server.json")) as f:
+        rounds = json.load(f)["workflows"][0]["args"]["num_rounds"]
+    return INITIAL + rounds
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    return get_federation(str(tmp_path_factory.getbasetemp() / "federation"))
+
+
+@pytest.fixture
+def work(tmp_path):
+    return tmp_path
+
+
+def job_copy(work, name, edit=None):
+    dst = os.path.join(str(work), name)
+    shutil.copytree(EXAMPLE_JOB, dst)
+    if edit:
+        edit(dst)
+    return dst
+
+
+def test_submit_wait_download_is_idempotent(fed, work, capsys):
+    dest = os.path.join(str(work), "results")
+    args = {"admin_kit": fed.admin_kit, "src": EXAMPLE_JOB, "dest": dest, "timeout": 180, "poll_interval": 1}
+
+    failed, check1 = run_module(job_module, args, capsys, check_mode=True)
+    assert not failed, check1
+    assert check1["changed"] and not check1["submitted"]
+    assert check1["job_id"] is None and check1["status"] == "NOT_SUBMITTED"
+    assert not os.path.exists(dest), "check mode must not download"
+
+    failed, first = run_module(job_module, args, capsys)
+    assert not failed, first
+    assert first["changed"] and first["submitted"]
+    assert first["status"] == "FINISHED:COMPLETED"
+    assert first["submit_token"].startswith("edgefl-numpy_fedavg-")
+    assert first["result_path"] == os.path.join(dest, first["job_id"])
+    model = np.load(os.path.join(first["result_path"], "workspace", "models", "server.npy"), allow_pickle=True)
+    np.testing.assert_allclose(np.asarray(model, dtype=float), expected_model())
+
+    failed, check2 = run_module(job_module, args, capsys, check_mode=True)
+    assert not failed, check2
+    assert not check2["changed"] and check2["job_id"] == first["job_id"]
+
+    failed, second = run_module(job_module, args, capsys)
+    assert not failed, second
+    assert not second["changed"] and not second["submitted"]
+    assert second["job_id"] == first["job_id"] and second["status"] == "FINISHED:COMPLETED"
+
+
+def test_job_failure_reports_status_and_log_tail(fed, work, capsys):
+    def break_server_config(path):
+        cfg = os.path.join(path, "app", "config", "config_fed_server.json")
+        with open(cfg) as f:
+            conf = json.load(f)
+        conf["workflows"][0]["path"] = "nvflare.app_common.workflows.no_such_module.NoSuchController"
+        with open(cfg, "w") as f:
+            json.dump(conf, f)
+
+    src = job_copy(work, "broken_job", break_server_config)
+    failed, res = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "timeout": 120, "poll_interval": 1}, capsys)
+    assert failed
+    assert res["error"] == "job_failed", res
+    assert res["status"].startswith("FINISHED:") and res["status"] != "FINISHED:COMPLETED"
+    assert res["status"] in res["msg"] and res["job_id"] in res["msg"]
+    assert res["changed"] and res["submitted"]
+    assert res["log_tail"].strip(), "the failure must carry the tail of the job log"
+
+
+def test_wait_timeout(fed, work, capsys):
+    def need_more_clients(path):
+        meta_path = os.path.join(path, "meta.json")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        meta["min_clients"] = 9
+        with open(meta_path, "w") as f:
+            json.dump(meta, f)
+
+    src = job_copy(work, "unschedulable", need_more_clients)
+    failed, res = run_module(
+        job_module, {"admin_kit": fed.admin_kit, "src": src, "timeout": 4, "poll_interval": 1}, capsys
+    )
+    assert failed and res["error"] == "timeout", res
+    assert res["job_id"] and res["job_id"] in res["msg"]
+    assert res["submitted"] and res["changed"]
+    # The job was submitted once: waiting again on the same folder resolves to the same job.
+    failed, again = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "wait": False}, capsys)
+    assert not failed and not again["changed"] and again["job_id"] == res["job_id"]
+
+
+def test_unreachable_server(fed, work, capsys):
+    from flare_local_federation import free_port
+
+    kit = os.path.join(str(work), ADMIN)
+    shutil.copytree(fed.admin_kit, kit)
+    cfg_path = os.path.join(kit, "startup", "fed_admin.json")
+    with open(cfg_path) as f:
+        text = f.read()
+    with open(cfg_path, "w") as f:
+        f.write(text.replace(str(fed.admin_port), str(free_port())))
+    failed, res = run_module(
+        job_module, {"admin_kit": kit, "src": EXAMPLE_JOB, "connect_timeout": 3, "wait": False}, capsys
+    )
+    assert failed and res["error"] == "unreachable", res
+    assert "cannot" in res["msg"] and not res["changed"]
+
+
+def test_auth_refused_wrong_user(fed, capsys):
+    failed, res = run_module(
+        job_module,
+        {"admin_kit": fed.admin_kit, "username": "mallory@nvidia.com", "src": EXAMPLE_JOB, "connect_timeout": 5, "wait": False},
+        capsys,
+    )
+    assert failed and res["error"] == "auth", res["msg"]
+    assert "mallory@nvidia.com" in res["msg"]
+
+
+def test_auth_refused_foreign_root_ca(fed, work, capsys):
+    # Same server name and ports, but a different project => a different root CA.
+    other = provision(os.path.join(str(work), "other-ws"), fed.fed_port, fed.admin_port)
+    failed, res = run_module(
+        job_module,
+        {"admin_kit": os.path.join(other, ADMIN), "src": EXAMPLE_JOB, "connect_timeout": 5, "wait": False},
+        capsys,
+    )
+    assert failed and res["error"] in ("auth", "unreachable"), res
+    assert not res["changed"]
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        ({"src": "/nonexistent/job"}, "src"),
+        ({"src": REPO}, "meta.json"),
+        ({"src": EXAMPLE_JOB, "submit_token": "has spaces!"}, "submit_token"),
+        ({"src": EXAMPLE_JOB, "timeout": 0}, "timeout"),
+        ({"src": EXAMPLE_JOB, "wait": False, "dest": "/tmp/x"}, "dest"),
+        ({"src": EXAMPLE_JOB, "admin_kit": "/nonexistent/kit"}, "admin_kit"),
+    ],
+)
+def test_bad_input_fails_before_connecting(args, field, tmp_path, capsys):
+    # No federation fixture and a kit that only looks like one: these must fail before any connection.
+    fake_kit = tmp_path / ADMIN
+    (fake_kit / "startup").mkdir(parents=True)
+    (fake_kit / "startup" / "fed_admin.json").write_text("{}")
+    base = {"admin_kit": str(fake_kit), "connect_timeout": 1}
+    base.update(args)
+    failed, res = run_module(job_module, base, capsys)
+    assert failed
+    assert field in res["msg"], res["msg"]
+    assert not res.get("changed")

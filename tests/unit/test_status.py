@@ -1,0 +1,84 @@
+"""edgefl.nvflare.status against a real local NVFLARE federation (server + 2 clients as processes)."""
+
+import os
+import shutil
+
+import pytest
+
+from flare_local_federation import ADMIN, CLIENTS, add_collection_path, free_port, get_federation, run_module
+
+add_collection_path()
+
+from ansible_collections.edgefl.nvflare.plugins.modules import status as status_module  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    return get_federation(str(tmp_path_factory.getbasetemp() / "federation"))
+
+
+def wait_connected(fed, capsys, names, tries=40):
+    import time
+
+    res = None
+    for _ in range(tries):
+        failed, res = run_module(status_module, {"admin_kit": fed.admin_kit, "expected_clients": names}, capsys)
+        assert not failed, res
+        if res["all_clients_connected"]:
+            return res
+        time.sleep(1)
+    raise AssertionError("clients never connected: %s" % res)
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_status_lists_connected_clients(fed, capsys, check_mode):
+    wait_connected(fed, capsys, list(CLIENTS))
+    failed, res = run_module(
+        status_module,
+        {"admin_kit": fed.admin_kit, "expected_clients": list(CLIENTS) + ["site-9"], "jobs": True, "versions": True},
+        capsys,
+        check_mode=check_mode,
+    )
+    assert not failed, res
+    assert res["changed"] is False
+    assert res["reachable"] is True
+    assert res["server"]["status"] and res["server"]["start_time"]
+    assert res["client_names"] == sorted(CLIENTS)
+    assert [c["name"] for c in res["clients"]] == sorted(CLIENTS)
+    assert all(c["last_connect_time"] for c in res["clients"])
+    assert res["missing_clients"] == ["site-9"]
+    assert res["all_clients_connected"] is False
+    assert isinstance(res["running_jobs"], list) and isinstance(res["jobs"], list)
+    assert res["versions"].get("server", "").startswith("2."), res["versions"]
+
+
+def _dead_kit(fed, tmp_path):
+    kit = tmp_path / ADMIN
+    shutil.copytree(fed.admin_kit, kit)
+    cfg = kit / "startup" / "fed_admin.json"
+    cfg.write_text(cfg.read_text().replace(str(fed.admin_port), str(free_port())))
+    return str(kit)
+
+
+def test_status_unreachable_fails_by_default(fed, tmp_path, capsys):
+    failed, res = run_module(status_module, {"admin_kit": _dead_kit(fed, tmp_path), "connect_timeout": 2}, capsys)
+    assert failed and res["error"] == "unreachable", res
+    assert res["changed"] is False
+
+
+def test_status_unreachable_for_until_loops(fed, tmp_path, capsys):
+    failed, res = run_module(
+        status_module,
+        {"admin_kit": _dead_kit(fed, tmp_path), "connect_timeout": 2, "fail_unreachable": False, "expected_clients": ["site-1"]},
+        capsys,
+    )
+    assert not failed, res
+    assert res["reachable"] is False and res["server"]["status"] == "unreachable"
+    assert res["missing_clients"] == ["site-1"] and res["all_clients_connected"] is False
+    assert res["unreachable_msg"]
+
+
+def test_status_bad_admin_kit(tmp_path, capsys):
+    failed, res = run_module(status_module, {"admin_kit": str(tmp_path)}, capsys)
+    assert failed and res["error"] == "admin_kit" and "admin_kit" in res["msg"]
+    assert os.listdir(str(tmp_path)) == []
