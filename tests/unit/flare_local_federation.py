@@ -122,17 +122,22 @@ class LocalFederation:
 _FEDERATION = None
 
 
-def get_federation(tmp_root):
-    """Start (once) and return the shared LocalFederation; stopped at interpreter exit."""
+def get_federation(tmp_root, config):
+    """Start (once) and return the shared LocalFederation; stopped when pytest unconfigures."""
     global _FEDERATION
     if _FEDERATION is None:
-        import atexit
-
         fed = LocalFederation(tmp_root)
-        atexit.register(fed.stop_all)
-        fed.start_all()
+        config.add_cleanup(_stop_shared)
         _FEDERATION = fed
+        fed.start_all()
     return _FEDERATION
+
+
+def _stop_shared():
+    global _FEDERATION
+    if _FEDERATION is not None:
+        _FEDERATION.stop_all()
+        _FEDERATION = None
 
 
 def add_collection_path():

@@ -29,8 +29,8 @@ def expected_model():
 
 
 @pytest.fixture(scope="module")
-def fed(tmp_path_factory):
-    return get_federation(str(tmp_path_factory.getbasetemp() / "federation"))
+def fed(tmp_path_factory, pytestconfig):
+    return get_federation(str(tmp_path_factory.getbasetemp() / "federation"), pytestconfig)
 
 
 @pytest.fixture

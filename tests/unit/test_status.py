@@ -13,8 +13,8 @@ from ansible_collections.edgefl.nvflare.plugins.modules import status as status_
 
 
 @pytest.fixture(scope="module")
-def fed(tmp_path_factory):
-    return get_federation(str(tmp_path_factory.getbasetemp() / "federation"))
+def fed(tmp_path_factory, pytestconfig):
+    return get_federation(str(tmp_path_factory.getbasetemp() / "federation"), pytestconfig)
 
 
 def wait_connected(fed, capsys, names, tries=40):
