@@ -17,8 +17,12 @@ import contextlib
 import io
 import os
 import re
+import shutil
+import tempfile
 import time
 import traceback
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
 
 NVFLARE_IMPORT_ERROR = None
 try:
@@ -34,15 +38,15 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _LEGACY_TERMINAL = ("FINISHED_OK", "FINISHED_EXCEPTION", "ABORTED", "ABANDONED", "FAILED")
 
 
-class FlareError(Exception):
+class FlareError(ModuleError):
     """Base of the failures the modules report; ``kind`` is returned as ``error``."""
 
     kind = "error"
 
     def __init__(self, msg, **details):
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
+        super().__init__(msg, **details)
+        self.details["error"] = self.kind
+        self.details.setdefault("changed", False)
 
 
 class ServerUnreachable(FlareError):
@@ -226,7 +230,16 @@ class FlareClient:
         return jobs[0] if jobs else None
 
     def submit(self, path, token):
-        return self._call(self.session.submit_job, os.path.abspath(path), submit_token=token)
+        # The FLARE API signs the folder in place (.__nvfl_sig.json, .__nvfl_submitter.crt in every
+        # directory): submit a copy so the user's job folder stays untouched.
+        path = os.path.abspath(path)
+        tmp = tempfile.mkdtemp(prefix="edgefl-job-")
+        try:
+            copy = os.path.join(tmp, os.path.basename(os.path.normpath(path)))
+            shutil.copytree(path, copy, ignore=shutil.ignore_patterns(".__nvfl_*"))
+            return self._call(self.session.submit_job, copy, submit_token=token)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def job_meta(self, job_id):
         return self._call(self.session.get_job_meta, job_id)

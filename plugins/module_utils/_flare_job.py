@@ -67,6 +67,7 @@ def run_job(params, check_mode=False):
             e.details.setdefault("job_id", result["job_id"])
             e.details.setdefault("submit_token", token)
             e.details["submitted"] = result["submitted"]
+            e.details["changed"] = result["changed"]
             raise
     return result
 

@@ -170,12 +170,25 @@ log_tail:
   type: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR
 from ansible_collections.edgefl.nvflare.plugins.module_utils._flare_job import run_job
-from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR, FlareError
+
+
+class JobModule(EdgeflModule):
+    def run(self):
+        params = self.module.params
+        if params["timeout"] <= 0:
+            raise ModuleError("timeout must be a positive number of seconds, got %s" % params["timeout"], field="timeout")
+        if params["poll_interval"] <= 0:
+            raise ModuleError("poll_interval must be > 0, got %s" % params["poll_interval"], field="poll_interval")
+        if params["dest"] and not params["wait"] and not params["job_id"]:
+            raise ModuleError("dest needs wait=true: a result can only be downloaded once the job has finished", field="dest")
+        result = run_job(params, check_mode=self.check_mode)
+        self.set_changed(result.pop("changed"))
+        self.add_result(**result)
 
 
 def main():
@@ -199,23 +212,7 @@ def main():
     )
     if NVFLARE_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("nvflare"), exception=NVFLARE_IMPORT_ERROR)
-    params = module.params
-    if params["timeout"] <= 0:
-        module.fail_json(msg="timeout must be a positive number of seconds, got %s" % params["timeout"])
-    if params["poll_interval"] <= 0:
-        module.fail_json(msg="poll_interval must be > 0, got %s" % params["poll_interval"])
-    if params["dest"] and not params["wait"] and not params["job_id"]:
-        module.fail_json(msg="dest needs wait=true: a result can only be downloaded once the job has finished")
-    result = {"changed": False}
-    try:
-        result = run_job(params, check_mode=module.check_mode)
-    except FlareError as e:
-        failed = dict(e.details)
-        failed.update(msg=e.msg, error=e.kind, changed=bool(e.details.get("submitted")))
-        module.fail_json(**failed)
-    if result.get("result_path"):
-        result["result_path"] = os.path.abspath(result["result_path"])
-    module.exit_json(**result)
+    JobModule(module).execute()
 
 
 if __name__ == "__main__":

@@ -150,8 +150,18 @@ error:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR, FlareError
+from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR
 from ansible_collections.edgefl.nvflare.plugins.module_utils._flare_status import get_status
+
+
+class StatusModule(EdgeflModule):
+    """Information only: never reports a change."""
+
+    def run(self):
+        result = get_status(self.module.params)
+        result.pop("changed", None)
+        self.add_result(**result)
 
 
 def main():
@@ -170,11 +180,7 @@ def main():
     )
     if NVFLARE_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("nvflare"), exception=NVFLARE_IMPORT_ERROR)
-    try:
-        result = get_status(module.params)
-    except FlareError as e:
-        module.fail_json(msg=e.msg, error=e.kind, changed=False, **e.details)
-    module.exit_json(**result)
+    StatusModule(module).execute()
 
 
 if __name__ == "__main__":

@@ -65,6 +65,9 @@ def test_submit_wait_download_is_idempotent(fed, work, capsys):
     model = np.load(os.path.join(first["result_path"], "workspace", "models", "server.npy"), allow_pickle=True)
     np.testing.assert_allclose(np.asarray(model, dtype=float), expected_model())
 
+    leftovers = [f for _, _, files in os.walk(EXAMPLE_JOB) for f in files if f.startswith(".__nvfl")]
+    assert not leftovers, "the user's job folder must not be modified (FLARE signs the submitted copy)"
+
     failed, check2 = run_module(job_module, args, capsys, check_mode=True)
     assert not failed, check2
     assert not check2["changed"] and check2["job_id"] == first["job_id"]
