@@ -43,6 +43,7 @@ def load_project_file(path):
 class ProvisionRunner(EdgeflModule):
     def run(self):
         params = self.module.params
+        version = installed_nvflare_version(params.get("nvflare_version"))
         try:
             if params.get("project_file"):
                 if params.get("clients") or params.get("admins"):
@@ -51,7 +52,6 @@ class ProvisionRunner(EdgeflModule):
                 project, labels, hosts = from_project_file(params["project_file"], data)
             else:
                 project, labels, hosts = from_options(params)
-            version = installed_nvflare_version(params.get("nvflare_version"))
             layout = Layout(params["workspace"], project["name"])
             if os.path.exists(layout.workspace) and not os.path.isdir(layout.workspace):
                 raise SpecError("workspace", "%s exists and is not a directory; choose a directory path"

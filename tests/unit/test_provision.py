@@ -1,0 +1,565 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""edgefl.nvflare.provision with REAL NVFLARE provisioning into temporary workspaces."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import COLLECTIONS, snapshot
+
+from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
+
+PROJECT = "proj"
+
+
+def spec(ws, clients=("site-1", "site-2"), **over):
+    args = {
+        "workspace": str(ws),
+        "project_name": PROJECT,
+        "server": {"name": "server1", "host_names": ["10.0.0.1"]},
+        "clients": [{"name": c} for c in clients],
+        "admins": [{"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin"}],
+    }
+    args.update(copy.deepcopy(over))
+    return args
+
+
+def project_dir(ws):
+    return os.path.join(str(ws), PROJECT)
+
+
+def kit(ws, name, *rel):
+    return os.path.join(project_dir(ws), "kits", name, *rel)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def cert_state(ws):
+    with open(os.path.join(project_dir(ws), "state", "cert.json")) as f:
+        return json.load(f)
+
+
+def kit_files(ws, names):
+    """{name/rel: bytes} of every file in the given participants' current kits."""
+    out = {}
+    for name in names:
+        base = kit(ws, name)
+        for dirpath, _dirs, files in os.walk(base):
+            for fn in files:
+                full = os.path.join(dirpath, fn)
+                out[os.path.join(name, os.path.relpath(full, base))] = read(full)
+    return out
+
+
+@pytest.fixture
+def provisioned(tmp_path, run_module):
+    ws = tmp_path / "ws"
+    result = run_module(main, spec(ws))
+    assert result["changed"] is True, result
+    return ws, result
+
+
+# ---------------------------------------------------------------- first run, idempotence
+
+
+def test_first_run_builds_every_kit(provisioned):
+    ws, result = provisioned
+    assert sorted(result["added"]) == ["admin@nvidia.com", "server1", "site-1", "site-2"]
+    assert result["result_dir"] == os.path.join(project_dir(ws), "prod_00")
+    assert result["nvflare_version"] == "2.9.0"
+    for name, path in result["kits"].items():
+        assert path == kit(ws, name)
+        assert os.path.isfile(os.path.join(path, "startup", "rootCA.pem"))
+    assert os.path.isfile(kit(ws, "server1", "startup", "fed_server.json"))
+    fed_server = json.loads(read(kit(ws, "server1", "startup", "fed_server.json")))
+    assert fed_server["servers"][0]["admin_port"] == 8003
+    assert fed_server["servers"][0]["service"]["target"] == "server1:8002"
+    assert os.path.isfile(kit(ws, "site-1", "startup", "client.key"))
+    assert os.path.isfile(kit(ws, "admin@nvidia.com", "startup", "fed_admin.json"))
+    server = result["participants"][0]
+    assert server == {"name": "server1", "type": "server", "org": "nvidia", "fed_learn_port": 8002,
+                      "admin_port": 8003, "host_names": ["10.0.0.1"]}
+
+
+def test_second_run_changes_nothing(provisioned, run_module):
+    ws, first = provisioned
+    before = snapshot(str(ws))
+    again = run_module(main, spec(ws))
+    assert again["changed"] is False
+    assert again["added"] == again["removed"] == again["changed_participants"] == []
+    assert again["reasons"] == {}
+    assert again["kits"] == first["kits"]
+    assert again["result_dir"] == first["result_dir"]
+    # nothing rewritten: same bytes, modes and mtimes; no new prod_NN
+    assert snapshot(str(ws)) == before
+    assert not os.path.exists(os.path.join(project_dir(ws), "prod_01"))
+
+
+def test_check_mode_on_fresh_workspace_writes_nothing(tmp_path, run_module):
+    ws = tmp_path / "ws"
+    result = run_module(main, spec(ws), check_mode=True, diff=True)
+    assert result["changed"] is True
+    assert sorted(result["added"]) == ["admin@nvidia.com", "server1", "site-1", "site-2"]
+    assert result["result_dir"] == os.path.join(project_dir(ws), "prod_00")
+    assert not os.path.exists(str(ws))
+    assert result["diff"]["before"] == ""
+    assert "client site-1 org=nvidia" in result["diff"]["after"]
+
+
+def test_four_step_idempotence(tmp_path, run_module):
+    ws = tmp_path / "ws"
+    steps = [run_module(main, spec(ws), check_mode=cm) for cm in (True, False, True, False)]
+    assert [s["changed"] for s in steps] == [True, True, False, False]
+
+
+def test_check_mode_on_existing_workspace_reports_and_writes_nothing(provisioned, run_module):
+    ws, _ = provisioned
+    before = snapshot(str(ws))
+    result = run_module(main, spec(ws, clients=("site-2", "site-3")), check_mode=True, diff=True)
+    assert result["changed"] is True
+    assert result["added"] == ["site-3"]
+    assert result["removed"] == ["site-1"]
+    assert result["changed_participants"] == []
+    assert result["result_dir"] == os.path.join(project_dir(ws), "prod_01")
+    assert "site-1" in result["diff"]["before"] and "site-1" not in result["diff"]["after"]
+    assert "site-3" in result["diff"]["after"]
+    assert snapshot(str(ws)) == before
+
+
+# ---------------------------------------------------------------- add / remove / change
+
+
+def test_add_client_generates_only_its_key_and_kit(provisioned, run_module):
+    ws, _ = provisioned
+    old_names = ["server1", "site-1", "site-2", "admin@nvidia.com"]
+    certs_before = cert_state(ws)
+    kits_before = kit_files(ws, old_names)
+    result = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3")))
+    assert result["changed"] is True
+    assert result["added"] == ["site-3"]
+    assert result["changed_participants"] == [] and result["regenerated_keys"] == []
+    assert result["reasons"] == {"site-3": "added"}
+    assert result["result_dir"] == os.path.join(project_dir(ws), "prod_01")
+    certs_after = cert_state(ws)
+    # root CA and every earlier certificate and key byte-identical; exactly one new subject
+    for key, value in certs_before.items():
+        assert certs_after[key] == value, key
+    assert sorted(set(certs_after) - set(certs_before)) == ["site-3"]
+    assert kit_files(ws, old_names) == kits_before
+    for name in old_names:
+        assert os.readlink(kit(ws, name)) == os.path.join("..", "prod_00", name)
+    assert os.readlink(kit(ws, "site-3")) == os.path.join("..", "prod_01", "site-3")
+    # the new prod_NN holds only the new kit (no extra copy of the server key)
+    assert os.listdir(os.path.join(project_dir(ws), "prod_01")) == ["site-3"]
+    assert read(kit(ws, "site-3", "startup", "rootCA.pem")) == read(kit(ws, "site-1", "startup", "rootCA.pem"))
+
+
+def test_add_admin_generates_only_its_kit(provisioned, run_module):
+    ws, _ = provisioned
+    before = kit_files(ws, ["server1", "site-1", "site-2", "admin@nvidia.com"])
+    args = spec(ws)
+    args["admins"].append({"name": "lead@nvidia.com", "role": "lead"})
+    result = run_module(main, args)
+    assert result["added"] == ["lead@nvidia.com"]
+    assert kit_files(ws, ["server1", "site-1", "site-2", "admin@nvidia.com"]) == before
+
+
+def test_remove_client_keeps_everything_else(provisioned, run_module):
+    ws, _ = provisioned
+    keep = ["server1", "site-1", "admin@nvidia.com"]
+    before = kit_files(ws, keep)
+    key_site2 = read(kit(ws, "site-2", "startup", "client.key"))
+    result = run_module(main, spec(ws, clients=("site-1",)))
+    assert result["changed"] is True
+    assert result["removed"] == ["site-2"]
+    assert "site-2" not in result["kits"]
+    assert not os.path.lexists(kit(ws, "site-2"))
+    assert os.path.isdir(os.path.join(project_dir(ws), "prod_00", "site-2"))  # old files kept
+    assert kit_files(ws, keep) == before
+    assert not os.path.exists(os.path.join(project_dir(ws), "prod_01"))  # nothing rebuilt
+    assert run_module(main, spec(ws, clients=("site-1",)))["changed"] is False
+    # adding it back reuses its key
+    back = run_module(main, spec(ws))
+    assert back["added"] == ["site-2"] and back["regenerated_keys"] == []
+    assert read(kit(ws, "site-2", "startup", "client.key")) == key_site2
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"server": {"name": "server1", "host_names": ["10.0.0.1"], "fed_learn_port": 9002}},
+         "server.fed_learn_port"),
+        ({"server": {"name": "server1", "host_names": ["10.0.0.1"], "admin_port": 9003}}, "server.admin_port"),
+        ({"connection_security": "tls"}, "server.connection_security"),
+        ({"server": {"name": "server1", "host_names": ["10.0.0.1"], "default_host": "fl.example.com"}},
+         "server.default_host"),
+    ],
+)
+def test_global_change_rebuilds_every_kit_and_keeps_keys(provisioned, run_module, change, reason):
+    ws, _ = provisioned
+    certs_before = cert_state(ws)
+    result = run_module(main, spec(ws, **change), diff=True)
+    assert result["changed"] is True
+    assert sorted(result["changed_participants"]) == ["admin@nvidia.com", "server1", "site-1", "site-2"]
+    assert all(reason in why for why in result["reasons"].values()), result["reasons"]
+    certs_after = cert_state(ws)
+    assert certs_after["root_cert"] == certs_before["root_cert"]
+    assert certs_after["root_pri_key"] == certs_before["root_pri_key"]
+    for name in ("site-1", "site-2", "admin@nvidia.com"):
+        assert certs_after[name] == certs_before[name]
+    for name in result["kits"]:
+        assert os.readlink(kit(ws, name)) == os.path.join("..", "prod_01", name)
+    assert run_module(main, spec(ws, **change))["changed"] is False
+
+
+def test_port_change_reaches_client_kits(provisioned, run_module):
+    ws, _ = provisioned
+    run_module(main, spec(ws, server={"name": "server1", "host_names": ["10.0.0.1"], "fed_learn_port": 9002}))
+    fed_client = json.loads(read(kit(ws, "site-1", "startup", "fed_client.json")))
+    assert fed_client["servers"][0]["service"]["target"] == "server1:9002"
+
+
+def test_server_host_names_change_regenerates_only_the_server_cert(provisioned, run_module):
+    ws, _ = provisioned
+    before = cert_state(ws)
+    result = run_module(main, spec(ws, server={"name": "server1", "host_names": ["10.0.0.2", "fl.example.com"]}))
+    assert result["regenerated_keys"] == ["server1"]
+    after = cert_state(ws)
+    assert after["server1"]["pri_key"] != before["server1"]["pri_key"]
+    assert after["root_pri_key"] == before["root_pri_key"]
+    for name in ("site-1", "site-2", "admin@nvidia.com"):
+        assert after[name] == before[name]
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(read(kit(ws, "server1", "startup", "server.crt")))
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "fl.example.com" in san.get_values_for_type(x509.DNSName)
+
+
+def test_client_org_change_regenerates_its_key_only(provisioned, run_module):
+    ws, _ = provisioned
+    before = cert_state(ws)
+    args = spec(ws)
+    args["clients"][0]["org"] = "lab_b"
+    result = run_module(main, args)
+    assert result["changed_participants"] == ["site-1"] and result["regenerated_keys"] == ["site-1"]
+    after = cert_state(ws)
+    assert after["site-1"]["pri_key"] != before["site-1"]["pri_key"]
+    assert after["site-2"] == before["site-2"]
+    assert os.listdir(os.path.join(project_dir(ws), "prod_01")) == ["site-1"]
+
+
+def test_admin_role_change_regenerates_its_key(provisioned, run_module):
+    ws, _ = provisioned
+    args = spec(ws)
+    args["admins"][0]["role"] = "lead"
+    result = run_module(main, args)
+    assert result["regenerated_keys"] == ["admin@nvidia.com"]
+    assert run_module(main, args)["changed"] is False
+
+
+def test_missing_kit_is_rebuilt(provisioned, run_module):
+    ws, _ = provisioned
+    os.unlink(kit(ws, "site-2"))
+    result = run_module(main, spec(ws))
+    assert result["changed_participants"] == ["site-2"]
+    assert "kit missing" in result["reasons"]["site-2"]
+    assert os.path.isfile(kit(ws, "site-2", "startup", "client.key"))
+
+
+def test_force_rebuilds_every_kit_with_the_same_keys(provisioned, run_module):
+    ws, _ = provisioned
+    before = cert_state(ws)
+    result = run_module(main, spec(ws, force=True))
+    assert result["changed"] is True
+    assert result["result_dir"].endswith("prod_01")
+    assert sorted(result["changed_participants"]) == sorted(result["kits"])
+    assert cert_state(ws) == before
+
+
+# ---------------------------------------------------------------- security
+
+
+def test_file_modes(provisioned):
+    ws, _ = provisioned
+    pdir = project_dir(ws)
+    assert stat.S_IMODE(os.stat(pdir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(pdir, "state")).st_mode) == 0o700
+    for fn in os.listdir(os.path.join(pdir, "state")):
+        assert stat.S_IMODE(os.stat(os.path.join(pdir, "state", fn)).st_mode) == 0o600, fn
+    keys = []
+    for dirpath, _dirs, files in os.walk(pdir):
+        keys += [os.path.join(dirpath, f) for f in files if f.endswith(".key")]
+    assert len(keys) == 4
+    for k in keys:
+        assert stat.S_IMODE(os.stat(k).st_mode) == 0o600, k
+
+
+def test_loosened_state_modes_are_locked_again(provisioned, run_module):
+    ws, _ = provisioned
+    cert_json = os.path.join(project_dir(ws), "state", "cert.json")
+    os.chmod(cert_json, 0o644)
+    check = run_module(main, spec(ws), check_mode=True)
+    assert check["changed"] is True
+    assert stat.S_IMODE(os.stat(cert_json).st_mode) == 0o644
+    fixed = run_module(main, spec(ws))
+    assert fixed["changed"] is True and fixed["reasons"] == {}
+    assert stat.S_IMODE(os.stat(cert_json).st_mode) == 0o600
+
+
+def test_no_key_material_in_results(tmp_path, run_module):
+    ws = tmp_path / "ws"
+    results = [run_module(main, spec(ws), diff=True)]
+    results.append(run_module(main, spec(ws, clients=("site-1", "site-3")), diff=True, check_mode=True))
+    results.append(run_module(main, spec(ws, clients=("site-1", "site-3")), diff=True))
+    certs = cert_state(ws)
+    secrets = [certs["root_pri_key"]] + [v["pri_key"] for v in certs.values() if isinstance(v, dict)]
+    for result in results:
+        text = json.dumps(result)
+        assert "PRIVATE KEY" not in text and "BEGIN" not in text
+        for secret in secrets:
+            body = secret.splitlines()[1]
+            assert body not in text
+
+
+# ---------------------------------------------------------------- project.yml input
+
+
+def write_project(path, participants, builders=True, **extra):
+    data = {"api_version": 3, "name": PROJECT, "description": "test", "participants": participants}
+    if builders:
+        data["builders"] = [
+            {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+            {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
+            {"path": "nvflare.lighter.impl.cert.CertBuilder"},
+            {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
+        ]
+    data.update(extra)
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+SERVER = {"name": "server1", "type": "server", "org": "nvidia", "fed_learn_port": 8002, "admin_port": 8003}
+
+
+def test_project_file(tmp_path, run_module):
+    pf = write_project(tmp_path / "project.yml", [
+        SERVER, {"name": "site-1", "type": "client", "org": "nvidia"},
+        {"name": "admin@nvidia.com", "type": "admin", "org": "nvidia", "role": "project_admin"}])
+    args = {"workspace": str(tmp_path / "ws"), "project_file": pf}
+    first = run_module(main, args)
+    assert first["changed"] is True and sorted(first["kits"]) == ["admin@nvidia.com", "server1", "site-1"]
+    assert run_module(main, args)["changed"] is False
+
+
+def test_project_file_without_admin_port_gets_8003(tmp_path, run_module):
+    server = {"name": "server1", "type": "server", "org": "nvidia"}
+    pf = write_project(tmp_path / "project.yml", [server, {"name": "site-1", "type": "client", "org": "nvidia"}],
+                       builders=False)
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result["participants"][0]["admin_port"] == 8003
+    fed_server = json.loads(read(os.path.join(result["kits"]["server1"], "startup", "fed_server.json")))
+    assert fed_server["servers"][0]["admin_port"] == 8003
+
+
+def test_shared_port_when_both_set_explicitly(tmp_path, run_module):
+    args = spec(tmp_path / "ws", server={"name": "server1", "fed_learn_port": 8002, "admin_port": 8002})
+    result = run_module(main, args)
+    assert result["changed"] is True and result["participants"][0]["admin_port"] == 8002
+
+
+def test_swallowed_builder_error_is_reported(tmp_path, run_module):
+    # NVFLARE's Provisioner catches builder exceptions, deletes prod_NN and only sets a flag
+    pf = write_project(tmp_path / "project.yml", [
+        SERVER, {"name": "site-1", "type": "client", "org": "nvidia", "parent": "no-such-site"}])
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result.get("failed") is True
+    assert "undefined parent client 'no-such-site'" in result["msg"]
+    pdir = os.path.join(str(tmp_path / "ws"), PROJECT)
+    assert not [d for d in os.listdir(pdir) if d.startswith("prod_") or d == "kits"]
+
+
+def test_cross_kit_project_rebuilds_all_kits_on_change(tmp_path, run_module):
+    parts = [SERVER, {"name": "site-1", "type": "client", "org": "nvidia"},
+             {"name": "site-2", "type": "client", "org": "nvidia", "parent": "site-1"}]
+    pf = write_project(tmp_path / "project.yml", parts)
+    args = {"workspace": str(tmp_path / "ws"), "project_file": pf}
+    run_module(main, args)
+    write_project(tmp_path / "project.yml", parts + [{"name": "site-3", "type": "client", "org": "nvidia"}])
+    result = run_module(main, args)
+    assert result["added"] == ["site-3"]
+    assert sorted(os.listdir(os.path.join(str(tmp_path / "ws"), PROJECT, "prod_01"))) == [
+        "server1", "site-1", "site-2", "site-3"]
+
+
+# ---------------------------------------------------------------- bad input: clear error, nothing written
+
+
+def _mut(path, value):
+    def apply(args):
+        target = args
+        for key in path[:-1]:
+            target = target[key]
+        if value is _DELETE:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
+        return args
+    return apply
+
+
+_DELETE = object()
+
+BAD_OPTIONS = [
+    ("duplicate-client", _mut(["clients"], [{"name": "a"}, {"name": "a"}]), "clients[1].name", "unique"),
+    ("client-named-like-server", _mut(["clients"], [{"name": "server1"}]), "clients[0].name", "unique"),
+    ("duplicate-admin", _mut(["admins"], [{"name": "a@b.com"}, {"name": "a@b.com"}]), "admins[1].name", "unique"),
+    ("no-server", _mut(["server"], _DELETE), "server", "exactly one server"),
+    ("client-name-nvflare-rejects", _mut(["clients"], [{"name": "site 1"}]), "clients[0].name", "NVFLARE rejects"),
+    ("server-name-nvflare-rejects", _mut(["server", "name"], "server_1"), "server.name", "NVFLARE rejects"),
+    ("admin-name-not-email", _mut(["admins"], [{"name": "admin"}]), "admins[0].name", "e-mail"),
+    ("org-nvflare-rejects", _mut(["clients"], [{"name": "s1", "org": "my-org"}]), "clients[0].org", "NVFLARE rejects"),
+    ("port-zero", _mut(["server", "fed_learn_port"], 0), "server.fed_learn_port", "1-65535"),
+    ("port-too-big", _mut(["server", "admin_port"], 70000), "server.admin_port", "1-65535"),
+    ("shared-port-implicit", _mut(["server", "fed_learn_port"], 8003), "server.admin_port", "explicitly"),
+    ("shared-port-implicit-admin", _mut(["server", "admin_port"], 8002), "server.admin_port", "explicitly"),
+    ("unknown-role", _mut(["admins"], [{"name": "a@b.com", "role": "boss"}]), "role", "project_admin"),
+    ("invalid-ip", _mut(["server", "host_names"], ["10.0.0.300"]), "server.host_names[0]", "not a valid IP"),
+    ("invalid-ipv6", _mut(["server", "host_names"], ["fe80::zz"]), "server.host_names[0]", "not a valid IP"),
+    ("invalid-host-name", _mut(["server", "host_names"], ["bad_host!"]), "server.host_names[0]", "host name"),
+    ("invalid-default-host", _mut(["server", "default_host"], "-x.example"), "server.default_host", "host name"),
+    ("invalid-client-host", _mut(["clients"], [{"name": "s1", "host": "1.2.3"}]), "clients[0].host", "valid IP"),
+    ("bad-project-name", _mut(["project_name"], "my project"), "project_name", "project name"),
+    ("other-nvflare-version", _mut(["nvflare_version"], "9.9.9"), "nvflare_version", "pip install nvflare==9.9.9"),
+    ("cert-validity-zero", _mut(["cert_validity_days"], 0), "cert_validity_days", "positive"),
+]
+
+
+@pytest.mark.parametrize("case, mutate, field, text", BAD_OPTIONS, ids=[c[0] for c in BAD_OPTIONS])
+def test_bad_input_on_fresh_workspace(tmp_path, run_module, case, mutate, field, text):
+    ws = tmp_path / "ws"
+    result = run_module(main, mutate(spec(ws)))
+    assert result.get("failed") is True, result
+    assert field in result["msg"] and text in result["msg"], result["msg"]
+    assert not os.path.exists(str(ws))
+
+
+@pytest.mark.parametrize("case, mutate, field, text", BAD_OPTIONS, ids=[c[0] for c in BAD_OPTIONS])
+def test_bad_input_on_existing_workspace_writes_nothing(provisioned, run_module, case, mutate, field, text):
+    ws, _ = provisioned
+    before = snapshot(str(ws))
+    result = run_module(main, mutate(spec(ws)))
+    assert result.get("failed") is True, result
+    assert field in result["msg"]
+    assert snapshot(str(ws)) == before
+
+
+def test_cert_validity_cannot_change_an_existing_root(provisioned, run_module):
+    ws, _ = provisioned
+    before = snapshot(str(ws))
+    result = run_module(main, spec(ws, cert_validity_days=3650))
+    assert result["failed"] is True and "cert_validity_days" in result["msg"] and "new workspace" in result["msg"]
+    assert snapshot(str(ws)) == before
+
+
+def test_cert_validity_for_a_new_root(tmp_path, run_module):
+    from cryptography import x509
+
+    ws = tmp_path / "ws"
+    result = run_module(main, spec(ws, cert_validity_days=3650))
+    root = x509.load_pem_x509_certificate(read(os.path.join(result["kits"]["site-1"], "startup", "rootCA.pem")))
+    assert (root.not_valid_after_utc - root.not_valid_before_utc).days == 3650
+    assert run_module(main, spec(ws, cert_validity_days=3650))["changed"] is False
+
+
+BAD_PROJECT_FILES = [
+    ("two-servers", [SERVER, dict(SERVER, name="server2")], "project_file", "exactly one participant of type server"),
+    ("no-server", [{"name": "site-1", "type": "client", "org": "nvidia"}], "project_file", "found 0"),
+    ("unknown-type", [SERVER, {"name": "x", "type": "overlord", "org": "nvidia"}], "participants[1].type", "unknown"),
+    ("bad-role", [SERVER, {"name": "a@b.com", "type": "admin", "org": "nvidia", "role": "boss"}],
+     "participants[1].role", "project_admin"),
+    ("duplicate", [SERVER, {"name": "s", "type": "client", "org": "o"}, {"name": "s", "type": "client", "org": "o"}],
+     "participants[2].name", "unique"),
+    ("bad-port", [dict(SERVER, fed_learn_port=99999)], "participants[0].fed_learn_port", "1-65535"),
+]
+
+
+@pytest.mark.parametrize("case, parts, field, text", BAD_PROJECT_FILES, ids=[c[0] for c in BAD_PROJECT_FILES])
+def test_bad_project_file(tmp_path, run_module, case, parts, field, text):
+    pf = write_project(tmp_path / "project.yml", parts)
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result.get("failed") is True
+    assert field in result["msg"] and text in result["msg"], result["msg"]
+    assert not os.path.exists(str(tmp_path / "ws"))
+
+
+@pytest.mark.parametrize("content, text", [
+    (None, "cannot read"),
+    ("participants: [unclosed", "not valid YAML"),
+    ("- just\n- a list\n", "not a YAML mapping"),
+    ("", "not a YAML mapping"),
+])
+def test_unreadable_project_file(tmp_path, run_module, content, text):
+    pf = tmp_path / "project.yml"
+    if content is not None:
+        pf.write_text(content)
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": str(pf)})
+    assert result.get("failed") is True
+    assert "project_file" in result["msg"] and text in result["msg"], result["msg"]
+
+
+def _garble(path):
+    with open(path, "w") as f:
+        f.write("{not json")
+
+
+@pytest.mark.parametrize("damage, text", [
+    (lambda pdir: _garble(os.path.join(pdir, "state", "cert.json")), "cert.json cannot be read"),
+    (lambda pdir: os.unlink(os.path.join(pdir, "state", "cert.json")), "cert.json is missing"),
+    (lambda pdir: _garble(os.path.join(pdir, "state", "edgefl_provision.json")), "edgefl_provision.json cannot"),
+    (lambda pdir: open(os.path.join(pdir, "state", "cert.json"), "w").write('{"site-1": {}}'), "no root CA"),
+])
+def test_corrupt_workspace_state(provisioned, run_module, damage, text):
+    ws, _ = provisioned
+    damage(project_dir(ws))
+    before = snapshot(str(ws))
+    for check_mode in (True, False):
+        result = run_module(main, spec(ws), check_mode=check_mode)
+        assert result.get("failed") is True
+        assert "corrupt" in result["msg"] and text in result["msg"], result["msg"]
+        assert result["field"] == "workspace"
+    assert snapshot(str(ws)) == before
+
+
+def test_nvflare_missing(tmp_path):
+    """Run the module in a Python that has ansible but no nvflare (no site-packages, only ansible linked in)."""
+    import ansible
+
+    libdir = tmp_path / "lib"
+    libdir.mkdir()
+    os.symlink(os.path.dirname(ansible.__file__), str(libdir / "ansible"))
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": spec(tmp_path / "ws", nvflare_version="2.9.0")}))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(libdir), COLLECTIONS]))
+    code = "import sys; sys.argv = ['provision', sys.argv[1]]; " \
+           "from ansible_collections.edgefl.nvflare.plugins.modules.provision import main; main()"
+    proc = subprocess.run([sys.executable, "-S", "-c", code, str(args)], env=env, capture_output=True, text=True,
+                          check=False)
+    result = json.loads(proc.stdout)
+    assert result["failed"] is True
+    assert "nvflare is not installed" in result["msg"] and "pip install nvflare==2.9.0" in result["msg"]
+    assert not os.path.exists(str(tmp_path / "ws"))
