@@ -9,6 +9,7 @@ DOCUMENTATION = r"""
 name: participants
 short_description: Build the edgefl.nvflare.provision participant spec from the inventory
 version_added: 0.1.0
+positional: _input, hostvars
 author:
   - edgefl.nvflare contributors
 description:
