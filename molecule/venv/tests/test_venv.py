@@ -1,0 +1,41 @@
+"""Observable state after nvflare_venv converged (testinfra over podman://)."""
+
+VENV = "/opt/nvflare/venv"
+
+
+def test_venv_python_imports_pinned_nvflare(instance):
+    out = instance.check_output(
+        f"{VENV}/bin/python -c 'import nvflare, importlib.metadata as m; print(m.version(\"nvflare\"))'"
+    )
+    assert out.strip() == "2.9.0"
+
+
+def test_venv_python_version_supported(instance):
+    out = instance.check_output(f"{VENV}/bin/python -c 'import sys; print(sys.version_info[:2] >= (3, 10))'")
+    assert out.strip() == "True"
+
+
+def test_venv_owned_by_root_not_writable_by_service_user(instance):
+    venv = instance.file(VENV)
+    assert venv.is_directory
+    assert venv.user == "root"
+    assert venv.mode & 0o022 == 0
+    # the service user can run, not modify, its code
+    assert instance.run(f"runuser -u nvflare -- test -w {VENV}/lib").rc != 0
+    assert instance.run(f"runuser -u nvflare -- {VENV}/bin/python -c 'import nvflare'").rc == 0
+
+
+def test_nvflare_system_user(instance):
+    user = instance.user("nvflare")
+    assert user.exists
+    assert user.group == "nvflare"
+    assert user.uid < 1000
+    assert user.shell == "/usr/sbin/nologin"
+    home = instance.file("/var/lib/nvflare")
+    assert home.user == "nvflare" and home.mode == 0o750
+
+
+def test_wheelhouse_removed_and_no_index_used(instance):
+    # the unpacked wheelhouse is removed after install (nvflare_venv_wheelhouse_keep: false)
+    assert instance.run("ls /var/cache/nvflare/wheelhouse/nvflare-*").rc != 0
+    assert instance.package("python3-venv").is_installed
