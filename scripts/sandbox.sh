@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The sandbox: a real NVFLARE federation (1 server + 3 clients) in systemd containers on
+# one podman network, deployed by site.yml, with the NumPy FedAvg example job run through
+# the edgefl.nvflare.job module.
+#   scripts/sandbox.sh up            (make sandbox)      build, deploy, run the job, leave it running
+#   scripts/sandbox.sh status                            the status table
+#   scripts/sandbox.sh down [--purge] (make sandbox-down) remove containers + network; --purge also
+#                                                         deletes the control-node workspace (root CA)
+# Containers: edgefl-sbx-{server1,site-1,site-2,site-3}, network edgefl-sbx-net 10.89.50.0/24.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH=$ROOT/.venv/bin:$PATH ANSIBLE_CONFIG=$ROOT/ansible.cfg
+INV=$ROOT/inventories/sandbox
+NET=edgefl-sbx-net
+SUBNET=10.89.50.0/24
+IMAGE=${EDGEFL_IMAGE:-localhost/edgefl-debian:bookworm}
+# name:ip, matching inventories/sandbox/hosts.yml
+NODES=(server1:10.89.50.10 site-1:10.89.50.11 site-2:10.89.50.12 site-3:10.89.50.13)
+WORKSPACE=${HOME}/.local/share/edgefl-nvflare/sandbox
+
+log() { printf '\n[sandbox] %s\n' "$*"; }
+
+up() {
+  local t0=$SECONDS
+  [[ -x .venv/bin/ansible-playbook ]] || { log "setting up the tooling"; scripts/setup.sh; }
+  log "test image"; scripts/build-image.sh
+  if ! podman network exists "$NET"; then
+    log "network $NET ($SUBNET)"; podman network create --subnet "$SUBNET" "$NET" >/dev/null
+  fi
+  local n name ip
+  for n in "${NODES[@]}"; do
+    name=${n%%:*} ip=${n##*:}
+    if podman container exists "edgefl-sbx-$name"; then
+      podman start "edgefl-sbx-$name" >/dev/null
+    else
+      podman run -d --name "edgefl-sbx-$name" --hostname "$name" --network "$NET" --ip "$ip" \
+        --cap-add NET_ADMIN --cap-add NET_RAW "$IMAGE" /sbin/init >/dev/null
+    fi
+    echo "  edgefl-sbx-$name  $ip"
+  done
+  for n in "${NODES[@]}"; do # systemd must be up before Ansible talks to it
+    name=${n%%:*}
+    for _ in $(seq 60); do
+      st=$(podman exec "edgefl-sbx-$name" systemctl is-system-running 2>/dev/null || true)
+      [[ $st == running || $st == degraded ]] && break; sleep 1
+    done
+  done
+  log "site.yml (provision, deploy, wait for clients)"
+  ansible-playbook -i "$INV" site.yml
+  log "NumPy FedAvg job through edgefl.nvflare.job"
+  ansible-playbook -i "$INV" playbooks/submit_job.yml
+  local model
+  model=$(ls -td "$WORKSPACE"/results/*/workspace/models/server.npy 2>/dev/null | head -1 || true)
+  if [[ -n $model ]]; then
+    log "global model ($model)"
+    python -c 'import sys, numpy; print(numpy.load(sys.argv[1], allow_pickle=True))' "$model"
+  fi
+  log "status"; ansible-playbook -i "$INV" playbooks/status.yml
+  log "sandbox up in $((SECONDS - t0)) s; it keeps running. Admin console: $WORKSPACE/admin/admin@nvidia.com/fl_admin; tear down: make sandbox-down"
+}
+
+down() {
+  local n
+  for n in "${NODES[@]}"; do podman rm -f -t 5 "edgefl-sbx-${n%%:*}" >/dev/null 2>&1 || true; done
+  podman network exists "$NET" && podman network rm "$NET" >/dev/null
+  if [[ ${1:-} == --purge ]]; then
+    rm -rf "$WORKSPACE"; log "removed containers, network and $WORKSPACE (root CA)"
+  else
+    log "removed containers and network; the control-node workspace (root CA, kits) stays in $WORKSPACE (down --purge removes it)"
+  fi
+}
+
+case ${1:-} in
+  up) up ;;
+  down) shift; down "$@" ;;
+  status) ansible-playbook -i "$INV" playbooks/status.yml ;;
+  *) echo "usage: $0 up|status|down [--purge]" >&2; exit 2 ;;
+esac
