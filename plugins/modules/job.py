@@ -15,7 +15,7 @@ description:
   - Idempotent through the FLARE submit token. The same O(submit_token) (by default derived from the job
     folder's content) always resolves to the same job, so re-running the task never submits twice.
   - Optionally waits until the job reaches a final state and downloads its result into a directory on the
-    machine that runs the module (normally the control node, C(delegate_to: localhost)).
+    machine that runs the module (normally the control node, with C(delegate_to) set to C(localhost)).
   - Fails with a distinct RV(error) kind and a clear message when the server is unreachable, the server
     refuses the admin credentials, waiting times out, or the job ends in any state other than
     C(FINISHED:COMPLETED) (then the message carries the final status and the tail of the server's job log).
