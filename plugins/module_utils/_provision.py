@@ -47,18 +47,32 @@ CERT_FILE = "cert.json"
 TYPE_ORDER = {"server": 0, "relay": 1, "client": 2, "admin": 3}
 
 
+def _dist_info_version(name):
+    """Version from the package's sibling <name>-<version>.dist-info directory (no metadata scan)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        return None
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    found = [d for d in os.listdir(site) if d.startswith(name + "-") and d.endswith(".dist-info")]
+    if len(found) != 1:
+        return None
+    return found[0][len(name) + 1:-len(".dist-info")]
+
+
 def installed_nvflare_version(wanted=None):
     """Version of nvflare importable here, without importing it (fast). Fails with the fix."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover - Python < 3.8
-        raise ModuleError("Python 3.8 or later is required on the control node")
     fix = "pip install nvflare==%s on the control node (into %s)" % (wanted or "<version>", sys.executable)
-    try:
-        found = version("nvflare")
-    except PackageNotFoundError:
-        raise ModuleError("nvflare is not installed for the Python that runs this module (%s): %s"
-                          % (sys.executable, fix), field="nvflare_version")
+    found = _dist_info_version("nvflare")
+    if found is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("nvflare")
+        except PackageNotFoundError:
+            raise ModuleError("nvflare is not installed for the Python that runs this module (%s): %s"
+                              % (sys.executable, fix), field="nvflare_version")
     if wanted and found != wanted:
         raise ModuleError("nvflare %s is installed on the control node but nvflare_version is %s: %s"
                           % (found, wanted, fix), field="nvflare_version")

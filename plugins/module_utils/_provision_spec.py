@@ -69,9 +69,10 @@ def check_address(field, value):
     """An IP address (checked with netaddr) or a DNS host name (NVFLARE's host_name rule)."""
     if not isinstance(value, str) or not value:
         raise SpecError(field, "must be a non-empty string (an IP address or a host name), got %r" % (value,))
-    if _is_ip(value):
+    ip_like = ":" in value or _DOTTED_NUMERIC_RE.match(value)
+    if ip_like and _is_ip(value):
         return value
-    if ":" in value or _DOTTED_NUMERIC_RE.match(value):
+    if ip_like:
         raise SpecError(field, "%r is not a valid IP address; give a valid IPv4/IPv6 address or a host name" % value)
     if len(value) > 253 or not _HOST_NAME_RE.match(value):
         raise SpecError(
