@@ -4,6 +4,7 @@
 # the edgefl.nvflare.job module.
 #   scripts/sandbox.sh up            (make sandbox)      build, deploy, run the job, leave it running
 #   scripts/sandbox.sh status                            the status table
+#   scripts/sandbox.sh containers                        only create/start the containers (bench, tests)
 #   scripts/sandbox.sh down [--purge] (make sandbox-down) remove containers + network; --purge also
 #                                                         deletes the control-node workspace (root CA)
 # Containers: edgefl-sbx-{server1,site-1,site-2,site-3}, network edgefl-sbx-net 10.89.50.0/24.
@@ -21,10 +22,8 @@ WORKSPACE=${HOME}/.local/share/edgefl-nvflare/sandbox
 
 log() { printf '\n[sandbox] %s\n' "$*"; }
 
-up() {
-  local t0=$SECONDS
-  [[ -x .venv/bin/ansible-playbook ]] || { log "setting up the tooling"; scripts/setup.sh; }
-  log "test image"; scripts/build-image.sh
+containers() { # create (or start) the containers; SANDBOX_SPARE=1 adds site-4 (10.89.50.14)
+  ((${SANDBOX_SPARE:-0})) && NODES+=(site-4:10.89.50.14)
   if ! podman network exists "$NET"; then
     log "network $NET ($SUBNET)"; podman network create --subnet "$SUBNET" "$NET" >/dev/null
   fi
@@ -46,6 +45,13 @@ up() {
       [[ $st == running || $st == degraded ]] && break; sleep 1
     done
   done
+}
+
+up() {
+  local t0=$SECONDS
+  [[ -x .venv/bin/ansible-playbook ]] || { log "setting up the tooling"; scripts/setup.sh; }
+  log "test image"; scripts/build-image.sh
+  containers
   log "site.yml (provision, deploy, wait for clients)"
   ansible-playbook -i "$INV" site.yml
   log "NumPy FedAvg job through edgefl.nvflare.job"
@@ -62,7 +68,7 @@ up() {
 
 down() {
   local n
-  for n in "${NODES[@]}"; do podman rm -f -t 5 "edgefl-sbx-${n%%:*}" >/dev/null 2>&1 || true; done
+  for n in "${NODES[@]}" site-4:x; do podman rm -f -t 5 "edgefl-sbx-${n%%:*}" >/dev/null 2>&1 || true; done
   podman network exists "$NET" && podman network rm "$NET" >/dev/null
   if [[ ${1:-} == --purge ]]; then
     rm -rf "$WORKSPACE"; log "removed containers, network and $WORKSPACE (root CA)"
@@ -73,6 +79,7 @@ down() {
 
 case ${1:-} in
   up) up ;;
+  containers) containers ;;
   down) shift; down "$@" ;;
   status) ansible-playbook -i "$INV" playbooks/status.yml ;;
   *) echo "usage: $0 up|status|down [--purge]" >&2; exit 2 ;;
