@@ -17,6 +17,21 @@ if [[ -z ${FORCE:-} ]] && podman image exists "$IMAGE"; then
   echo "[image] $IMAGE exists (FORCE=1 to rebuild)" >&2
   exit 0
 fi
+if [[ $ARCH != amd64 ]]; then
+  # Foreign architectures run through qemu-user-static via binfmt_misc. The handler must be
+  # registered with the F (fix-binary) flag so it also works inside chroots and containers.
+  qarch=$ARCH; [[ $ARCH == arm64 ]] && qarch=aarch64
+  if [[ ! -e /proc/sys/fs/binfmt_misc/status ]]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || {
+      echo "[image] cannot mount binfmt_misc; run scripts/setup.sh as root" >&2; exit 1; }
+  fi
+  if [[ ! -e /proc/sys/fs/binfmt_misc/qemu-$qarch ]]; then
+    update-binfmts --enable "qemu-$qarch" >/dev/null 2>&1 || true
+  fi
+  grep -q '^flags: .*F' "/proc/sys/fs/binfmt_misc/qemu-$qarch" 2>/dev/null || {
+    echo "[image] binfmt handler qemu-$qarch missing or without the F flag;" \
+      "install qemu-user-static and binfmt-support (scripts/setup.sh)" >&2; exit 1; }
+fi
 work=$(mktemp -d /var/tmp/edgefl-rootfs.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
