@@ -71,8 +71,8 @@ def timed(cmd, cwd, env):
                           check=False)
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s %s" % (cmd[0], proc.returncode, proc.stdout[-2000:],
-                                                       proc.stderr[-2000:]))
+        tail = proc.stdout[-2000:] + proc.stderr[-2000:]
+        raise RuntimeError("%s failed (%d): %s" % (cmd[0], proc.returncode, tail))
     return dt, proc.stdout
 
 
@@ -114,7 +114,7 @@ def cert_subjects(ws):
 def best(fn, repeat):
     times = []
     value = None
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         t, value = fn()
         times.append(t)
     return min(times), value
@@ -141,7 +141,7 @@ def bench_size(n, scratch, env, repeat):
     row["module_first_s"], ws_mod = best(first_module, k)
     row["first_ratio"] = row["module_first_s"] / row["cli_first_s"]
 
-    row["cli_reprovision_s"], _ = best(lambda: (run_cli(d, project_yml, ws_cli, env), None), k)
+    row["cli_reprovision_s"] = best(lambda: (run_cli(d, project_yml, ws_cli, env), None), k)[0]
     before = snapshot(ws_mod)
     subjects_before = cert_subjects(ws_mod)
     rerun_results = []
@@ -151,7 +151,7 @@ def bench_size(n, scratch, env, repeat):
         rerun_results.append(res)
         return t, None
 
-    row["module_rerun_s"], _ = best(rerun, max(k, 3))
+    row["module_rerun_s"] = best(rerun, max(k, 3))[0]
     row["rerun_ratio"] = row["module_rerun_s"] / row["cli_reprovision_s"]
     row["rerun_changed"] = any(r["changed"] for r in rerun_results)
     row["rerun_files_untouched"] = snapshot(ws_mod) == before
@@ -186,7 +186,7 @@ def one_client_baseline(scratch, env, repeat):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="3,100,500", help="comma-separated client counts")
     parser.add_argument("--repeat", type=int, default=3, help="best-of repeats for runs on N <= 100")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "provision.json"))

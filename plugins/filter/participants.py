@@ -11,7 +11,7 @@ short_description: Build the edgefl.nvflare.provision participant spec from the 
 version_added: 0.1.0
 positional: _input, hostvars
 author:
-  - edgefl.nvflare contributors
+  - edgefl maintainers (@edgefl)
 description:
   - Turns the inventory (groups and host variables) into the O(edgefl.nvflare.provision#module:server),
     O(edgefl.nvflare.provision#module:clients) and O(edgefl.nvflare.provision#module:admins) input of

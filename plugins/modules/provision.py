@@ -31,7 +31,7 @@ description:
   - Input is validated before anything is written, with NVFLARE's own name rules, port ranges and
     C(netaddr) for IP addresses. Errors name the field at fault and how to fix it.
 author:
-  - edgefl.nvflare contributors
+  - edgefl maintainers (@edgefl)
 requirements:
   - nvflare (same version as O(nvflare_version)) and netaddr in the Python that runs the module on the control node.
 extends_documentation_fragment:

@@ -127,7 +127,7 @@ def test_four_step_idempotence(tmp_path, run_module):
 
 
 def test_check_mode_on_existing_workspace_reports_and_writes_nothing(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     before = snapshot(str(ws))
     result = run_module(main, spec(ws, clients=("site-2", "site-3")), check_mode=True, diff=True)
     assert result["changed"] is True
@@ -144,7 +144,7 @@ def test_check_mode_on_existing_workspace_reports_and_writes_nothing(provisioned
 
 
 def test_add_client_generates_only_its_key_and_kit(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     old_names = ["server1", "site-1", "site-2", "admin@nvidia.com"]
     certs_before = cert_state(ws)
     kits_before = kit_files(ws, old_names)
@@ -169,7 +169,7 @@ def test_add_client_generates_only_its_key_and_kit(provisioned, run_module):
 
 
 def test_add_admin_generates_only_its_kit(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     before = kit_files(ws, ["server1", "site-1", "site-2", "admin@nvidia.com"])
     args = spec(ws)
     args["admins"].append({"name": "lead@nvidia.com", "role": "lead"})
@@ -179,7 +179,7 @@ def test_add_admin_generates_only_its_kit(provisioned, run_module):
 
 
 def test_remove_client_keeps_everything_else(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     keep = ["server1", "site-1", "admin@nvidia.com"]
     before = kit_files(ws, keep)
     key_site2 = read(kit(ws, "site-2", "startup", "client.key"))
@@ -210,7 +210,7 @@ def test_remove_client_keeps_everything_else(provisioned, run_module):
     ],
 )
 def test_global_change_rebuilds_every_kit_and_keeps_keys(provisioned, run_module, change, reason):
-    ws, _ = provisioned
+    ws = provisioned[0]
     certs_before = cert_state(ws)
     result = run_module(main, spec(ws, **change), diff=True)
     assert result["changed"] is True
@@ -227,14 +227,14 @@ def test_global_change_rebuilds_every_kit_and_keeps_keys(provisioned, run_module
 
 
 def test_port_change_reaches_client_kits(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     run_module(main, spec(ws, server={"name": "server1", "host_names": ["10.0.0.1"], "fed_learn_port": 9002}))
     fed_client = json.loads(read(kit(ws, "site-1", "startup", "fed_client.json")))
     assert fed_client["servers"][0]["service"]["target"] == "server1:9002"
 
 
 def test_server_host_names_change_regenerates_only_the_server_cert(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     before = cert_state(ws)
     result = run_module(main, spec(ws, server={"name": "server1", "host_names": ["10.0.0.2", "fl.example.com"]}))
     assert result["regenerated_keys"] == ["server1"]
@@ -251,7 +251,7 @@ def test_server_host_names_change_regenerates_only_the_server_cert(provisioned, 
 
 
 def test_client_org_change_regenerates_its_key_only(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     before = cert_state(ws)
     args = spec(ws)
     args["clients"][0]["org"] = "lab_b"
@@ -264,7 +264,7 @@ def test_client_org_change_regenerates_its_key_only(provisioned, run_module):
 
 
 def test_admin_role_change_regenerates_its_key(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     args = spec(ws)
     args["admins"][0]["role"] = "lead"
     result = run_module(main, args)
@@ -273,7 +273,7 @@ def test_admin_role_change_regenerates_its_key(provisioned, run_module):
 
 
 def test_missing_kit_is_rebuilt(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     os.unlink(kit(ws, "site-2"))
     result = run_module(main, spec(ws))
     assert result["changed_participants"] == ["site-2"]
@@ -282,7 +282,7 @@ def test_missing_kit_is_rebuilt(provisioned, run_module):
 
 
 def test_force_rebuilds_every_kit_with_the_same_keys(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     before = cert_state(ws)
     result = run_module(main, spec(ws, force=True))
     assert result["changed"] is True
@@ -295,7 +295,7 @@ def test_force_rebuilds_every_kit_with_the_same_keys(provisioned, run_module):
 
 
 def test_file_modes(provisioned):
-    ws, _ = provisioned
+    ws = provisioned[0]
     pdir = project_dir(ws)
     assert stat.S_IMODE(os.stat(pdir).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(os.path.join(pdir, "state")).st_mode) == 0o700
@@ -310,7 +310,7 @@ def test_file_modes(provisioned):
 
 
 def test_loosened_state_modes_are_locked_again(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     cert_json = os.path.join(project_dir(ws), "state", "cert.json")
     os.chmod(cert_json, 0o644)
     check = run_module(main, spec(ws), check_mode=True)
@@ -460,7 +460,7 @@ def test_bad_input_on_fresh_workspace(tmp_path, run_module, case, mutate, field,
 
 @pytest.mark.parametrize("case, mutate, field, text", BAD_OPTIONS, ids=[c[0] for c in BAD_OPTIONS])
 def test_bad_input_on_existing_workspace_writes_nothing(provisioned, run_module, case, mutate, field, text):
-    ws, _ = provisioned
+    ws = provisioned[0]
     before = snapshot(str(ws))
     result = run_module(main, mutate(spec(ws)))
     assert result.get("failed") is True, result
@@ -469,7 +469,7 @@ def test_bad_input_on_existing_workspace_writes_nothing(provisioned, run_module,
 
 
 def test_cert_validity_cannot_change_an_existing_root(provisioned, run_module):
-    ws, _ = provisioned
+    ws = provisioned[0]
     before = snapshot(str(ws))
     result = run_module(main, spec(ws, cert_validity_days=3650))
     assert result["failed"] is True and "cert_validity_days" in result["msg"] and "new workspace" in result["msg"]
@@ -534,7 +534,7 @@ def _garble(path):
     (lambda pdir: open(os.path.join(pdir, "state", "cert.json"), "w").write('{"site-1": {}}'), "no root CA"),
 ])
 def test_corrupt_workspace_state(provisioned, run_module, damage, text):
-    ws, _ = provisioned
+    ws = provisioned[0]
     damage(project_dir(ws))
     before = snapshot(str(ws))
     for check_mode in (True, False):
