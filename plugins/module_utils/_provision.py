@@ -103,7 +103,10 @@ def _global_spec(project, nvflare_version, incremental):
     spec = {k: v for k, v in project.items() if k not in ("participants", "builders", "description")}
     spec["builders"] = builders
     spec["nvflare_version"] = nvflare_version
-    spec["server"] = [p for p in project["participants"] if p["type"] == "server"][0]
+    # host_names only reach the server's own certificate (its own fingerprint covers them)
+    server = dict([p for p in project["participants"] if p["type"] == "server"][0])
+    server.pop("host_names", None)
+    spec["server"] = server
     if not incremental:
         spec["participants"] = project["participants"]
     return spec

@@ -69,6 +69,14 @@ class ProvisionRunner(EdgeflModule):
             result_dir = plan.next_prod_dir()
         elif plan.state is None and not self.check_mode:
             apply(plan)
+        verb = "would be" if self.check_mode else "were"
+        if plan.global_changes and plan.recorded:
+            self.module.warn("federation-wide settings changed (%s): all %d kits %s rebuilt with the same keys; "
+                             "deploy the new kits to every host" % (", ".join(plan.global_changes), len(plan.to_build),
+                                                                    verb))
+        if plan.regenerate:
+            self.module.warn("certificate content changed for %s: new key pairs %s generated"
+                             % (", ".join(sorted(plan.regenerate)), verb))
         self.set_changed(plan.changed)
         self.add_result(
             kits=dict((n, layout.kit(n)) for n in plan.wanted),

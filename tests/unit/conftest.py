@@ -26,7 +26,7 @@ class ModuleExit(Exception):
 
 
 @pytest.fixture
-def run_module(capsys):
+def run_module(capsys, monkeypatch):
     """run_module(main, args, check_mode=False, diff=False) -> result dict (failed results included)."""
     from ansible.module_utils.testing import patch_module_args
 
@@ -35,13 +35,27 @@ def run_module(capsys):
         full["_ansible_check_mode"] = check_mode
         full["_ansible_diff"] = diff
         capsys.readouterr()
+        # warnings are process-global in ansible-core; each real module run starts with none
+        from ansible.module_utils.common import warnings as ansible_warnings
+
+        ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
+        ansible_warnings._global_deprecations.clear()  # pylint: disable=protected-access
+        # a real module runs in its own process, never as controller code (the filter tests import
+        # controller code into this process, which would route module warnings to Display)
+        from ansible.module_utils import _internal
+
+        monkeypatch.setattr(_internal, "is_controller", False)
         with patch_module_args(full):
             with pytest.raises(SystemExit):
                 main()
-        out = capsys.readouterr().out
-        return json.loads(out)
+        return json.loads(capsys.readouterr().out)
 
     return _run
+
+
+def warnings_of(result):
+    """Warning texts of a run_module result (ansible-core 2.19 returns structured summaries)."""
+    return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
 
 
 def snapshot(path):

@@ -16,7 +16,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import COLLECTIONS, snapshot
+from conftest import COLLECTIONS, snapshot, warnings_of
 
 from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
 
@@ -216,6 +216,7 @@ def test_global_change_rebuilds_every_kit_and_keeps_keys(provisioned, run_module
     assert result["changed"] is True
     assert sorted(result["changed_participants"]) == ["admin@nvidia.com", "server1", "site-1", "site-2"]
     assert all(reason in why for why in result["reasons"].values()), result["reasons"]
+    assert any(reason in w and "all 4 kits were rebuilt" in w for w in warnings_of(result)), warnings_of(result)
     certs_after = cert_state(ws)
     assert certs_after["root_cert"] == certs_before["root_cert"]
     assert certs_after["root_pri_key"] == certs_before["root_pri_key"]
@@ -238,6 +239,10 @@ def test_server_host_names_change_regenerates_only_the_server_cert(provisioned, 
     before = cert_state(ws)
     result = run_module(main, spec(ws, server={"name": "server1", "host_names": ["10.0.0.2", "fl.example.com"]}))
     assert result["regenerated_keys"] == ["server1"]
+    assert result["changed_participants"] == ["server1"]
+    assert warnings_of(result) == ["certificate content changed for server1: new key pairs were generated"]
+    for name in ("site-1", "site-2", "admin@nvidia.com"):
+        assert os.readlink(kit(ws, name)) == os.path.join("..", "prod_00", name)
     after = cert_state(ws)
     assert after["server1"]["pri_key"] != before["server1"]["pri_key"]
     assert after["root_pri_key"] == before["root_pri_key"]
