@@ -568,3 +568,23 @@ def test_nvflare_missing(tmp_path):
     assert result["failed"] is True
     assert "nvflare is not installed" in result["msg"] and "pip install nvflare==2.9.0" in result["msg"]
     assert not os.path.exists(str(tmp_path / "ws"))
+
+
+def test_adopts_a_workspace_made_by_the_cli(tmp_path, run_module):
+    """A workspace from `nvflare provision` is taken over: its root CA and keys are reused, modes locked."""
+    pf = write_project(tmp_path / "project.yml", [
+        SERVER, {"name": "site-1", "type": "client", "org": "nvidia"},
+        {"name": "admin@nvidia.com", "type": "admin", "org": "nvidia", "role": "project_admin"}])
+    ws = tmp_path / "ws"
+    cli = os.path.join(os.path.dirname(sys.executable), "nvflare")
+    subprocess.run([cli, "provision", "-p", pf, "-w", str(ws)], cwd=str(tmp_path), env=dict(os.environ, HOME=str(tmp_path)),
+                   stdin=subprocess.DEVNULL, capture_output=True, check=True)
+    cli_key = read(os.path.join(project_dir(ws), "prod_00", "site-1", "startup", "client.key"))
+    cli_root = read(os.path.join(project_dir(ws), "prod_00", "site-1", "startup", "rootCA.pem"))
+    assert stat.S_IMODE(os.stat(os.path.join(project_dir(ws), "state", "cert.json")).st_mode) != 0o600
+    result = run_module(main, {"workspace": str(ws), "project_file": pf})
+    assert result["changed"] is True and result["regenerated_keys"] == []
+    assert read(kit(ws, "site-1", "startup", "client.key")) == cli_key
+    assert read(kit(ws, "site-1", "startup", "rootCA.pem")) == cli_root
+    assert stat.S_IMODE(os.stat(os.path.join(project_dir(ws), "state", "cert.json")).st_mode) == 0o600
+    assert run_module(main, {"workspace": str(ws), "project_file": pf})["changed"] is False
