@@ -23,7 +23,8 @@ def test_client_venv_is_aarch64_nvflare(podman_host):
     assert plat == "linux-aarch64" and machine == "aarch64"
     # numpy's compiled core is an aarch64 ELF from the aarch64 wheelhouse, not a source build
     so = podman_host(CLIENT).check_output(
-        VENV_PY + " -c 'import glob, numpy, os; print(sorted(glob.glob(os.path.join(os.path.dirname(numpy.__file__), \"_core\", \"_multiarray_umath*.so\")))[0])'"
+        VENV_PY + " -c 'import glob, numpy, os;"
+        " print(sorted(glob.glob(os.path.join(os.path.dirname(numpy.__file__), \"_core\", \"_multiarray_umath*.so\")))[0])'"
     )
     assert "aarch64" in so
 
@@ -42,7 +43,7 @@ def test_services_running(podman_host):
 
 def test_client_reaches_server(podman_host):
     client = podman_host(CLIENT)
-    assert client.check_output("getent hosts %s" % SERVER).split()[0] == "10.89.52.10"
+    assert client.check_output("getent hosts server1").split()[0] == "10.89.52.10"
     ss = client.check_output("ss -tnH state established")
     assert "10.89.52.10:8002" in ss
 

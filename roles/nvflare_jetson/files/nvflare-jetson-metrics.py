@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: contributors to edgefl.nvflare
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sample Jetson load while an NVFLARE job runs and write one CSV row per sample.

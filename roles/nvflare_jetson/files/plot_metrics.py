@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: contributors to edgefl.nvflare
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Plot one device's metrics CSV (from nvflare-jetson-metrics) to a PNG: load, RAM, power over time.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: contributors to edgefl.nvflare
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Build a minimal pure-Python stand-in 'torch' wheel: make_wheel.py OUTDIR -> prints the wheel path."""
