@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Set up everything edgefl.nvflare needs on a fresh Debian/Ubuntu machine (run as root):
 #   - Debian packages: podman, debootstrap, qemu-user-static/binfmt-support (aarch64 tests),
-#     shellcheck (ansible-test sanity checks the shell scripts with it)
+#     and ShellCheck (ansible-test sanity lints the shell scripts with it)
 #   - podman configured for hosts without a usable crun (runc, sane ulimits)
 #   - the pinned control-node toolchain in .venv/ (ansible-core, nvflare, molecule, ...)
 # Idempotent: a second call only checks stamps and returns in well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 APT_PACKAGES=(podman debootstrap runc uidmap slirp4netns fuse-overlayfs qemu-user-static binfmt-support procps iproute2 make shellcheck)

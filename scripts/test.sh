@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# The do_* stage functions are only called through stage():
+# shellcheck disable=SC2317
 # The whole test suite, stage by stage (make test == scripts/test.sh all).
 #   scripts/test.sh [all|lint|sanity|unit|integration|build|molecule] [molecule scenario ...]
 # Prints a wall-time table at the end and writes it to .work/test-times.tsv.
@@ -43,7 +45,7 @@ do_integration() {
     echo "--- $pb"
     ansible-playbook -i tests/integration/inventory "$pb" || rc=1
   done
-  return $rc
+  return "$rc"
 }
 do_build() { scripts/build-check.sh; }
 molecule_scenarios() {
