@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Federation benchmark on this machine: the sandbox (1 server + 3 client containers).
 
 Measures, each on fresh containers and a fresh control-node workspace:
@@ -12,7 +11,7 @@ cold <= 2x baseline. The control-node wheelhouse cache (~/.cache/edgefl-nvflare/
 shared by both, as it would be for anyone deploying a second federation.
 Writes bench/results/federation.json and prints a table. Tears the sandbox down at the end
 (and at the start: it uses the sandbox container names).
-  .venv/bin/python bench/bench_federation.py
+  .venv/bin/python bench/bench_federation.py   (or scripts/bench.sh federation)
 """
 
 import glob
@@ -33,7 +32,7 @@ TARGETS = {"cold_site_yml": 180, "rerun_site_yml": 40, "add_client": 60}
 
 def sh(cmd, **kw):
     t0 = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, env=kw.pop("env", ENV), capture_output=True, text=True, **kw)
+    proc = subprocess.run(cmd, cwd=ROOT, env=kw.pop("env", ENV), capture_output=True, text=True, check=False, **kw)
     dt = time.time() - t0
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-5000:] + proc.stderr[-3000:])
@@ -67,7 +66,7 @@ def main():
     with open(add_inv, "w") as f:
         f.write("nvflare_clients:\n  hosts:\n    site-4:\n      ansible_host: edgefl-sbx-site-4\n"
                 "      nvflare_hosts_address: 10.89.50.14\n      ansible_connection: containers.podman.podman\n")
-    _, fig["add_client"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/add_client.yml",
+    add_proc, fig["add_client"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/add_client.yml",
                                "-e", "nvflare_add_clients=site-4", *extra])
     proc, fig["job_wall_time"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/submit_job.yml", *extra])
     results["job_status"] = "FINISHED:COMPLETED" if "FINISHED:COMPLETED" in proc.stdout else "unknown"
@@ -77,7 +76,7 @@ def main():
               if glob.glob(os.path.join(d, "nvflare-2.9.0*.whl"))]
     if not wheels:
         raise SystemExit("bench: no control-node wheelhouse with nvflare 2.9.0 found")
-    _, fig["baseline_manual_guide"] = sh(["bench/manual_guide.sh", tempfile.mkdtemp(prefix="edgefl-bench-guide-"), wheels[0]])
+    guide_proc, fig["baseline_manual_guide"] = sh(["bench/manual_guide.sh", tempfile.mkdtemp(prefix="edgefl-bench-guide-"), wheels[0]])
     sh(["scripts/sandbox.sh", "down"])
 
     fig = {k: round(v, 1) for k, v in fig.items()}
@@ -100,6 +99,7 @@ def main():
         print("%-26s %9.1f  %s" % (label, fig[key], target))
     print("cold / baseline = %.2f; re-run changed: %s" % (ratio, changed))
     print("checks:", checks)
+    del add_proc, guide_proc
     return 0 if all(checks.values()) else 1
 
 

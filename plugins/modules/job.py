@@ -20,7 +20,7 @@ description:
     refuses the admin credentials, waiting times out, or the job ends in any state other than
     C(FINISHED:COMPLETED) (then the message carries the final status and the tail of the server's job log).
 author:
-  - edgefl.nvflare contributors
+  - edgefl maintainers (@edgefl)
 requirements:
   - nvflare (the same version as the federation) in the Python interpreter that runs the module.
 extends_documentation_fragment:

@@ -17,7 +17,7 @@ description:
   - Made for C(until:) loops, for example waiting until RV(all_clients_connected) is true. Set
     O(fail_unreachable=false) to get RV(reachable=false) instead of a failure while the server starts.
 author:
-  - edgefl.nvflare contributors
+  - edgefl maintainers (@edgefl)
 requirements:
   - nvflare (the same version as the federation) in the Python interpreter that runs the module.
 extends_documentation_fragment:

@@ -65,7 +65,7 @@ def test_submit_wait_download_is_idempotent(fed, work, capsys):
     model = np.load(os.path.join(first["result_path"], "workspace", "models", "server.npy"), allow_pickle=True)
     np.testing.assert_allclose(np.asarray(model, dtype=float), expected_model())
 
-    leftovers = [f for _, _, files in os.walk(EXAMPLE_JOB) for f in files if f.startswith(".__nvfl")]
+    leftovers = [f for _base, _dirs, files in os.walk(EXAMPLE_JOB) for f in files if f.startswith(".__nvfl")]
     assert not leftovers, "the user's job folder must not be modified (FLARE signs the submitted copy)"
 
     failed, check2 = run_module(job_module, args, capsys, check_mode=True)

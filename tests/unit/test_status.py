@@ -21,7 +21,7 @@ def wait_connected(fed, capsys, names, tries=40):
     import time
 
     res = None
-    for _ in range(tries):
+    for _attempt in range(tries):
         failed, res = run_module(status_module, {"admin_kit": fed.admin_kit, "expected_clients": names}, capsys)
         assert not failed, res
         if res["all_clients_connected"]:
