@@ -110,10 +110,11 @@ def test_torch_wheel_imports_in_venv(podman_host, name):
 
 
 @pytest.mark.parametrize("name", JETSONS)
-def test_metrics_csv_and_plot(podman_host, name):
+def test_metrics_csv(podman_host, name):
     host = podman_host(name)
     assert not host.service("nvflare-jetson-metrics.service").is_running
-    assert "tegrastats --interval 300" in _calls(host)
+    journal = host.check_output("journalctl -u nvflare-jetson-metrics.service --no-pager -o cat")
+    assert "jetson-fakes: tegrastats --interval 300" in journal
     with open(os.path.join(EPHEMERAL, "metrics", name + ".csv")) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) >= 5, rows
@@ -123,6 +124,11 @@ def test_metrics_csv_and_plot(podman_host, name):
         assert 0 <= float(r["cpu_pct"]) <= 100 and 0 <= float(r["gpu_pct"]) <= 100
         assert int(r["ram_total_mb"]) == 7620 and 2400 <= int(r["ram_used_mb"]) < 3300
         assert 4000 <= int(r["power_mw"]) < 7000
+
+
+@pytest.mark.parametrize("name", JETSONS)
+def test_metrics_plot(name):
+    pytest.importorskip("matplotlib", reason="matplotlib (control node, requirements-dev.txt) draws the PNG")
     with open(os.path.join(EPHEMERAL, "metrics", name + ".png"), "rb") as f:
         head = f.read(24)
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
