@@ -85,7 +85,7 @@ def test_systemd_security_exposure(node):
 
 # --- nvflare_hosts ---------------------------------------------------------------------
 def test_server_name_resolves(node, podman_host):
-    _, host = node
+    host = node[1]
     server_ip = _ipv4(podman_host(SERVER))[0]
     assert host.check_output("getent hosts fl-server").split()[0] == server_ip
     assert "# BEGIN edgefl.nvflare participants" in host.file("/etc/hosts").content_string
@@ -142,6 +142,6 @@ def test_admin_console_reaches_server(podman_host):
         "print(sorted(c.name for c in s.get_system_info().client_info))\n"
         "s.close()\n" % kit
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "site-1" in out.stdout
