@@ -20,4 +20,4 @@ tar -C "$dest.part" -cf "$dest.tar.part" .
 rm -rf "$dest"
 mv "$dest.part" "$dest"
 mv "$dest.tar.part" "$dest.tar"
-echo "built $dest.tar ($(ls "$dest" | wc -l) files)"
+echo "built $dest.tar ($(find "$dest" -mindepth 1 -maxdepth 1 | wc -l) files)"
