@@ -67,7 +67,7 @@ def main():
         f.write("nvflare_clients:\n  hosts:\n    site-4:\n      ansible_host: edgefl-sbx-site-4\n"
                 "      nvflare_hosts_address: 10.89.50.14\n      ansible_connection: containers.podman.podman\n")
     add_proc, fig["add_client"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/add_client.yml",
-                               "-e", "nvflare_add_clients=site-4", *extra])
+                                      "-e", "nvflare_add_clients=site-4", *extra])
     proc, fig["job_wall_time"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/submit_job.yml", *extra])
     results["job_status"] = "FINISHED:COMPLETED" if "FINISHED:COMPLETED" in proc.stdout else "unknown"
 

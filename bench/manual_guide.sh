@@ -31,7 +31,7 @@ builders:
   - path: nvflare.lighter.impl.signature.SignatureBuilder
 YML
 (cd "$WORK" && "$ROOT/.venv/bin/nvflare" provision -p project.yml -w ws >/dev/null)
-PROD=$(ls -d "$WORK"/ws/guide/prod_* | tail -1)
+PROD=$(find "$WORK/ws/guide" -mindepth 1 -maxdepth 1 -type d -name 'prod_*' | sort | tail -1)
 
 setup_host() { # setup_host SITE ROLE
   local site=$1 role=$2 c=edgefl-sbx-$1 mod cfg extra=""

@@ -57,7 +57,8 @@ up() {
   log "NumPy FedAvg job through edgefl.nvflare.job"
   ansible-playbook -i "$INV" playbooks/submit_job.yml
   local model
-  model=$(ls -td "$WORKSPACE"/results/*/workspace/models/server.npy 2>/dev/null | head -1 || true)
+  model=$(find "$WORKSPACE/results" -path '*/workspace/models/server.npy' -printf '%T@ %p\n' 2>/dev/null |
+    sort -rn | head -1 | cut -d' ' -f2- || true)
   if [[ -n $model ]]; then
     log "global model ($model)"
     python -c 'import sys, numpy; print(numpy.load(sys.argv[1], allow_pickle=True))' "$model"
