@@ -34,6 +34,14 @@ except ImportError:  # pragma: no cover - reported by the modules through missin
     _spec = None
 
 SUCCESS_STATUS = "FINISHED:COMPLETED"
+
+# Options of every module that opens an admin session; documented by the
+# edgefl.nvflare.flare_session doc fragment.
+SESSION_ARGUMENT_SPEC = dict(
+    admin_kit=dict(type="path", required=True),
+    username=dict(type="str"),
+    connect_timeout=dict(type="float", default=10.0),
+)
 TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _LEGACY_TERMINAL = ("FINISHED_OK", "FINISHED_EXCEPTION", "ABORTED", "ABANDONED", "FAILED")
 

@@ -25,6 +25,7 @@ requirements:
   - nvflare (the same version as the federation) in the Python interpreter that runs the module.
 extends_documentation_fragment:
   - edgefl.nvflare.attributes
+  - edgefl.nvflare.flare_session
 attributes:
   check_mode:
     support: full
@@ -37,22 +38,6 @@ attributes:
     details:
       - With an unchanged job folder (or the same O(submit_token)) a second run finds the existing job.
 options:
-  admin_kit:
-    description:
-      - Directory of the admin participant's startup kit (it holds C(startup/fed_admin.json)), for example
-        C(<nvflare_workspace>/<project>/kits/admin@nvidia.com).
-    type: path
-    required: true
-  username:
-    description:
-      - Admin user name (email) to log in as.
-      - Defaults to the name of the O(admin_kit) directory, which is the admin's email for kits made by
-        M(edgefl.nvflare.provision).
-    type: str
-  connect_timeout:
-    description: Seconds to try to open the admin session before failing with RV(error=unreachable).
-    type: float
-    default: 10
   src:
     description:
       - NVFLARE job folder to submit (it holds C(meta.json)), for example the shipped example
@@ -173,7 +158,7 @@ log_tail:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
-from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR, SESSION_ARGUMENT_SPEC
 from ansible_collections.edgefl.nvflare.plugins.module_utils._flare_job import run_job
 
 
@@ -194,9 +179,7 @@ class JobModule(EdgeflModule):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            admin_kit=dict(type="path", required=True),
-            username=dict(type="str"),
-            connect_timeout=dict(type="float", default=10.0),
+            **SESSION_ARGUMENT_SPEC,
             src=dict(type="path"),
             job_id=dict(type="str"),
             submit_token=dict(type="str", no_log=False),

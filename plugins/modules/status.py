@@ -22,6 +22,7 @@ requirements:
   - nvflare (the same version as the federation) in the Python interpreter that runs the module.
 extends_documentation_fragment:
   - edgefl.nvflare.attributes
+  - edgefl.nvflare.flare_session
 attributes:
   check_mode:
     support: full
@@ -32,19 +33,6 @@ attributes:
   idempotent:
     support: full
 options:
-  admin_kit:
-    description:
-      - Directory of the admin participant's startup kit (it holds C(startup/fed_admin.json)).
-    type: path
-    required: true
-  username:
-    description:
-      - Admin user name (email). Defaults to the name of the O(admin_kit) directory.
-    type: str
-  connect_timeout:
-    description: Seconds to try to open the admin session.
-    type: float
-    default: 10
   expected_clients:
     description:
       - Client site names that should be connected; drives RV(missing_clients) and RV(all_clients_connected).
@@ -151,7 +139,7 @@ error:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule
-from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import NVFLARE_IMPORT_ERROR, SESSION_ARGUMENT_SPEC
 from ansible_collections.edgefl.nvflare.plugins.module_utils._flare_status import get_status
 
 
@@ -167,9 +155,7 @@ class StatusModule(EdgeflModule):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            admin_kit=dict(type="path", required=True),
-            username=dict(type="str"),
-            connect_timeout=dict(type="float", default=10.0),
+            **SESSION_ARGUMENT_SPEC,
             expected_clients=dict(type="list", elements="str", default=[]),
             fail_unreachable=dict(type="bool", default=True),
             jobs=dict(type="bool", default=False),
