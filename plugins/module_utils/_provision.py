@@ -194,15 +194,20 @@ def _corrupt(path, what):
         "or provision into a new, empty workspace (all kits get new keys)" % (path, what), field="workspace")
 
 
+def _read_json(path):
+    """The parsed JSON file; ModuleError (corrupt workspace) when it cannot be read or parsed."""
+    try:
+        with open(path, "r") as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise _corrupt(path, "cannot be read as JSON (%s)" % type(exc).__name__)
+
+
 def load_state(layout):
     """(edgefl state or None, cert.json subjects or None); raise ModuleError when corrupt."""
     cert_subjects = None
     if os.path.exists(layout.cert_file):
-        try:
-            with open(layout.cert_file, "r") as f:
-                content = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise _corrupt(layout.cert_file, "cannot be read as JSON (%s)" % type(exc).__name__)
+        content = _read_json(layout.cert_file)
         if not isinstance(content, dict) or not isinstance(content.get("root_cert"), str) \
                 or not isinstance(content.get("root_pri_key"), str):
             raise _corrupt(layout.cert_file, "has no root CA certificate/key")
@@ -210,11 +215,7 @@ def load_state(layout):
         del content
     state = None
     if os.path.exists(layout.state_file):
-        try:
-            with open(layout.state_file, "r") as f:
-                state = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise _corrupt(layout.state_file, "cannot be read as JSON (%s)" % type(exc).__name__)
+        state = _read_json(layout.state_file)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION \
                 or not isinstance(state.get("participants"), dict) or not isinstance(state.get("global"), dict):
             raise _corrupt(layout.state_file, "has an unknown format")
