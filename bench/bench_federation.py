@@ -17,6 +17,7 @@ Writes bench/results/federation.json and prints a table. Tears the sandbox down 
 import glob
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -64,18 +65,22 @@ def main():
     results["rerun_changed"] = changed
     add_inv = os.path.join(ws, "add.yml")
     with open(add_inv, "w") as f:
-        f.write("nvflare_clients:\n  hosts:\n    site-4:\n      ansible_host: edgefl-sbx-site-4\n"
-                "      nvflare_hosts_address: 10.89.50.14\n      ansible_connection: containers.podman.podman\n")
+        f.write("nvflare_clients:\n  hosts:\n    site-4:\n      ansible_host: 10.89.50.14\n"
+                "      nvflare_hosts_address: 10.89.50.14\n")
     add_proc, fig["add_client"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/add_client.yml",
                                       "-e", "nvflare_add_clients=site-4", *extra])
     proc, fig["job_wall_time"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/submit_job.yml", *extra])
     results["job_status"] = "FINISHED:COMPLETED" if "FINISHED:COMPLETED" in proc.stdout else "unknown"
 
     fresh()
-    wheels = [d for d in glob.glob(os.path.expanduser("~/.cache/edgefl-nvflare/wheelhouse/*"))
-              if glob.glob(os.path.join(d, "nvflare-2.9.0*.whl"))]
+    # The wheelhouse site.yml built above (nvflare_venv role cache layout:
+    # <cache>/<arch>-py<X.Y>/nvflare-<version>-<hash>/*.whl); the containers run Debian
+    # bookworm's Python 3.11.
+    pattern = os.path.expanduser("~/.cache/edgefl-nvflare/wheelhouse/%s-py3*11/nvflare-2.9.0-*/nvflare-2.9.0-*.whl"
+                                 % platform.machine())
+    wheels = sorted({os.path.dirname(w) for w in glob.glob(pattern)})
     if not wheels:
-        raise SystemExit("bench: no control-node wheelhouse with nvflare 2.9.0 found")
+        raise SystemExit("bench: no control-node wheelhouse matching %s (site.yml builds it)" % pattern)
     guide_proc, fig["baseline_manual_guide"] = sh(["bench/manual_guide.sh", tempfile.mkdtemp(prefix="edgefl-bench-guide-"), wheels[0]])
     sh(["scripts/sandbox.sh", "down"])
 

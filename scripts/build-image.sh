@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the systemd test images from Debian's archive (no container registry needed).
 #   scripts/build-image.sh [bookworm|trixie] [amd64|arm64]
-# Skips the build when the image already exists (FORCE=1 rebuilds).
+# Skips the build when the image already exists with the current content revision
+# (label edgefl.image.revision; FORCE=1 rebuilds anyway).
 # Image name: localhost/edgefl-debian:<suite>[-arm64]
 set -euo pipefail
 SUITE=${1:-bookworm}
@@ -10,12 +11,19 @@ TAG=$SUITE; [[ $ARCH == amd64 ]] || TAG=$SUITE-$ARCH
 IMAGE=localhost/edgefl-debian:$TAG
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # systemd as PID 1, python3 for Ansible, python3-apt for the apt module, plus the
-# few tools the tests use (ip, sysctl, getent, sudo).
-INCLUDE=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,sudo,ca-certificates
+# few tools the tests use (ip, sysctl, getent, sudo); openssh-server so the sandbox is
+# reached the way real devices are (SSH with pipelining).
+INCLUDE=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,sudo,ca-certificates,openssh-server
+# Bump when INCLUDE or the rootfs tweaks below change: older images are rebuilt.
+REVISION=2
 
 if [[ -z ${FORCE:-} ]] && podman image exists "$IMAGE"; then
-  echo "[image] $IMAGE exists (FORCE=1 to rebuild)" >&2
-  exit 0
+  have=$(podman image inspect --format '{{index .Labels "edgefl.image.revision"}}' "$IMAGE" 2>/dev/null || true)
+  if [[ $have == "$REVISION" ]]; then
+    echo "[image] $IMAGE exists (FORCE=1 to rebuild)" >&2
+    exit 0
+  fi
+  echo "[image] $IMAGE has revision '${have:-none}', want $REVISION: rebuilding" >&2
 fi
 if [[ $ARCH != amd64 ]]; then
   # Foreign architectures run through qemu-user-static via binfmt_misc. The handler must be
@@ -51,11 +59,16 @@ rm -f "$root"/etc/machine-id && : >"$root"/etc/machine-id
 for u in getty@tty1.service systemd-udevd.service systemd-udev-trigger.service systemd-remount-fs.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$u"
 done
+# Every container gets its own SSH host keys at first boot, not the image's.
+rm -f "$root"/etc/ssh/ssh_host_*
+mkdir -p "$root/etc/systemd/system/ssh.service.d"
+printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' >"$root/etc/systemd/system/ssh.service.d/edgefl-hostkeys.conf"
 echo "deb $MIRROR $SUITE main" >"$root/etc/apt/sources.list"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 platform=()
 [[ $ARCH == amd64 ]] || platform=(--arch "$ARCH")
 tar -C "$root" -c . | podman import "${platform[@]}" \
   --change 'CMD ["/sbin/init"]' --change 'ENV container=podman' --change 'STOPSIGNAL SIGRTMIN+3' \
+  --change "LABEL edgefl.image.revision=$REVISION" \
   - "$IMAGE" >/dev/null
 echo "[image] built $IMAGE in $((SECONDS - start)) s" >&2

@@ -19,6 +19,9 @@ IMAGE=${EDGEFL_IMAGE:-localhost/edgefl-debian:bookworm}
 # name:ip, matching inventories/sandbox/hosts.yml
 NODES=(server1:10.89.50.10 site-1:10.89.50.11 site-2:10.89.50.12 site-3:10.89.50.13)
 WORKSPACE=${HOME}/.local/share/edgefl-nvflare/sandbox
+# Ansible reaches the containers over SSH, like real devices: this key pair (see
+# inventories/sandbox/group_vars/all.yml); the public key is root's authorized_keys.
+SSH_DIR=${HOME}/.local/share/edgefl-nvflare/sandbox-ssh
 
 log() { printf '\n[sandbox] %s\n' "$*"; }
 
@@ -28,22 +31,34 @@ containers() { # create (or start) the containers; SANDBOX_SPARE=1 adds site-4 (
     log "network $NET ($SUBNET)"; podman network create --subnet "$SUBNET" "$NET" >/dev/null
   fi
   local n name ip
+  if [[ ! -f $SSH_DIR/id_ed25519 ]]; then
+    mkdir -p "$SSH_DIR" && chmod 0700 "$SSH_DIR"
+    ssh-keygen -q -t ed25519 -N '' -C edgefl-sandbox -f "$SSH_DIR/id_ed25519"
+  fi
   for n in "${NODES[@]}"; do
     name=${n%%:*} ip=${n##*:}
     if podman container exists "edgefl-sbx-$name"; then
       podman start "edgefl-sbx-$name" >/dev/null
     else
       podman run -d --name "edgefl-sbx-$name" --hostname "$name" --network "$NET" --ip "$ip" \
-        --cap-add NET_ADMIN --cap-add NET_RAW "$IMAGE" /sbin/init >/dev/null
+        --cap-add NET_ADMIN --cap-add NET_RAW \
+        -v "$SSH_DIR/id_ed25519.pub:/root/.ssh/authorized_keys:ro" "$IMAGE" /sbin/init >/dev/null
     fi
     echo "  edgefl-sbx-$name  $ip"
   done
-  for n in "${NODES[@]}"; do # systemd must be up before Ansible talks to it
-    name=${n%%:*}
+  for n in "${NODES[@]}"; do # systemd and sshd must be up before Ansible talks to them
+    name=${n%%:*} ip=${n##*:}
     for _ in $(seq 60); do
       st=$(podman exec "edgefl-sbx-$name" systemctl is-system-running 2>/dev/null || true)
       [[ $st == running || $st == degraded ]] && break; sleep 1
     done
+    for _ in $(seq 30); do
+      ssh -i "$SSH_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o LogLevel=ERROR -o ConnectTimeout=2 "root@$ip" true 2>/dev/null && continue 2
+      sleep 1
+    done
+    echo "[sandbox] no SSH to edgefl-sbx-$name ($ip) after 30 s; is the image current? (scripts/build-image.sh)" >&2
+    return 1
   done
 }
 
@@ -72,7 +87,7 @@ down() {
   for n in "${NODES[@]}" site-4:x; do podman rm -f -t 5 "edgefl-sbx-${n%%:*}" >/dev/null 2>&1 || true; done
   podman network exists "$NET" && podman network rm "$NET" >/dev/null
   if [[ ${1:-} == --purge ]]; then
-    rm -rf "$WORKSPACE"; log "removed containers, network and $WORKSPACE (root CA)"
+    rm -rf "$WORKSPACE" "$SSH_DIR"; log "removed containers, network, $WORKSPACE (root CA) and the sandbox SSH key"
   else
     log "removed containers and network; the control-node workspace (root CA, kits) stays in $WORKSPACE (down --purge removes it)"
   fi

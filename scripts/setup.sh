@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything edgefl.nvflare needs on a fresh Debian/Ubuntu machine (run as root):
 #   - Debian packages: podman, debootstrap, qemu-user-static/binfmt-support (aarch64 tests),
+#     openssh-client (Ansible reaches the sandbox containers over SSH),
 #     and ShellCheck (ansible-test sanity lints the shell scripts with it)
 #   - podman configured for hosts without a usable crun (runc, sane ulimits)
 #   - the pinned control-node toolchain in .venv/ (ansible-core, nvflare, molecule, ...)
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-APT_PACKAGES=(podman debootstrap runc uidmap slirp4netns fuse-overlayfs qemu-user-static binfmt-support procps iproute2 make shellcheck)
+APT_PACKAGES=(podman debootstrap runc uidmap slirp4netns fuse-overlayfs qemu-user-static binfmt-support procps iproute2 make shellcheck openssh-client)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
