@@ -35,7 +35,23 @@ def test_nvflare_system_user(instance):
     assert home.user == "nvflare" and home.mode == 0o750
 
 
-def test_wheelhouse_removed_and_no_index_used(instance):
+def test_wheelhouse_removed_and_no_ensurepip_needed(instance):
     # the unpacked wheelhouse is removed after install (nvflare_venv_wheelhouse_keep: false)
     assert instance.run("ls /var/cache/nvflare/wheelhouse/nvflare-*").rc != 0
-    assert instance.package("python3-venv").is_installed
+    # wheelhouse mode: the venv is made --without-pip and pip comes from the wheelhouse, so the
+    # host needs neither python3-venv (ensurepip) nor apt
+    assert not instance.package("python3-venv").is_installed
+    out = instance.check_output(f"{VENV}/bin/python -m pip --version")
+    assert out.startswith("pip ") and VENV in out
+
+
+def test_no_deps_install_is_complete(instance):
+    # every wheel was installed with --no-deps: pip itself confirms nothing is missing or conflicting
+    out = instance.check_output(f"{VENV}/bin/python -m pip check")
+    assert "No broken requirements found" in out
+
+
+def test_requirements_marker_recorded(instance):
+    marker = instance.file(f"{VENV}/.edgefl-requirements")
+    assert marker.user == "root"
+    assert '"nvflare==2.9.0"' in marker.content_string
