@@ -78,8 +78,8 @@ def run_ansible(ws):
     with open(add_inv, "w") as f:
         f.write("nvflare_clients:\n  hosts:\n    site-4:\n      ansible_host: 10.89.50.14\n"
                 "      nvflare_hosts_address: 10.89.50.14\n")
-    _, fig["add_client"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/add_client.yml",
-                               "-e", "nvflare_add_clients=site-4", *extra])
+    fig["add_client"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/add_client.yml",
+                           "-e", "nvflare_add_clients=site-4", *extra])[1]
     proc, fig["job_wall_time"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/submit_job.yml", *extra])
     status = "FINISHED:COMPLETED" if "FINISHED:COMPLETED" in proc.stdout else "unknown"
     return fig, changed, status
@@ -87,8 +87,7 @@ def run_ansible(ws):
 
 def run_baseline():
     fresh()
-    _, dt = sh(["bench/manual_guide.sh", tempfile.mkdtemp(prefix="edgefl-bench-guide-"), newest_wheelhouse()])
-    return dt
+    return sh(["bench/manual_guide.sh", tempfile.mkdtemp(prefix="edgefl-bench-guide-"), newest_wheelhouse()])[1]
 
 
 def median(values):

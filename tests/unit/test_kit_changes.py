@@ -17,7 +17,9 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.edgefl.nvflare.plugins.filter.kit_changes import FilterModule
 
+
 kit_changes = FilterModule().filters()["kit_changes"]
+
 
 KIT_FILES = {
     "startup/client.crt": "CERT",
@@ -28,6 +30,7 @@ KIT_FILES = {
     "local/custom/extra/a.json": "{}",
 }
 
+
 def make_tree(root, files, mode=0o600):
     for rel, content in files.items():
         path = os.path.join(root, rel)
@@ -35,6 +38,7 @@ def make_tree(root, files, mode=0o600):
         with open(path, "w") as f:
             f.write(content)
         os.chmod(path, mode)
+
 
 def find(root):
     """The files of a real ansible.builtin.find listing (get_checksum) of root, [] when it is missing."""
@@ -45,11 +49,13 @@ def find(root):
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)["files"]
 
+
 @pytest.fixture
 def kit(tmp_path):
     src = str(tmp_path / "kit")
     make_tree(src, KIT_FILES, mode=0o644)
     return src
+
 
 def test_nothing_installed_installs_every_file_and_directory(kit, tmp_path):
     dest = str(tmp_path / "opt" / "site-1")
@@ -59,18 +65,20 @@ def test_nothing_installed_installs_every_file_and_directory(kit, tmp_path):
     assert out["dirs"] == [dest + "/" + d for d in
                            ["local", "local/custom", "local/custom/extra", "startup", "transfer"]]
 
+
 def test_identical_copy_needs_nothing(kit, tmp_path):
     dest = str(tmp_path / "dest")
     shutil.copytree(kit, dest)
-    for dirpath, _, names in os.walk(dest):
+    for dirpath, _dirs, names in os.walk(dest):
         for name in names:
             os.chmod(os.path.join(dirpath, name), 0o600)
     assert kit_changes(find(kit), find(dest), kit, dest)["files"] == []
 
+
 def test_changed_missing_and_wrong_mode_files_are_returned(kit, tmp_path):
     dest = str(tmp_path / "dest")
     shutil.copytree(kit, dest)
-    for dirpath, _, names in os.walk(dest):
+    for dirpath, _dirs, names in os.walk(dest):
         for name in names:
             os.chmod(os.path.join(dirpath, name), 0o600)
     with open(os.path.join(dest, "startup/client.crt"), "w") as f:
@@ -80,10 +88,11 @@ def test_changed_missing_and_wrong_mode_files_are_returned(kit, tmp_path):
     out = kit_changes(find(kit), find(dest), kit, dest)
     assert sorted(out["files"]) == ["startup/client.crt", "startup/client.key", "startup/rootCA.pem"]
 
+
 def test_owner_and_group_are_compared_only_when_given(kit, tmp_path):
     dest = str(tmp_path / "dest")
     shutil.copytree(kit, dest)
-    for dirpath, _, names in os.walk(dest):
+    for dirpath, _dirs, names in os.walk(dest):
         for name in names:
             os.chmod(os.path.join(dirpath, name), 0o600)
     src, installed = find(kit), find(dest)
@@ -92,6 +101,7 @@ def test_owner_and_group_are_compared_only_when_given(kit, tmp_path):
     assert sorted(kit_changes(src, installed, kit, dest, owner="nvflare-nobody")["files"]) == sorted(KIT_FILES)
     assert sorted(kit_changes(src, installed, kit, dest, group="nvflare-nogroup")["files"]) == sorted(KIT_FILES)
 
+
 def test_excluded_files_are_never_returned_but_listed(kit, tmp_path):
     dest = str(tmp_path / "none")
     out = kit_changes(find(kit), [], kit, dest, exclude=["startup/fed_client.json"])
@@ -99,20 +109,24 @@ def test_excluded_files_are_never_returned_but_listed(kit, tmp_path):
     assert "startup/fed_client.json" in out["all"]
     assert len(out["files"]) == len(KIT_FILES) - 1
 
+
 def test_trailing_slashes_do_not_matter(kit, tmp_path):
     dest = str(tmp_path / "dest")
     out = kit_changes(find(kit), [], kit + "/", dest + "/", top_dirs=["startup"])
     assert sorted(out["files"]) == sorted(KIT_FILES)
     assert dest + "/startup" in out["dirs"]
 
+
 def test_listing_without_checksums_is_refused(kit, tmp_path):
     listing = [{k: v for k, v in f.items() if k != "checksum"} for f in find(kit)]
     with pytest.raises(AnsibleFilterError, match="get_checksum=true"):
         kit_changes(listing, [], kit, str(tmp_path))
 
+
 def test_listing_of_another_directory_is_refused(kit, tmp_path):
     with pytest.raises(AnsibleFilterError, match="not under the kit directory"):
         kit_changes(find(kit), [], str(tmp_path / "elsewhere"), str(tmp_path))
+
 
 @pytest.mark.parametrize("bad", [{"files": []}, "startup/client.crt", [{"checksum": "x"}]])
 def test_input_that_is_not_a_find_listing_is_refused(bad, tmp_path):
