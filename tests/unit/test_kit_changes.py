@@ -50,6 +50,14 @@ def find(root):
     return json.loads(proc.stdout)["files"]
 
 
+def install_copy(kit, dest):
+    """An installed copy of the kit as the roles leave it: same content, every file 0600."""
+    shutil.copytree(kit, dest)
+    for dirpath, _dirs, names in os.walk(dest):
+        for name in names:
+            os.chmod(os.path.join(dirpath, name), 0o600)
+
+
 @pytest.fixture
 def kit(tmp_path):
     src = str(tmp_path / "kit")
@@ -68,19 +76,13 @@ def test_nothing_installed_installs_every_file_and_directory(kit, tmp_path):
 
 def test_identical_copy_needs_nothing(kit, tmp_path):
     dest = str(tmp_path / "dest")
-    shutil.copytree(kit, dest)
-    for dirpath, _dirs, names in os.walk(dest):
-        for name in names:
-            os.chmod(os.path.join(dirpath, name), 0o600)
+    install_copy(kit, dest)
     assert kit_changes(find(kit), find(dest), kit, dest)["files"] == []
 
 
 def test_changed_missing_and_wrong_mode_files_are_returned(kit, tmp_path):
     dest = str(tmp_path / "dest")
-    shutil.copytree(kit, dest)
-    for dirpath, _dirs, names in os.walk(dest):
-        for name in names:
-            os.chmod(os.path.join(dirpath, name), 0o600)
+    install_copy(kit, dest)
     with open(os.path.join(dest, "startup/client.crt"), "w") as f:
         f.write("OTHER CERT")
     os.remove(os.path.join(dest, "startup/rootCA.pem"))
@@ -91,10 +93,7 @@ def test_changed_missing_and_wrong_mode_files_are_returned(kit, tmp_path):
 
 def test_owner_and_group_are_compared_only_when_given(kit, tmp_path):
     dest = str(tmp_path / "dest")
-    shutil.copytree(kit, dest)
-    for dirpath, _dirs, names in os.walk(dest):
-        for name in names:
-            os.chmod(os.path.join(dirpath, name), 0o600)
+    install_copy(kit, dest)
     src, installed = find(kit), find(dest)
     me = installed[0]["pw_name"]
     assert kit_changes(src, installed, kit, dest, owner=me, group=installed[0]["gr_name"])["files"] == []
