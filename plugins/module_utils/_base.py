@@ -72,20 +72,32 @@ class EdgeflModule:
             diff["after_header"] = self._diff_headers[1]
         return diff
 
-    def execute(self):
-        """Run the module and exit; never returns."""
+    def outcome(self):
+        """Run the module and return its result dict (``failed`` set on an error); never exits.
+
+        This is what the collection's action plugins return; :meth:`execute` reports the same
+        dict through ``exit_json`` / ``fail_json`` for a module process.
+        """
         try:
             self.run()
         except ModuleError as exc:
-            kwargs = dict(exc.details)
+            failed = dict(exc.details)
             if exc.field:
-                kwargs["field"] = exc.field
-            self.module.fail_json(msg=exc.msg, **kwargs)
+                failed["field"] = exc.field
+            failed.update(failed=True, msg=exc.msg)
+            return failed
         except Exception as exc:  # pylint: disable=broad-except
-            self.module.fail_json(msg="Unexpected error: %s" % exc, exception=traceback.format_exc())
+            return dict(failed=True, msg="Unexpected error: %s" % exc, exception=traceback.format_exc())
         result = dict(self.result)
         result["changed"] = self.changed
         diff = self._diff()
         if self.diff_mode and diff is not None:
             result["diff"] = diff
+        return result
+
+    def execute(self):
+        """Run the module and exit; never returns."""
+        result = self.outcome()
+        if result.pop("failed", False):
+            self.module.fail_json(**result)
         self.module.exit_json(**result)

@@ -71,7 +71,7 @@ def installed_nvflare_version(wanted=None):
         try:
             found = version("nvflare")
         except PackageNotFoundError:
-            raise ModuleError("nvflare is not installed for the Python that runs this module (%s): %s"
+            raise ModuleError("nvflare is not installed for the Python that runs Ansible on the control node (%s): %s"
                               % (sys.executable, fix), field="nvflare_version")
     if wanted and found != wanted:
         raise ModuleError("nvflare %s is installed on the control node but nvflare_version is %s: %s"

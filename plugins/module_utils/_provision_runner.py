@@ -27,6 +27,45 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec imp
 )
 
 
+# The options of edgefl.nvflare.provision (module and action plugin validate with the same spec).
+ARGUMENT_SPEC = dict(
+    workspace=dict(type="path", required=True),
+    project_name=dict(type="str"),
+    project_file=dict(type="path"),
+    org=dict(type="str", default="nvidia"),
+    server=dict(type="dict", options=dict(
+        name=dict(type="str", required=True),
+        org=dict(type="str"),
+        fed_learn_port=dict(type="int"),
+        admin_port=dict(type="int"),
+        default_host=dict(type="str"),
+        host_names=dict(type="list", elements="str"),
+        host=dict(type="str"),
+    )),
+    clients=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True),
+        org=dict(type="str"),
+        host=dict(type="str"),
+    )),
+    admins=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True),
+        org=dict(type="str"),
+        role=dict(type="str", default="project_admin", choices=["project_admin", "org_admin", "lead", "member"]),
+    )),
+    connection_security=dict(type="str", choices=["clear", "tls", "mtls"]),
+    cert_validity_days=dict(type="int"),
+    nvflare_version=dict(type="str"),
+    force=dict(type="bool", default=False),
+)
+MUTUALLY_EXCLUSIVE = [
+    ("project_file", "project_name"),
+    ("project_file", "server"),
+    ("project_file", "connection_security"),
+    ("project_file", "cert_validity_days"),
+]
+REQUIRED_ONE_OF = [("project_file", "project_name")]
+
+
 def load_project_file(path):
     import yaml
 

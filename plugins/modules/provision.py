@@ -30,13 +30,33 @@ description:
     C(cert.json) world-readable. Private keys in kits are C(0600). No key material is ever returned.
   - Input is validated before anything is written, with NVFLARE's own name rules, port ranges and
     C(netaddr) for IP addresses. Errors name the field at fault and how to fix it.
+  - It always runs on the control node, as an action plugin inside the Ansible process that runs the task,
+    as the user who runs Ansible, whatever host the task is for. It needs no connection to that host and starts
+    no module process, so a no-change run costs a few hundredths of a second.
 author:
   - edgefl maintainers (@edgefl)
 requirements:
-  - nvflare (same version as O(nvflare_version)) and netaddr in the Python that runs the module on the control node.
+  - nvflare (same version as O(nvflare_version)) and netaddr in the Python that runs Ansible on the control node
+    (C(ansible_playbook_python)).
 extends_documentation_fragment:
   - edgefl.nvflare.attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.conn
 attributes:
+  action:
+    support: full
+  async:
+    support: none
+  become:
+    support: none
+    details: Runs as the user who runs Ansible; the workspace belongs to that user.
+  bypass_host_loop:
+    support: none
+  connection:
+    support: none
+  delegation:
+    support: none
+    details: Always runs on the control node; C(delegate_to) changes nothing.
   check_mode:
     support: full
     details: Reports what would be added, removed and rebuilt and writes nothing, not even the workspace directory.
@@ -272,49 +292,20 @@ nvflare_version:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_runner import ProvisionRunner
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_runner import (
+    ARGUMENT_SPEC,
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    ProvisionRunner,
+)
 
 
 def main():
-    argument_spec = dict(
-        workspace=dict(type="path", required=True),
-        project_name=dict(type="str"),
-        project_file=dict(type="path"),
-        org=dict(type="str", default="nvidia"),
-        server=dict(type="dict", options=dict(
-            name=dict(type="str", required=True),
-            org=dict(type="str"),
-            fed_learn_port=dict(type="int"),
-            admin_port=dict(type="int"),
-            default_host=dict(type="str"),
-            host_names=dict(type="list", elements="str"),
-            host=dict(type="str"),
-        )),
-        clients=dict(type="list", elements="dict", default=[], options=dict(
-            name=dict(type="str", required=True),
-            org=dict(type="str"),
-            host=dict(type="str"),
-        )),
-        admins=dict(type="list", elements="dict", default=[], options=dict(
-            name=dict(type="str", required=True),
-            org=dict(type="str"),
-            role=dict(type="str", default="project_admin", choices=["project_admin", "org_admin", "lead", "member"]),
-        )),
-        connection_security=dict(type="str", choices=["clear", "tls", "mtls"]),
-        cert_validity_days=dict(type="int"),
-        nvflare_version=dict(type="str"),
-        force=dict(type="bool", default=False),
-    )
     module = AnsibleModule(
-        argument_spec=argument_spec,
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
-        mutually_exclusive=[
-            ("project_file", "project_name"),
-            ("project_file", "server"),
-            ("project_file", "connection_security"),
-            ("project_file", "cert_validity_days"),
-        ],
-        required_one_of=[("project_file", "project_name")],
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        required_one_of=REQUIRED_ONE_OF,
     )
     ProvisionRunner(module).execute()
 
