@@ -47,7 +47,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec imp
 
 PROJECT = "bench"
 PING_TIMES = []  # ansible.builtin.ping task of every playbook run: the cost of starting a module process
-WALL_TIMES = {}  # whole ansible-playbook runs per measurement tag (start-up included)
+WALL_TIMES = {}  # whole ansible-playbook runs (start-up included) per measurement and N, best of each
 PLAYBOOK = """
 - name: Benchmark edgefl.nvflare.provision
   hosts: localhost
@@ -160,7 +160,7 @@ def bench_size(n, scratch, env, repeat):
     def first_module():
         ws = tempfile.mkdtemp(prefix="mod-", dir=d)
         shutil.rmtree(ws)
-        return run_module(d, project_yml, ws, env, "first")[0], ws
+        return run_module(d, project_yml, ws, env, "first-n%d" % n)[0], ws
 
     row["cli_first_s"], ws_cli = best(first_cli, k)
     row["module_first_s"], ws_mod = best(first_module, k)
@@ -172,7 +172,7 @@ def bench_size(n, scratch, env, repeat):
     rerun_results = []
 
     def rerun():
-        t, res = run_module(d, project_yml, ws_mod, env, "rerun")
+        t, res = run_module(d, project_yml, ws_mod, env, "rerun-n%d" % n)
         rerun_results.append(res)
         return t, None
 
@@ -184,7 +184,7 @@ def bench_size(n, scratch, env, repeat):
 
     write_project(project_yml, n + 1)
     old_kits = dict((k2, v) for k2, v in before.items() if k2.startswith("kits/") or k2.startswith("prod_"))
-    row["module_add1_s"], res = run_module(d, project_yml, ws_mod, env, "add1")
+    row["module_add1_s"], res = run_module(d, project_yml, ws_mod, env, "add1-n%d" % n)
     after = snapshot(ws_mod)
     row["add1_added"] = res["added"]
     row["add1_existing_untouched"] = all(after.get(p) == v for p, v in old_kits.items())
@@ -201,7 +201,7 @@ def one_client_baseline(scratch, env, repeat):
 
     def once():
         ws = os.path.join(tempfile.mkdtemp(prefix="mod-", dir=d), "ws")
-        return run_module(d, project_yml, ws, env, "one")[0], None
+        return run_module(d, project_yml, ws, env, "one-n1")[0], None
 
     def once_cli():
         ws = tempfile.mkdtemp(prefix="cli-", dir=d)
