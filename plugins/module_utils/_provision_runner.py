@@ -79,6 +79,27 @@ def load_project_file(path):
         raise ModuleError("project_file: %s is not valid YAML (%s); fix the file" % (path, exc), field="project_file")
 
 
+def workspace_problem(path):
+    """Why the workspace directory cannot be used (created, or written) by this user; None when it can."""
+    fix = "choose another workspace path, or fix its permissions for the user running Ansible (uid %d)" % os.geteuid()
+    if os.path.lexists(path):
+        if not os.path.isdir(path):
+            return "%s exists and is not a directory; choose a directory path" % path
+        if not os.access(path, os.W_OK | os.X_OK):
+            return "%s is not writable; %s" % (path, fix)
+        return None
+    ancestor = os.path.dirname(os.path.normpath(path))
+    while ancestor and not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not ancestor:
+        return None
+    if not os.path.isdir(ancestor):
+        return "cannot create %s: %s is not a directory; %s" % (path, ancestor, fix)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return "cannot create %s: %s is not writable; %s" % (path, ancestor, fix)
+    return None
+
+
 class ProvisionRunner(EdgeflModule):
     def run(self):
         params = self.module.params
@@ -92,9 +113,9 @@ class ProvisionRunner(EdgeflModule):
             else:
                 project, labels, hosts = from_options(params)
             layout = Layout(params["workspace"], project["name"])
-            if os.path.exists(layout.workspace) and not os.path.isdir(layout.workspace):
-                raise SpecError("workspace", "%s exists and is not a directory; choose a directory path"
-                                % layout.workspace)
+            problem = workspace_problem(layout.workspace)
+            if problem:
+                raise SpecError("workspace", problem)
             plan = Plan(project, labels, hosts, layout, version, params.get("force"))
             check_names(plan)
         except SpecError as exc:
@@ -102,12 +123,17 @@ class ProvisionRunner(EdgeflModule):
         before, after = plan.diff()
         self.set_diff(before, after, before_header="participants (before)", after_header="participants (after)")
         result_dir = None
-        if plan.changed and not self.check_mode:
-            result_dir = apply(plan)
-        elif plan.to_build:
-            result_dir = plan.next_prod_dir()
-        elif plan.state is None and not self.check_mode:
-            apply(plan)
+        try:
+            if plan.changed and not self.check_mode:
+                result_dir = apply(plan)
+            elif plan.to_build:
+                result_dir = plan.next_prod_dir()
+            elif plan.state is None and not self.check_mode:
+                apply(plan)
+        except OSError as exc:
+            raise ModuleError("workspace: cannot write the provisioning workspace %s (%s); fix the path or its "
+                              "permissions for the user running Ansible (uid %d) and run again"
+                              % (layout.workspace, exc, os.geteuid()), field="workspace")
         verb = "would be" if self.check_mode else "were"
         if plan.global_changes and plan.recorded:
             self.module.warn("federation-wide settings changed (%s): all %d kits %s rebuilt with the same keys; "

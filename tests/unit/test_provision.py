@@ -588,3 +588,20 @@ def test_adopts_a_workspace_made_by_the_cli(tmp_path, run_module):
     assert read(kit(ws, "site-1", "startup", "rootCA.pem")) == cli_root
     assert stat.S_IMODE(os.stat(os.path.join(project_dir(ws), "state", "cert.json")).st_mode) == 0o600
     assert run_module(main, {"workspace": str(ws), "project_file": pf})["changed"] is False
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["apply", "check"])
+@pytest.mark.parametrize("where, text", [
+    ("file/ws", "is not a directory"),
+    ("file/deeper/ws", "is not a directory"),
+    ("file", "exists and is not a directory"),
+], ids=["parent-is-a-file", "ancestor-is-a-file", "workspace-is-a-file"])
+def test_unusable_workspace_fails_before_writing(tmp_path, run_module, where, text, check_mode):
+    (tmp_path / "file").write_text("not a directory")
+    before = snapshot(str(tmp_path))
+    ws = tmp_path / where
+    result = run_module(main, spec(ws), check_mode=check_mode)
+    assert result.get("failed") is True, result
+    assert result["field"] == "workspace"
+    assert str(ws) in result["msg"] and text in result["msg"], result["msg"]
+    assert snapshot(str(tmp_path)) == before
