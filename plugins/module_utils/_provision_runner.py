@@ -79,9 +79,13 @@ def load_project_file(path):
         raise ModuleError("project_file: %s is not valid YAML (%s); fix the file" % (path, exc), field="project_file")
 
 
+def _workspace_fix():
+    return "choose another workspace path, or fix its permissions for the user running Ansible (uid %d)" % os.geteuid()
+
+
 def workspace_problem(path):
     """Why the workspace directory cannot be used (created, or written) by this user; None when it can."""
-    fix = "choose another workspace path, or fix its permissions for the user running Ansible (uid %d)" % os.geteuid()
+    fix = _workspace_fix()
     if os.path.lexists(path):
         if not os.path.isdir(path):
             return "%s exists and is not a directory; choose a directory path" % path
@@ -131,9 +135,8 @@ class ProvisionRunner(EdgeflModule):
             elif plan.state is None and not self.check_mode:
                 apply(plan)
         except OSError as exc:
-            raise ModuleError("workspace: cannot write the provisioning workspace %s (%s); fix the path or its "
-                              "permissions for the user running Ansible (uid %d) and run again"
-                              % (layout.workspace, exc, os.geteuid()), field="workspace")
+            raise ModuleError("workspace: cannot write the provisioning workspace %s (%s); %s"
+                              % (layout.workspace, exc, _workspace_fix()), field="workspace")
         verb = "would be" if self.check_mode else "were"
         if plan.global_changes and plan.recorded:
             self.module.warn("federation-wide settings changed (%s): all %d kits %s rebuilt with the same keys; "
