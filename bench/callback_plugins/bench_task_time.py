@@ -42,9 +42,8 @@ class CallbackModule(CallbackBase):
     def _done(self, result):
         end = time.perf_counter()
         name = result.task_name
-        data = result.result if hasattr(result, "result") else result._result
-        self._times[name] = {"seconds": end - self._start[name], "result": json.loads(json.dumps(dict(data),
-                                                                                                 default=str))}
+        self._times[name] = {"seconds": end - self._start[name],
+                             "result": json.loads(json.dumps(dict(result.result), default=str))}
 
     def v2_runner_on_ok(self, result):
         self._done(result)
