@@ -93,8 +93,8 @@ def test_custom_group_names():
     ({"nvflare_server": ["fl-server"], "nvflare_clients": ["fl-server"]}, {}, "in both"),
     (None, {"fl-server": {"nvflare_admins": {"name": "a@b.com"}}}, "nvflare_admins must be a list"),
     (None, {"fl-server": {"nvflare_admins": [{"role": "lead"}]}}, "nvflare_admins[0]"),
-    (None, {"fl-server": {"nvflare_admin_port": "eighty"}}, "nvflare_admin_port must be a port number"),
-    (None, {"fl-server": {"ansible_host": "10.0.0.300"}}, "hostvars[fl-server].ansible_host"),
+    (None, {"fl-server": {"nvflare_admin_port": "eighty"}}, "nvflare_admin_port must be a TCP port number"),
+    (None, {"fl-server": {"ansible_host": "10.0.0.300"}}, "hostvars[fl-server].nvflare_address (else ansible_host)"),
     ({"nvflare_server": ["ghost"]}, {}, "'ghost' is in a group but not in hostvars"),
 ])
 def test_errors(groups, hostvars, text):

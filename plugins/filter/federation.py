@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: federation
+short_description: The whole NVFLARE federation (server, clients, admin) from the inventory
+version_added: 0.2.0
+positional: _input, hostvars
+author:
+  - edgefl maintainers (@edgefl)
+description:
+  - The federation-wide view of the model behind P(edgefl.nvflare.site#filter), for plays on the control node
+    (the admin kit, waiting for clients, status, uninstall).
+  - Fails with a message naming the group or variable to fix when the server group holds several hosts, a host
+    is in both groups, two hosts share a site name, or a port or admin entry is malformed.
+options:
+  _input:
+    description: The C(groups) magic variable.
+    type: dict
+    required: true
+  hostvars:
+    description: The C(hostvars) magic variable.
+    type: raw
+    required: true
+  host:
+    description: The host whose own variables (C(nvflare_admin_dest)) apply, usually C(inventory_hostname).
+    type: str
+  server_group:
+    description: Inventory group holding the one server.
+    type: str
+    default: nvflare_server
+  client_group:
+    description: Inventory group holding the clients.
+    type: str
+    default: nvflare_clients
+"""
+
+EXAMPLES = r"""
+- name: Wait for the clients the inventory lists
+  edgefl.nvflare.status:
+    admin_kit: "{{ __fed.admin.dest }}"
+    expected_clients: "{{ __fed.client_names }}"
+  vars:
+    __fed: "{{ groups | edgefl.nvflare.federation(hostvars, host=inventory_hostname) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The federation.
+  type: dict
+  contains:
+    project_name:
+      description: C(nvflare_project_name), default V(edgefl).
+      type: str
+    org:
+      description: The federation-wide C(nvflare_org), default V(nvidia).
+      type: str
+    workspace:
+      description: C(nvflare_workspace).
+      type: str
+    ports:
+      description: The server's C(fed_learn) and C(admin) ports.
+      type: dict
+    wait_timeout:
+      description: C(nvflare_wait_timeout) in seconds, default 180.
+      type: int
+    server:
+      description: The server's model (see P(edgefl.nvflare.site#filter)), or V(null).
+      type: dict
+    clients:
+      description: Each client's model, in inventory order.
+      type: list
+      elements: dict
+    client_names:
+      description: The clients' site names, in inventory order.
+      type: list
+      elements: str
+    admins:
+      description: C(name)/C(org)/C(role) entries from C(nvflare_admins).
+      type: list
+      elements: dict
+    admin:
+      description: The admin the playbooks act as (the first of C(nvflare_admins)) with C(kit_dir) (its kit in the
+        workspace) and C(dest) (where M(edgefl.nvflare.nvflare_admin) installs it, C(nvflare_admin_dest)).
+      type: dict
+"""
+
+from ansible_collections.edgefl.nvflare.plugins.filter.site import run
+
+
+def federation(groups, hostvars, host=None, server_group="nvflare_server", client_group="nvflare_clients"):
+    """groups -> the federation model."""
+    return run("federation", lambda inv: inv.federation(host), groups, hostvars, server_group, client_group)
+
+
+class FilterModule:
+    def filters(self):
+        return {"federation": federation}

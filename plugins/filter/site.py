@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: site
+short_description: One host's place in the NVFLARE federation, from the inventory
+version_added: 0.2.0
+positional: _input, groups, hostvars
+author:
+  - edgefl maintainers (@edgefl)
+description:
+  - The per-host model every edgefl.nvflare role default and playbook reads, so that server-ness, site name,
+    org, address, kit directory, unit and ports are computed in one place.
+  - The host of group O(server_group) is the V(server); every other host is a V(client) (a host outside both
+    groups too, as a role applied on its own treats it).
+  - C(site_name) is C(nvflare_site_name), else the inventory name. C(org) is C(nvflare_org), else the
+    federation-wide C(nvflare_org) (default V(nvidia)).
+  - C(address) is C(nvflare_address), else C(ansible_host), else V(null). A value that cannot be resolved where it
+    is read (for example taken from facts that were not gathered yet) counts as unset.
+  - Federation-wide settings (C(nvflare_project_name), C(nvflare_workspace), C(nvflare_fed_learn_port),
+    C(nvflare_server_admin_port)) are read from the server host, that is from C(group_vars/all).
+  - The old names C(nvflare_hosts_address), C(nvflare_admin_port) and C(nvflare_site_wait_timeout) are still read,
+    with a deprecation warning; they go away in 2.0.0.
+options:
+  _input:
+    description: The host, usually C(inventory_hostname).
+    type: str
+    required: true
+  groups:
+    description: The C(groups) magic variable.
+    type: dict
+    required: true
+  hostvars:
+    description: The C(hostvars) magic variable.
+    type: raw
+    required: true
+  server_group:
+    description: Inventory group holding the one server.
+    type: str
+    default: nvflare_server
+  client_group:
+    description: Inventory group holding the clients.
+    type: str
+    default: nvflare_clients
+"""
+
+EXAMPLES = r"""
+- name: Show this host's place in the federation
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname | edgefl.nvflare.site(groups, hostvars) }}"
+
+- name: Use it in a role default
+  ansible.builtin.set_fact:
+    my_unit: "{{ (inventory_hostname | edgefl.nvflare.site(groups, hostvars)).unit }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The host's model.
+  type: dict
+  contains:
+    host:
+      description: The inventory name.
+      type: str
+    role:
+      description: V(server) or V(client).
+      type: str
+    member:
+      description: Whether the host is in the server or the client group.
+      type: bool
+    site_name:
+      description: The NVFLARE participant name.
+      type: str
+    org:
+      description: The participant's organisation.
+      type: str
+    address:
+      description: The address other participants use for this host, or V(null).
+      type: str
+    kit_dir:
+      description: The host's startup kit on the control node, C(<nvflare_workspace>/<project>/kits/<site_name>);
+        empty when C(nvflare_workspace) is not set.
+      type: str
+    unit:
+      description: The systemd unit, C(nvflare_service_unit_name) when the inventory sets it, else
+        C(nvflare-<role>.service).
+      type: str
+    ports:
+      description: The server's C(fed_learn) and C(admin) ports.
+      type: dict
+    project_name:
+      description: C(nvflare_project_name), default V(edgefl).
+      type: str
+    workspace:
+      description: C(nvflare_workspace), the control-node provisioning workspace.
+      type: str
+    server:
+      description: The server's C(host), C(site_name), C(org) and C(address), or V(null) without a server group.
+      type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import (
+    REMOVED_IN,
+    Inventory,
+    ModelError,
+)
+
+
+def report_deprecations(inventory):
+    """Turn the deprecated names an Inventory read into Ansible deprecation warnings (shown once each)."""
+    if not inventory.deprecations:
+        return
+    from ansible.utils.display import Display
+
+    for old, new in sorted({(o, n) for o, n, _h in inventory.deprecations}):
+        Display().deprecated(
+            "The inventory variable %s is deprecated: rename it to %s (same meaning)" % (old, new),
+            version=REMOVED_IN,
+            collection_name="edgefl.nvflare",
+        )
+
+
+def run(name, func, groups, hostvars, server_group, client_group):
+    inventory = Inventory(groups, hostvars, server_group, client_group)
+    try:
+        result = func(inventory)
+    except ModelError as exc:
+        raise AnsibleFilterError("edgefl.nvflare.%s: %s" % (name, exc))
+    report_deprecations(inventory)
+    return result
+
+
+def site(host, groups, hostvars, server_group="nvflare_server", client_group="nvflare_clients"):
+    """inventory_hostname -> this host's model."""
+    return run("site", lambda inv: inv.site(str(host)), groups, hostvars, server_group, client_group)
+
+
+class FilterModule:
+    def filters(self):
+        return {"site": site}

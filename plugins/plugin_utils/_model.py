@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The federation model: every fact the roles and playbooks derive from the inventory, computed once.
+
+Private to the edgefl.nvflare collection (controller side). The filters edgefl.nvflare.site,
+edgefl.nvflare.federation and edgefl.nvflare.participants are thin wrappers around this module, so
+"is this host the server", its site name, org, address, kit directory, unit and ports are
+written in exactly one place.
+
+Inventory contract (README "Inventory contract"):
+- group ``nvflare_server``: exactly one host; group ``nvflare_clients``: one host per client site;
+- per host: ``nvflare_site_name`` (default the inventory name), ``nvflare_org`` (default the
+  federation-wide org), ``nvflare_address`` (default ``ansible_host``) - the address clients, admins,
+  ``/etc/hosts`` entries and the server certificate use;
+- federation-wide (read from the server host, i.e. ``group_vars/all``): ``nvflare_project_name``,
+  ``nvflare_org``, ``nvflare_workspace``, ``nvflare_fed_learn_port``, ``nvflare_server_admin_port``,
+  ``nvflare_admins``, ``nvflare_wait_timeout``.
+Deprecated names (read for one release, with a deprecation warning): ``nvflare_hosts_address`` ->
+``nvflare_address``, ``nvflare_admin_port`` -> ``nvflare_server_admin_port``,
+``nvflare_site_wait_timeout`` -> ``nvflare_wait_timeout``.
+"""
+
+from __future__ import annotations
+
+import re
+
+SERVER_GROUP = "nvflare_server"
+CLIENT_GROUP = "nvflare_clients"
+DEFAULT_PROJECT = "edgefl"
+DEFAULT_ORG = "nvidia"
+DEFAULT_FED_LEARN_PORT = 8002
+DEFAULT_ADMIN_PORT = 8003
+DEFAULT_WAIT_TIMEOUT = 180
+DEFAULT_ADMINS = ({"name": "admin@nvidia.com", "org": DEFAULT_ORG, "role": "project_admin"},)
+ADMIN_ROLES = ("project_admin", "org_admin", "lead", "member")
+
+# new name -> the old name it replaces (still read, with a deprecation warning, until REMOVED_IN)
+RENAMED = {
+    "nvflare_address": "nvflare_hosts_address",
+    "nvflare_server_admin_port": "nvflare_admin_port",
+    "nvflare_wait_timeout": "nvflare_site_wait_timeout",
+}
+REMOVED_IN = "2.0.0"
+
+_SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+
+
+class ModelError(Exception):
+    """Bad inventory input: the message names the host or variable and the fix."""
+
+
+def _undefined_error_types():
+    try:
+        from ansible.errors import AnsibleUndefinedVariable
+    except ImportError:  # pragma: no cover - always there under Ansible
+        return ()
+    return (AnsibleUndefinedVariable,)
+
+
+_UNDEFINED = _undefined_error_types()
+
+
+class Inventory:
+    """Read-only view of ``groups`` + ``hostvars`` with the contract's defaults.
+
+    ``deprecations`` collects (old, new, host) for every deprecated name that was read; the filter
+    layer turns them into Ansible deprecation warnings.
+    """
+
+    def __init__(self, groups, hostvars, server_group=SERVER_GROUP, client_group=CLIENT_GROUP):
+        if not isinstance(groups, dict) and not hasattr(groups, "get"):
+            raise ModelError("the inventory input must be the 'groups' variable, got %s" % type(groups).__name__)
+        self.groups = groups
+        self.hostvars = hostvars
+        self.server_group = server_group
+        self.client_group = client_group
+        self.deprecations = []
+
+    # --- raw variables -------------------------------------------------------------------------
+    def _hv(self, host):
+        try:
+            return self.hostvars[host]
+        except KeyError:
+            raise ModelError("host %r is in a group but not in hostvars; check the inventory" % (host,))
+
+    def raw(self, host, name, default=None, tolerate_undefined=False):
+        """hostvars[host][name], None counting as unset. With tolerate_undefined, a value whose
+        template cannot be resolved here (e.g. it reads facts that were not gathered) counts as unset."""
+        hv = self._hv(host)
+        try:
+            value = hv[name]
+        except KeyError:
+            return default
+        except _UNDEFINED:
+            if tolerate_undefined:
+                return default
+            raise
+        return default if value is None else value
+
+    def var(self, host, name, default=None, tolerate_undefined=False):
+        """A contract variable, falling back to its deprecated old name."""
+        value = self.raw(host, name, tolerate_undefined=tolerate_undefined)
+        if value is None and name in RENAMED:
+            old = RENAMED[name]
+            value = self.raw(host, old, tolerate_undefined=tolerate_undefined)
+            if value is not None:
+                self.deprecations.append((old, name, host))
+        return default if value is None else value
+
+    # --- groups --------------------------------------------------------------------------------
+    def _group(self, name):
+        return list(self.groups.get(name) or [])
+
+    def server_host(self, required=True):
+        servers = self._group(self.server_group)
+        if len(servers) > 1 or (required and not servers):
+            raise ModelError(
+                "inventory group '%s' must hold exactly one host (the NVFLARE server), it holds %d%s; put one host in it"
+                % (self.server_group, len(servers), (": " + ", ".join(servers)) if servers else ""))
+        return servers[0] if servers else None
+
+    def client_hosts(self):
+        server = self.server_host(required=False)
+        clients = self._group(self.client_group)
+        if server is not None and server in clients:
+            raise ModelError("host %r is in both '%s' and '%s'; a host is either the server or a client"
+                             % (server, self.server_group, self.client_group))
+        return clients
+
+    def role(self, host):
+        """'server' for the host of the server group, 'client' for every other host (a host outside both
+        groups is treated as a client, as the roles always did when applied on their own)."""
+        return "server" if host in self._group(self.server_group) else "client"
+
+    def member(self, host):
+        return host in self._group(self.server_group) or host in self._group(self.client_group)
+
+    # --- federation-wide settings (group_vars/all, read from the server host) --------------------
+    def _fed_host(self, host=None):
+        return self.server_host(required=False) or host
+
+    def project_name(self, host=None):
+        return str(self.var(self._fed_host(host), "nvflare_project_name", DEFAULT_PROJECT))
+
+    def default_org(self, host=None):
+        return str(self.var(self._fed_host(host), "nvflare_org", DEFAULT_ORG))
+
+    def workspace(self, host=None):
+        value = self.var(self._fed_host(host), "nvflare_workspace", "")
+        return str(value).rstrip("/") if value else ""
+
+    def _port(self, host, name, default):
+        value = self.var(host, name)
+        if value is None:
+            return default, False
+        if self.raw(host, name) is None:
+            name = RENAMED[name]  # the error names the variable the inventory set
+        try:
+            port = int(value)
+        except (TypeError, ValueError):
+            port = 0
+        if isinstance(value, bool) or not 1 <= port <= 65535:
+            raise ModelError("%s must be a TCP port number between 1 and 65535, got %r" % (name, value))
+        return port, True
+
+    def ports(self, host=None):
+        fed = self._fed_host(host)
+        fed_learn, fed_set = self._port(fed, "nvflare_fed_learn_port", DEFAULT_FED_LEARN_PORT)
+        admin, admin_set = self._port(fed, "nvflare_server_admin_port", DEFAULT_ADMIN_PORT)
+        return {"fed_learn": fed_learn, "admin": admin, "fed_learn_set": fed_set, "admin_set": admin_set}
+
+    def wait_timeout(self, host=None):
+        value = self.var(self._fed_host(host), "nvflare_wait_timeout", DEFAULT_WAIT_TIMEOUT)
+        try:
+            timeout = int(value)
+        except (TypeError, ValueError):
+            timeout = 0
+        if isinstance(value, bool) or timeout <= 0:
+            raise ModelError("nvflare_wait_timeout must be a positive number of seconds, got %r" % (value,))
+        return timeout
+
+    def admins(self, host=None):
+        value = self.var(self._fed_host(host), "nvflare_admins", None)
+        if value is None:
+            value = [dict(a) for a in DEFAULT_ADMINS]
+        if not isinstance(value, list):
+            raise ModelError("nvflare_admins must be a list of {name, org, role} entries, got %s" % type(value).__name__)
+        org = self.default_org(host)
+        out = []
+        for i, adm in enumerate(value):
+            if not isinstance(adm, dict) or not adm.get("name"):
+                raise ModelError("nvflare_admins[%d] must be a mapping with at least 'name' (an e-mail address), got %r"
+                                 % (i, adm))
+            out.append({"name": str(adm["name"]), "org": str(adm.get("org") or org),
+                        "role": str(adm.get("role") or "project_admin")})
+        return out
+
+    # --- per host ------------------------------------------------------------------------------
+    def site_name(self, host):
+        name = str(self.var(host, "nvflare_site_name", host))
+        if not _SITE_NAME_RE.match(name):
+            raise ModelError("hostvars[%s].nvflare_site_name=%r is not a valid NVFLARE site name: use letters, digits, "
+                             "'.', '_', '-' and start with a letter or digit" % (host, name))
+        return name
+
+    def org(self, host):
+        return str(self.var(host, "nvflare_org", self.default_org(host)))
+
+    def address(self, host):
+        """The one address of a host: nvflare_address, else ansible_host, else None.
+
+        A value that cannot be resolved where it is read (an inventory that takes the address from
+        facts, read on the control node before facts were gathered) counts as unset, so the next
+        source in the chain applies; it is the same chain everywhere."""
+        for name in ("nvflare_address", "ansible_host"):
+            value = self.var(host, name, tolerate_undefined=True)
+            if value not in (None, ""):
+                return str(value)
+        return None
+
+    def kit_dir(self, host, site_name=None):
+        workspace = self.workspace(host)
+        if not workspace:
+            return ""
+        return "%s/%s/kits/%s" % (workspace, self.project_name(host), site_name or self.site_name(host))
+
+    def unit(self, host):
+        value = self.raw(host, "nvflare_service_unit_name")
+        return str(value) if value else "nvflare-%s.service" % self.role(host)
+
+    def peer(self, host):
+        """What other hosts need to know of a host: its names and address."""
+        return {"host": host, "site_name": self.site_name(host), "org": self.org(host), "address": self.address(host)}
+
+    def site(self, host):
+        role = self.role(host)
+        site_name = self.site_name(host)
+        ports = self.ports(host)
+        server = self.server_host(required=False)
+        return {
+            "host": host,
+            "role": role,
+            "member": self.member(host),
+            "site_name": site_name,
+            "org": self.org(host),
+            "address": self.address(host),
+            "kit_dir": self.kit_dir(host, site_name),
+            "unit": self.unit(host),
+            "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
+            "project_name": self.project_name(host),
+            "workspace": self.workspace(host),
+            "server": self.peer(server) if server is not None else None,
+        }
+
+    def admin(self, host=None, name=None):
+        """The admin the playbooks act as (the first of nvflare_admins, or ``name``) and its kits."""
+        admins = self.admins(host)
+        chosen = admins[0]
+        if name:
+            match = [a for a in admins if a["name"] == name]
+            chosen = match[0] if match else {"name": str(name), "org": self.default_org(host), "role": "project_admin"}
+        workspace = self.workspace(host)
+        dest = self.raw(host, "nvflare_admin_dest") if host is not None else None
+        if not dest:
+            dest = "%s/admin/%s" % (workspace, chosen["name"]) if workspace else ""
+        return dict(chosen, kit_dir=self.kit_dir(host, chosen["name"]) if workspace else "", dest=str(dest))
+
+    def federation(self, host=None):
+        server = self.server_host(required=False)
+        clients = self.client_hosts()
+        names = {}
+        for h in ([server] if server else []) + clients:
+            name = self.site_name(h)
+            if name in names:
+                raise ModelError("hosts %r and %r have the same site name %r; nvflare_site_name must be unique"
+                                 % (names[name], h, name))
+            names[name] = h
+        ports = self.ports(host)
+        return {
+            "project_name": self.project_name(host),
+            "org": self.default_org(host),
+            "workspace": self.workspace(host),
+            "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
+            "wait_timeout": self.wait_timeout(host),
+            "server": self.site(server) if server else None,
+            "clients": [self.site(h) for h in clients],
+            "client_names": [self.site_name(h) for h in clients],
+            "admins": self.admins(host),
+            "admin": self.admin(host),
+        }

@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The federation model (plugin_utils/_model.py) through the site and federation filters: every row of the
+inventory contract."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
+
+from ansible_collections.edgefl.nvflare.plugins.filter.federation import FilterModule as FederationFilters
+from ansible_collections.edgefl.nvflare.plugins.filter.site import FilterModule as SiteFilters
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import Inventory
+
+site = SiteFilters().filters()["site"]
+federation = FederationFilters().filters()["federation"]
+
+GROUPS = {
+    "all": ["server1", "site-1", "site-2"],
+    "nvflare_server": ["server1"],
+    "nvflare_clients": ["site-1", "site-2"],
+}
+FED = {"nvflare_workspace": "/ws/fed", "nvflare_project_name": "proj"}
+HOSTVARS = {
+    "server1": dict(FED, ansible_host="192.0.2.10"),
+    "site-1": dict(FED, ansible_host="192.0.2.11"),
+    "site-2": dict(FED, ansible_host="jetson-2.lan", nvflare_site_name="lab-b-1", nvflare_org="lab_b"),
+    "localhost": dict(FED),
+}
+
+
+class Undefined:
+    """A hostvars value whose template cannot be resolved here (Ansible raises on access)."""
+
+
+class FakeHostVars(dict):
+    """hostvars whose Undefined values raise like Ansible's HostVars does."""
+
+    def __getitem__(self, host):
+        return FakeHostVarsVars(dict.__getitem__(self, host))
+
+
+class FakeHostVarsVars(dict):
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        if isinstance(value, Undefined):
+            raise AnsibleUndefinedVariable("'ansible_facts' is undefined")
+        return value
+
+
+def inv(groups=None, **updates):
+    hv = copy.deepcopy(HOSTVARS)
+    for host, values in updates.items():
+        hv.setdefault(host.replace("_", "-"), {}).update(values)
+    return copy.deepcopy(groups or GROUPS), FakeHostVars(hv)
+
+
+def test_server_site():
+    groups, hv = inv()
+    assert site("server1", groups, hv) == {
+        "host": "server1", "role": "server", "member": True, "site_name": "server1", "org": "nvidia",
+        "address": "192.0.2.10", "kit_dir": "/ws/fed/proj/kits/server1", "unit": "nvflare-server.service",
+        "ports": {"fed_learn": 8002, "admin": 8003}, "project_name": "proj", "workspace": "/ws/fed",
+        "server": {"host": "server1", "site_name": "server1", "org": "nvidia", "address": "192.0.2.10"},
+    }
+
+
+def test_client_site_with_name_and_org():
+    out = site("site-2", *inv())
+    assert (out["role"], out["site_name"], out["org"], out["address"], out["kit_dir"], out["unit"]) == (
+        "client", "lab-b-1", "lab_b", "jetson-2.lan", "/ws/fed/proj/kits/lab-b-1", "nvflare-client.service")
+    assert out["server"]["site_name"] == "server1"
+
+
+@pytest.mark.parametrize("host, groups, role, member", [
+    ("server1", None, "server", True),
+    ("site-1", None, "client", True),
+    ("other", {"all": ["other"], "nvflare_server": ["server1"], "nvflare_clients": []}, "client", False),
+    ("other", {"all": ["other"]}, "client", False),
+])
+def test_role_and_membership(host, groups, role, member):
+    g, hv = inv(groups=groups, other={})
+    out = site(host, g, hv)
+    assert (out["role"], out["member"]) == (role, member)
+
+
+@pytest.mark.parametrize("host_vars, expected", [
+    ({"nvflare_address": "10.0.0.5"}, "10.0.0.5"),                      # the contract's name wins
+    ({"nvflare_address": "10.0.0.5", "ansible_host": "x"}, "10.0.0.5"),
+    ({}, "192.0.2.11"),                                                 # else ansible_host
+    ({"ansible_host": None}, None),                                    # else unknown
+    ({"ansible_host": ""}, None),
+    ({"nvflare_address": Undefined()}, "192.0.2.11"),                  # facts not gathered here: next source
+    ({"nvflare_address": Undefined(), "ansible_host": Undefined()}, None),
+])
+def test_address_chain(host_vars, expected):
+    g, hv = inv(site_1=host_vars)
+    assert site("site-1", g, hv)["address"] == expected
+
+
+def test_deprecated_address_name_is_read_and_reported():
+    g, hv = inv(site_1={"nvflare_hosts_address": "10.0.0.7"})
+    inventory = Inventory(g, hv)
+    assert inventory.site("site-1")["address"] == "10.0.0.7"
+    assert ("nvflare_hosts_address", "nvflare_address", "site-1") in inventory.deprecations
+    # the new name wins over the old one, and then nothing is deprecated
+    g, hv = inv(site_1={"nvflare_hosts_address": "10.0.0.7", "nvflare_address": "10.0.0.8"})
+    inventory = Inventory(g, hv)
+    assert inventory.site("site-1")["address"] == "10.0.0.8"
+    assert inventory.deprecations == []
+
+
+def test_deprecation_warning_is_shown(monkeypatch):
+    shown = []
+    from ansible.utils.display import Display
+    monkeypatch.setattr(Display, "deprecated", lambda self, msg, **kw: shown.append((msg, kw)))
+    g, hv = inv(server1={"nvflare_admin_port": 9003})
+    assert site("site-1", g, hv)["ports"] == {"fed_learn": 8002, "admin": 9003}
+    assert len(shown) == 1
+    assert "nvflare_admin_port is deprecated: rename it to nvflare_server_admin_port" in shown[0][0]
+    assert shown[0][1]["collection_name"] == "edgefl.nvflare"
+
+
+@pytest.mark.parametrize("server_vars, ports", [
+    ({}, {"fed_learn": 8002, "admin": 8003}),
+    ({"nvflare_fed_learn_port": "9002"}, {"fed_learn": 9002, "admin": 8003}),
+    ({"nvflare_server_admin_port": 9003}, {"fed_learn": 8002, "admin": 9003}),
+    ({"nvflare_server_admin_port": 9003, "nvflare_admin_port": 1}, {"fed_learn": 8002, "admin": 9003}),
+])
+def test_ports_are_federation_wide(server_vars, ports):
+    g, hv = inv(server1=server_vars)
+    assert site("site-1", g, hv)["ports"] == ports
+    assert site("server1", g, hv)["ports"] == ports
+
+
+def test_kit_dir_without_workspace_is_empty_and_trailing_slash_is_dropped():
+    g, hv = inv(server1={"nvflare_workspace": None})
+    assert site("server1", g, hv)["kit_dir"] == ""
+    g, hv = inv(server1={"nvflare_workspace": "/ws/x/"})
+    assert site("site-1", g, hv)["kit_dir"] == "/ws/x/proj/kits/site-1"
+
+
+def test_unit_name_from_the_inventory():
+    g, hv = inv(site_1={"nvflare_service_unit_name": "fl.service"})
+    assert site("site-1", g, hv)["unit"] == "fl.service"
+
+
+def test_federation():
+    g, hv = inv()
+    out = federation(g, hv, host="localhost")
+    assert out["client_names"] == ["site-1", "lab-b-1"]
+    assert [c["host"] for c in out["clients"]] == ["site-1", "site-2"]
+    assert out["server"]["site_name"] == "server1"
+    assert out["wait_timeout"] == 180
+    assert out["admin"] == {"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin",
+                            "kit_dir": "/ws/fed/proj/kits/admin@nvidia.com", "dest": "/ws/fed/admin/admin@nvidia.com"}
+
+
+def test_federation_admin_dest_and_wait_timeout():
+    g, hv = inv(localhost={"nvflare_admin_dest": "/home/me/admin"},
+                server1={"nvflare_site_wait_timeout": "60",
+                         "nvflare_admins": [{"name": "ops@lab.org", "org": "lab", "role": "lead"}]})
+    out = federation(g, hv, host="localhost")
+    assert out["admin"]["dest"] == "/home/me/admin"
+    assert out["admin"]["kit_dir"] == "/ws/fed/proj/kits/ops@lab.org"
+    assert out["wait_timeout"] == 60
+
+
+@pytest.mark.parametrize("groups, updates, text", [
+    ({"nvflare_server": ["server1", "site-1"]}, {}, "'nvflare_server' must hold exactly one host (the NVFLARE server), it holds 2"),
+    ({"nvflare_server": ["server1"], "nvflare_clients": ["server1"]}, {}, "in both"),
+    ({"nvflare_server": ["server1"], "nvflare_clients": ["ghost"]}, {}, "'ghost' is in a group but not in hostvars"),
+    (None, {"site_2": {"nvflare_site_name": "site-1"}}, "have the same site name 'site-1'"),
+    (None, {"site_1": {"nvflare_site_name": "-bad name"}}, "nvflare_site_name='-bad name' is not a valid"),
+    (None, {"server1": {"nvflare_fed_learn_port": 70000}}, "nvflare_fed_learn_port must be a TCP port"),
+    (None, {"server1": {"nvflare_admin_port": True}}, "nvflare_admin_port must be a TCP port"),
+    (None, {"server1": {"nvflare_wait_timeout": "soon"}}, "nvflare_wait_timeout must be a positive number"),
+    (None, {"server1": {"nvflare_admins": "admin@x"}}, "nvflare_admins must be a list"),
+])
+def test_federation_errors(groups, updates, text):
+    g, hv = inv(groups=groups, **updates)
+    with pytest.raises(AnsibleFilterError) as exc:
+        federation(g, hv, host="localhost")
+    assert text in str(exc.value)
+    assert str(exc.value).startswith("edgefl.nvflare.federation: ")
+
+
+def test_site_and_participants_agree():
+    """The provision input and the roles read one address and one name per host."""
+    from ansible_collections.edgefl.nvflare.plugins.filter.participants import FilterModule as P
+    participants = P().filters()["participants"]
+    g, hv = inv(server1={"nvflare_address": "10.1.1.1"}, site_1={"nvflare_hosts_address": "10.1.1.2"})
+    spec = participants(g, hv)
+    assert spec["server"]["host"] == site("server1", g, hv)["address"] == "10.1.1.1"
+    assert spec["server"]["host_names"] == ["10.1.1.1"]
+    assert spec["clients"][0] == {"name": "site-1", "org": "nvidia", "host": site("site-1", g, hv)["address"]}
+    assert spec["clients"][1]["name"] == site("site-2", g, hv)["site_name"]
