@@ -77,7 +77,7 @@ def run_ansible(ws):
     add_inv = os.path.join(ws, "add.yml")
     with open(add_inv, "w") as f:
         f.write("nvflare_clients:\n  hosts:\n    site-4:\n      ansible_host: 10.89.50.14\n"
-                "      nvflare_hosts_address: 10.89.50.14\n")
+                "      nvflare_address: 10.89.50.14\n")
     fig["add_client"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/add_client.yml",
                            "-e", "nvflare_add_clients=site-4", *extra])[1]
     proc, fig["job_wall_time"] = sh(["ansible-playbook", "-i", INV, "-i", add_inv, "playbooks/submit_job.yml", *extra])

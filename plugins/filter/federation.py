@@ -29,6 +29,9 @@ options:
   host:
     description: The host whose own variables (C(nvflare_admin_dest)) apply, usually C(inventory_hostname).
     type: str
+  admin:
+    description: The admin for RV(admin); default the first of C(nvflare_admins).
+    type: str
   server_group:
     description: Inventory group holding the one server.
     type: str
@@ -84,17 +87,18 @@ _value:
       type: list
       elements: dict
     admin:
-      description: The admin the playbooks act as (the first of C(nvflare_admins)) with C(kit_dir) (its kit in the
-        workspace) and C(dest) (where M(edgefl.nvflare.nvflare_admin) installs it, C(nvflare_admin_dest)).
+      description: The admin the playbooks act as (O(admin), else the first of C(nvflare_admins)) with C(kit_dir)
+        (its kit in the workspace) and C(dest) (where the C(edgefl.nvflare.nvflare_admin) role installs it,
+        C(nvflare_admin_dest) of O(host), else C(<nvflare_workspace>/admin/<name>)).
       type: dict
 """
 
 from ansible_collections.edgefl.nvflare.plugins.filter.site import run
 
 
-def federation(groups, hostvars, host=None, server_group="nvflare_server", client_group="nvflare_clients"):
+def federation(groups, hostvars, host=None, admin=None, server_group="nvflare_server", client_group="nvflare_clients"):
     """groups -> the federation model."""
-    return run("federation", lambda inv: inv.federation(host), groups, hostvars, server_group, client_group)
+    return run("federation", lambda inv: inv.federation(host, admin), groups, hostvars, server_group, client_group)
 
 
 class FilterModule:

@@ -24,6 +24,7 @@ Deprecated names (read for one release, with a deprecation warning): ``nvflare_h
 
 from __future__ import annotations
 
+import os
 import re
 
 SERVER_GROUP = "nvflare_server"
@@ -149,7 +150,8 @@ class Inventory:
 
     def workspace(self, host=None):
         value = self.var(self._fed_host(host), "nvflare_workspace", "")
-        return str(value).rstrip("/") if value else ""
+        # a control-node path: '~' is the control node's home, as the provision module reads it
+        return os.path.expanduser(str(value)).rstrip("/") if value else ""
 
     def _port(self, host, name, default):
         value = self.var(host, name)
@@ -267,7 +269,7 @@ class Inventory:
             dest = "%s/admin/%s" % (workspace, chosen["name"]) if workspace else ""
         return dict(chosen, kit_dir=self.kit_dir(host, chosen["name"]) if workspace else "", dest=str(dest))
 
-    def federation(self, host=None):
+    def federation(self, host=None, admin=None):
         server = self.server_host(required=False)
         clients = self.client_hosts()
         names = {}
@@ -288,5 +290,5 @@ class Inventory:
             "clients": [self.site(h) for h in clients],
             "client_names": [self.site_name(h) for h in clients],
             "admins": self.admins(host),
-            "admin": self.admin(host),
+            "admin": self.admin(host, admin),
         }

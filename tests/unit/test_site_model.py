@@ -144,6 +144,12 @@ def test_kit_dir_without_workspace_is_empty_and_trailing_slash_is_dropped():
     assert site("site-1", g, hv)["kit_dir"] == "/ws/x/proj/kits/site-1"
 
 
+def test_workspace_under_home_is_expanded(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/op")
+    g, hv = inv(server1={"nvflare_workspace": "~/fl"})
+    assert site("site-1", g, hv)["kit_dir"] == "/home/op/fl/proj/kits/site-1"
+
+
 def test_unit_name_from_the_inventory():
     g, hv = inv(site_1={"nvflare_service_unit_name": "fl.service"})
     assert site("site-1", g, hv)["unit"] == "fl.service"
@@ -158,6 +164,13 @@ def test_federation():
     assert out["wait_timeout"] == 180
     assert out["admin"] == {"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin",
                             "kit_dir": "/ws/fed/proj/kits/admin@nvidia.com", "dest": "/ws/fed/admin/admin@nvidia.com"}
+
+
+def test_federation_named_admin():
+    g, hv = inv(server1={"nvflare_admins": [{"name": "a@x.org"}, {"name": "b@x.org", "role": "lead"}]})
+    assert federation(g, hv, host="localhost", admin="b@x.org")["admin"] == {
+        "name": "b@x.org", "org": "nvidia", "role": "lead", "kit_dir": "/ws/fed/proj/kits/b@x.org",
+        "dest": "/ws/fed/admin/b@x.org"}
 
 
 def test_federation_admin_dest_and_wait_timeout():
