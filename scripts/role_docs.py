@@ -18,6 +18,8 @@ for key; no internal (__) variable in the spec; every option prefixed with the r
 described; an option's default in the spec equal to defaults/main.yml; an option listed in several
 entry points defined the same way in each. And for the playbooks (site.yml, playbooks/*.yml):
 every nvflare_* name they read that is not a role variable is documented in docs/playbooks.md.
+And no measured figure (a duration, a percentage, a ratio) is copied into README.md, docs/*.md or a
+role README: those live in dated tables in bench/README.md, and the docs link there.
 """
 
 from __future__ import annotations
@@ -458,10 +460,41 @@ def check_playbook_docs(root, roles):
 
 
 # --------------------------------------------------------------------------------------------
+# Figures: measured numbers live in bench/README.md, the other docs link there
+# --------------------------------------------------------------------------------------------
+
+_FIGURE = re.compile(r"(?<![\w.])~?\d+(?:[.,]\d+)?(?:[–-]\d+(?:[.,]\d+)?)?\s?(?:s|sec|seconds|min|minutes|ms|%|×)(?!\w)")
+# a limit or a setting, not a measurement: "within 60 s", "every 3 s", "at most 5 %"
+_LIMIT = re.compile(r"(?:within|every|after|timeout|at most|up to|under|≤|<=|>=|<|>)\s*$", re.I)
+
+
+def figure_files(root):
+    files = [os.path.join(root, "README.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md"))) + \
+        sorted(glob.glob(os.path.join(root, "roles", "*", "README.md")))
+    return [f for f in files if os.path.exists(f)]
+
+
+def check_figures(root):
+    """Measured figures (durations, percentages, ratios) copied into the README, docs/ or a role README."""
+    problems = []
+    for path in figure_files(root):
+        rel = os.path.relpath(path, root)
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                for m in _FIGURE.finditer(line):
+                    if _LIMIT.search(line[:m.start()]):
+                        continue
+                    problems.append("%s:%d: %r looks like a measured figure; keep it in a dated table in "
+                                    "bench/README.md and link there (a limit or setting reads 'within N s', "
+                                    "'every N s')" % (rel, lineno, m.group(0)))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when anything disagrees")
     parser.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         help="collection root (default: this checkout)")
@@ -487,6 +520,7 @@ def main(argv=None):
         problems.extend(check_readme(role))
     if not args.roles:
         problems.extend(check_playbook_docs(args.root, roles))
+        problems.extend(check_figures(args.root))
     for role in roles:
         for w in markup_warnings(role):
             print("WARNING: " + w, file=sys.stderr)
@@ -495,8 +529,8 @@ def main(argv=None):
     if problems:
         print("%d problem(s) in the role docs; see above for the fix of each" % len(problems), file=sys.stderr)
         return 1
-    print("role docs: %d roles, README tables, defaults and argument_specs agree; playbook variables documented"
-          % len(roles))
+    print("role docs: %d roles, README tables, defaults and argument_specs agree; playbook variables documented; "
+          "no measured figure outside bench/README.md" % len(roles))
     return 0
 
 

@@ -250,8 +250,8 @@ def test_spec_entry_without_readme_row_fails(coll):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     with open(path, "w", encoding="utf-8") as f:
-        f.write(text.replace("  uninstall:", "      demo_new_knob:\n        type: int\n        description: New.\n"
-                                            "        default: 5\n  uninstall:"))
+        new = "      demo_new_knob:\n        type: int\n        description: New.\n        default: 5\n"
+        f.write(text.replace("  uninstall:", new + "  uninstall:"))
     with open(os.path.join(str(coll), "roles", "demo", "defaults", "main.yml"), "a", encoding="utf-8") as f:
         f.write("demo_new_knob: 5\n")
     rc, out = run(coll, "--check")
@@ -358,3 +358,29 @@ def test_playbook_variables_must_be_documented(coll):
     with open(str(coll / "docs" / "playbooks.md"), "a", encoding="utf-8") as f:
         f.write("| `nvflare_wait_timeout` | wait.yml | `180` | seconds |\n")
     assert run(coll, "--check")[0] == 0
+
+
+@pytest.mark.parametrize("line, figure", [
+    ("`molecule/venv` 6 min 50 s under load", "'6 min'"),
+    ("is part of `make test`: 9.1–9.8 min on two cores", "'9.1–9.8 min'"),
+    ("It adds about 0.03 s to the playbook", "'0.03 s'"),
+    ("5% of what `nvflare provision` needs", "'5%'"),
+    ("add 1 at N = 500 1.46× slower", "'1.46×'"),
+    ("the ~90 s x86 image build", "'~90 s'"),
+    ("clients back within 60 s", None),
+    ("polled every 3 s", None),
+    ("`nvflare_service_wait_timeout` of 120 seconds", "'120 seconds'"),
+    ("timeout 120 s", None),
+    ("exposure at most 5.0, ports 8002/8003, keys 0600, 4 GiB of swap", None),
+    ("see [make test](bench/README.md#make-test)", None),
+])
+def test_copied_figures_fail(coll, line, figure):
+    _write(str(coll / "docs" / "guide.md"), "# Guide\n\nSome text.\n%s\n" % line)
+    assert run(coll)[0] == (0 if figure is None else 1)
+    rc, out = run(coll, "--check")
+    if figure is None:
+        assert rc == 0, out
+    else:
+        assert rc == 1
+        assert ("docs/guide.md:4: %s looks like a measured figure; keep it in a dated table in bench/README.md "
+                "and link there" % figure) in out
