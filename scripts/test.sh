@@ -2,7 +2,7 @@
 # The do_* stage functions are only called through stage():
 # shellcheck disable=SC2317
 # The whole test suite, stage by stage (make test == scripts/test.sh all).
-#   scripts/test.sh [all|lint|sanity|unit|integration|build|molecule] [molecule scenario ...]
+#   scripts/test.sh [all|lint|docs|sanity|unit|integration|build|molecule] [molecule scenario ...]
 # Prints a wall-time table at the end and writes it to .work/test-times.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,9 @@ finish() {
 }
 
 do_lint() { antsibull-changelog lint && ansible-lint --profile production; }
+# Role READMEs, defaults/main.yml and meta/argument_specs.yml agree; playbook variables documented;
+# measured figures only in bench/README.md.
+do_docs() { python scripts/role_docs.py --check; }
 do_sanity() { scripts/sanity.sh; }
 do_unit() { python -m pytest -q -p no:cacheprovider tests/unit; }
 do_integration() {
@@ -63,6 +66,7 @@ what=${1:-all}; shift || true
 case $what in
   all)
     stage lint do_lint
+    stage docs do_docs
     stage sanity do_sanity
     stage unit do_unit
     stage integration do_integration
@@ -70,11 +74,11 @@ case $what in
     stage image scripts/build-image.sh
     for s in $(molecule_scenarios); do stage "molecule:$s" molecule test -s "$s"; done
     ;;
-  lint | sanity | unit | integration | build) stage "$what" "do_$what" ;;
+  lint | docs | sanity | unit | integration | build) stage "$what" "do_$what" ;;
   molecule)
     stage image scripts/build-image.sh
     for s in $(molecule_scenarios "$@"); do stage "molecule:$s" molecule test -s "$s"; done
     ;;
-  *) echo "usage: $0 [all|lint|sanity|unit|integration|build|molecule [scenario...]]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|lint|docs|sanity|unit|integration|build|molecule [scenario...]]" >&2; exit 2 ;;
 esac
 finish
