@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 # Outside the checkout: inside it, ansible-test would ask the parent git repository
 # for the file list and find nothing.
-base=${TMPDIR:-/tmp}/edgefl-nvflare-sanity
+# A directory of its own per run (two checkouts, or two runs at once, do not share one).
+base=$(mktemp -d "${TMPDIR:-/tmp}/edgefl-nvflare-sanity.XXXXXX")
+trap 'rm -rf "$base"' EXIT
 dest=$base/ansible_collections/edgefl/nvflare
-rm -rf "$base" && mkdir -p "$dest"
+mkdir -p "$dest"
 git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' | tar -C "$ROOT" --null -T - -cf - | tar -C "$dest" -xf -
 # ansible-test bootstraps pip in its virtualenvs with a script from a host that only
 # PyPI-connected machines cannot reach: give it an equivalent built on ensurepip.
@@ -20,4 +22,5 @@ PY
 cache=$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py
 [[ -s $cache ]] || install -D -m 0644 "$ROOT/scripts/ansible-test-get-pip.py" "$cache"
 cd "$dest"
+# not exec: the EXIT trap removes the copy afterwards
 ansible-test sanity --venv --requirements --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" --color no "$@"

@@ -38,6 +38,14 @@ options:
     description: The C(hostvars) magic variable.
     type: raw
     required: true
+  site_name:
+    description: Use this site name instead of the inventory's (a role variable set in a play); C(kit_dir)
+      follows it.
+    type: str
+  role:
+    description: Use this role instead of the inventory's; C(unit) follows it.
+    type: str
+    choices: [server, client]
   server_group:
     description: Inventory group holding the one server.
     type: str
@@ -136,9 +144,10 @@ def run(name, func, groups, hostvars, server_group, client_group):
     return result
 
 
-def site(host, groups, hostvars, server_group="nvflare_server", client_group="nvflare_clients"):
+def site(host, groups, hostvars, site_name=None, role=None, server_group="nvflare_server",
+         client_group="nvflare_clients"):
     """inventory_hostname -> this host's model."""
-    return run("site", lambda inv: inv.site(str(host)), groups, hostvars, server_group, client_group)
+    return run("site", lambda inv: inv.site(str(host), site_name, role), groups, hostvars, server_group, client_group)
 
 
 class FilterModule:

@@ -228,17 +228,21 @@ class Inventory:
             return ""
         return "%s/%s/kits/%s" % (workspace, self.project_name(host), site_name or self.site_name(host))
 
-    def unit(self, host):
+    def unit(self, host, role=None):
         value = self.raw(host, "nvflare_service_unit_name")
-        return str(value) if value else "nvflare-%s.service" % self.role(host)
+        return str(value) if value else "nvflare-%s.service" % (role or self.role(host))
 
     def peer(self, host):
         """What other hosts need to know of a host: its names and address."""
         return {"host": host, "site_name": self.site_name(host), "org": self.org(host), "address": self.address(host)}
 
-    def site(self, host):
-        role = self.role(host)
-        site_name = self.site_name(host)
+    def site(self, host, site_name=None, role=None):
+        """The host's model. ``site_name``/``role`` override the inventory's (a role variable set in a play);
+        ``kit_dir`` and ``unit`` follow them."""
+        if role is not None and role not in ("server", "client"):
+            raise ModelError("role must be 'server' or 'client', got %r" % (role,))
+        role = role or self.role(host)
+        site_name = str(site_name) if site_name else self.site_name(host)
         ports = self.ports(host)
         server = self.server_host(required=False)
         return {
@@ -249,7 +253,7 @@ class Inventory:
             "org": self.org(host),
             "address": self.address(host),
             "kit_dir": self.kit_dir(host, site_name),
-            "unit": self.unit(host),
+            "unit": self.unit(host, role),
             "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
             "project_name": self.project_name(host),
             "workspace": self.workspace(host),

@@ -150,6 +150,15 @@ def test_workspace_under_home_is_expanded(monkeypatch):
     assert site("site-1", g, hv)["kit_dir"] == "/home/op/fl/proj/kits/site-1"
 
 
+def test_site_name_and_role_overrides_carry_kit_dir_and_unit():
+    g, hv = inv()
+    out = site("site-1", g, hv, site_name="site-9", role="server")
+    assert (out["site_name"], out["kit_dir"], out["role"], out["unit"]) == (
+        "site-9", "/ws/fed/proj/kits/site-9", "server", "nvflare-server.service")
+    with pytest.raises(AnsibleFilterError, match="role must be 'server' or 'client'"):
+        site("site-1", g, hv, role="relay")
+
+
 def test_unit_name_from_the_inventory():
     g, hv = inv(site_1={"nvflare_service_unit_name": "fl.service"})
     assert site("site-1", g, hv)["unit"] == "fl.service"
