@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import traceback
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
@@ -123,6 +122,26 @@ def _quiet():
     stack.enter_context(contextlib.redirect_stdout(out))
     stack.enter_context(contextlib.redirect_stderr(out))
     return stack
+
+
+class JobProgress:
+    """``monitor_job`` callback: records the last job meta and the statuses seen, ends on a terminal status."""
+
+    def __init__(self):
+        self.meta = None
+        self.polls = 0
+        self.statuses = []
+
+    @property
+    def status(self):
+        return (self.meta or {}).get("status")
+
+    def __call__(self, session, job_id, job_meta):
+        self.meta = job_meta or {}
+        self.polls += 1
+        if not self.statuses or self.statuses[-1] != self.status:
+            self.statuses.append(self.status)
+        return not is_terminal(self.status)
 
 
 class FlareClient:
@@ -253,20 +272,25 @@ class FlareClient:
         return self._call(self.session.get_job_meta, job_id)
 
     def wait(self, job_id, timeout, poll_interval):
-        deadline = time.time() + timeout
-        while True:
-            meta = self.job_meta(job_id)
-            status = meta.get("status")
-            if is_terminal(status):
-                return meta
-            if time.time() >= deadline:
-                raise WaitTimeout(
-                    "job %s did not finish within %ss (last status %s): raise timeout, or check that enough "
-                    "clients are connected for the job's min_clients" % (job_id, timeout, status),
-                    job_id=job_id,
-                    status=status,
-                )
-            time.sleep(min(poll_interval, max(deadline - time.time(), 0.1)))
+        """Wait with the FLARE API's own ``Session.monitor_job``; return the final job meta.
+
+        ``monitor_job`` returns only a code, so the callback keeps each poll's meta and ends the
+        monitor on a terminal status. On ``MonitorReturnCode.TIMEOUT`` the status is read once
+        more: ``monitor_job`` checks the clock after its sleep and before polling, so a job that
+        finished during the last interval still counts as finished, as it did before.
+        """
+        progress = JobProgress()
+        rc = self._call(self.session.monitor_job, job_id, timeout, poll_interval, progress)
+        if rc == _spec.MonitorReturnCode.TIMEOUT:
+            progress(self.session, job_id, self.job_meta(job_id))
+        if progress.meta is None or not is_terminal(progress.status):
+            raise WaitTimeout(
+                "job %s did not finish within %ss (last status %s): raise timeout, or check that enough "
+                "clients are connected for the job's min_clients" % (job_id, timeout, progress.status),
+                job_id=job_id,
+                status=progress.status,
+            )
+        return progress.meta
 
     def log_tail(self, job_id, lines):
         try:

@@ -60,7 +60,10 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds to wait for the job to finish before failing with RV(error=timeout).
+    description:
+      - Seconds to wait for the job to finish before failing with RV(error=timeout).
+      - The wait is the FLARE API's C(Session.monitor_job), which checks the clock before each poll, so it can
+        last up to one O(poll_interval) longer. A job found finished at that point counts as finished.
     type: int
     default: 900
   poll_interval:

@@ -64,7 +64,8 @@ EXAMPLES = r"""
 - name: Wait until every client has registered with the server
   edgefl.nvflare.status:
     admin_kit: "{{ nvflare_workspace }}/{{ nvflare_project_name }}/kits/admin@nvidia.com"
-    expected_clients: "{{ groups['nvflare_clients'] | map('extract', hostvars, 'nvflare_site_name') | list }}"
+    # the client site names exactly as provisioning names them (nvflare_site_name, else the inventory name)
+    expected_clients: "{{ (groups | edgefl.nvflare.participants(hostvars)).clients | map(attribute='name') | list }}"
     fail_unreachable: false
   delegate_to: localhost
   run_once: true

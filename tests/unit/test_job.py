@@ -118,6 +118,59 @@ def test_wait_timeout(fed, work, capsys):
     assert not failed and not again["changed"] and again["job_id"] == res["job_id"]
 
 
+def test_wait_timeout_on_existing_job(fed, work, capsys):
+    """job_id mode: monitor_job's TIMEOUT becomes the same failure, after waiting the whole timeout."""
+    import time
+
+    def need_more_clients(path):
+        meta_path = os.path.join(path, "meta.json")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        meta["min_clients"] = 9
+        with open(meta_path, "w") as f:
+            json.dump(meta, f)
+
+    src = job_copy(work, "unschedulable", need_more_clients)
+    failed, queued = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "wait": False}, capsys)
+    assert not failed and queued["job_id"] and queued["status"] == "SUBMITTED", queued
+
+    timeout, poll = 3, 1
+    started = time.monotonic()
+    failed, res = run_module(
+        job_module, {"admin_kit": fed.admin_kit, "job_id": queued["job_id"], "timeout": timeout, "poll_interval": poll}, capsys
+    )
+    elapsed = time.monotonic() - started
+    assert failed and res["error"] == "timeout", res
+    assert res["msg"] == (
+        "job %s did not finish within %ss (last status SUBMITTED): raise timeout, or check that enough "
+        "clients are connected for the job's min_clients" % (queued["job_id"], timeout)
+    )
+    assert res["status"] == "SUBMITTED" and res["job_id"] == queued["job_id"]
+    assert not res["changed"] and not res["submitted"] and res["submit_token"] is None
+    # monitor_job checks the clock before each poll: the whole timeout, at most one interval more (+ login)
+    assert timeout <= elapsed < timeout + poll + 10, elapsed
+
+
+@pytest.mark.parametrize(
+    "statuses, keep_going, seen",
+    [
+        (["SUBMITTED"], [True], ["SUBMITTED"]),
+        (["SUBMITTED", "DISPATCHED", "RUNNING", "RUNNING"], [True] * 4, ["SUBMITTED", "DISPATCHED", "RUNNING"]),
+        (["RUNNING", "FINISHED:COMPLETED"], [True, False], ["RUNNING", "FINISHED:COMPLETED"]),
+        (["RUNNING", "FINISHED:EXECUTION_EXCEPTION"], [True, False], ["RUNNING", "FINISHED:EXECUTION_EXCEPTION"]),
+        (["RUNNING", "ABORTED"], [True, False], ["RUNNING", "ABORTED"]),
+    ],
+)
+def test_job_progress_callback(statuses, keep_going, seen):
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import JobProgress
+
+    progress = JobProgress()
+    answers = [progress(None, "job-1", {"job_id": "job-1", "status": s, "min_clients": 2}) for s in statuses]
+    assert answers == keep_going
+    assert progress.statuses == seen and progress.polls == len(statuses)
+    assert progress.status == statuses[-1] and progress.meta["job_id"] == "job-1"
+
+
 def test_unreachable_server(fed, work, capsys):
     from flare_local_federation import free_port
 

@@ -82,3 +82,25 @@ def test_status_bad_admin_kit(tmp_path, capsys):
     failed, res = run_module(status_module, {"admin_kit": str(tmp_path)}, capsys)
     assert failed and res["error"] == "admin_kit" and "admin_kit" in res["msg"]
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_status_result_feeds_the_status_table(fed, capsys):
+    """playbooks/status.yml's rows from a live result: the filter reads the keys the module returns."""
+    from ansible_collections.edgefl.nvflare.plugins.filter.status_report import FilterModule
+
+    status_report = FilterModule().filters()["status_report"]
+    wait_connected(fed, capsys, list(CLIENTS))
+    failed, res = run_module(
+        status_module, {"admin_kit": fed.admin_kit, "versions": True, "jobs": True, "jobs_limit": 5}, capsys
+    )
+    assert not failed, res
+    hosts = [{"site_name": "localhost", "role": "server", "service": "active"}]
+    hosts += [{"site_name": c, "role": "client", "service": "active"} for c in CLIENTS + ("site-9",)]
+    report = status_report(hosts, res)
+    rows = {r["site"]: r for r in report["hosts"]}
+    assert rows["localhost"]["registered"] == "up" and rows["localhost"]["nvflare"].startswith("2.")
+    for c in CLIENTS:
+        assert rows[c]["registered"] == "connected" and rows[c]["nvflare"].startswith("2."), rows[c]
+    assert rows["site-9"]["registered"] == "NOT connected" and rows["site-9"]["nvflare"] == "?"
+    assert report["jobs"][0].startswith("running jobs: ")
+    assert len(report["jobs"]) == 1 + len(res["jobs"])

@@ -231,7 +231,7 @@ def test_stop_start_status_playbooks(podman_host):
     proc, status_seconds = playbook("status.yml")
     STATE["status_playbook_seconds"] = round(status_seconds, 1)
     for name in everyone:
-        line = [ln for ln in proc.stdout.splitlines() if ln.strip().lstrip("- ").startswith(SITE[name] + " ")]
+        line = [ln for ln in proc.stdout.splitlines() if ln.strip().lstrip("-' |").startswith(SITE[name] + " ")]
         assert line, "no status line for %s:\n%s" % (name, proc.stdout[-3000:])
         assert "active" in line[0] and ("connected" in line[0] and "NOT" not in line[0] or name == SERVER), line[0]
 

@@ -1,0 +1,125 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: status_report
+short_description: Rows and job lines of the federation status table
+version_added: 0.1.0
+positional: _input, status
+author:
+  - edgefl maintainers (@edgefl)
+description:
+  - Combines what each host reports about itself (site name, role, state of its systemd unit) with what the
+    server reports (an M(edgefl.nvflare.status) result) into one row per host - C(site), C(role), C(service),
+    C(registered), C(nvflare) - ready for P(community.general.to_prettytable#filter).
+  - The server's row is registered C(up) when an admin session could be opened, else C(unreachable); a client's
+    row is C(connected) when the server lists its site name among the connected clients, else C(NOT connected).
+    The nvflare version is the one the site reported, C(?) when it did not answer.
+  - Also returns the running-jobs line and one line per recent job.
+  - Used by C(playbooks/status.yml).
+options:
+  _input:
+    description:
+      - One entry per host, in the order of the table. Keys C(site_name) (the NVFLARE site name), C(role)
+        (C(server) or C(client)) and C(service) (the output of C(systemctl is-active) for its unit; missing
+        or null shows as C(?)).
+    type: list
+    elements: dict
+    required: true
+  status:
+    description:
+      - A result of M(edgefl.nvflare.status) (C(reachable), C(client_names), C(running_jobs), and with
+        O(edgefl.nvflare.status#module:versions=true) / O(edgefl.nvflare.status#module:jobs=true) also
+        C(versions) and C(jobs)). Missing keys read as an unreachable server with no clients and no jobs.
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Print the status table
+  ansible.builtin.debug:
+    msg: >-
+      {{ (__report.hosts | community.general.to_prettytable(column_order=['site', 'role', 'service', 'registered', 'nvflare']))
+         .splitlines() + __report.jobs }}
+  vars:
+    __report: >-
+      {{ [{'site_name': 'server1', 'role': 'server', 'service': 'active'},
+          {'site_name': 'site-1', 'role': 'client', 'service': 'active'}]
+         | edgefl.nvflare.status_report(fl_status) }}
+"""
+
+RETURN = r"""
+_value:
+  description: The table rows and the job lines.
+  type: dict
+  contains:
+    hosts:
+      description: One row per entry of the input, in the same order.
+      type: list
+      elements: dict
+      sample:
+        - {"site": "server1", "role": "server", "service": "active", "registered": "up", "nvflare": "2.9.0"}
+        - {"site": "site-1", "role": "client", "service": "active", "registered": "connected", "nvflare": "2.9.0"}
+    jobs:
+      description: C(running jobs:) followed by the running job IDs (or C(none)), then C(job <id> <name> <status>)
+        for each recent job.
+      type: list
+      elements: str
+      sample: ["running jobs: none", "job c174f0d6-6e70-4a6d-9bd4-4d93700a3018 numpy_fedavg FINISHED:COMPLETED"]
+"""
+
+from ansible.errors import AnsibleFilterError
+
+COLUMNS = ("site", "role", "service", "registered", "nvflare")
+UNKNOWN = "?"
+
+
+def _registered(role, site_name, status):
+    if role == "server":
+        return "up" if status.get("reachable") else "unreachable"
+    return "connected" if site_name in (status.get("client_names") or []) else "NOT connected"
+
+
+def _version(role, site_name, status):
+    versions = status.get("versions") or {}
+    return versions.get("server" if role == "server" else site_name, UNKNOWN)
+
+
+def _row(host, status):
+    if not isinstance(host, dict) or not host.get("site_name") or host.get("role") not in ("server", "client"):
+        raise AnsibleFilterError(
+            "status_report: each host entry needs site_name and role (server or client), got %r" % (host,)
+        )
+    site_name, role = host["site_name"], host["role"]
+    service = host.get("service")
+    return {
+        "site": site_name,
+        "role": role,
+        "service": UNKNOWN if service is None else service,
+        "registered": _registered(role, site_name, status),
+        "nvflare": _version(role, site_name, status),
+    }
+
+
+def _job_lines(status):
+    running = [j.get("job_id") for j in status.get("running_jobs") or []]
+    lines = ["running jobs: " + (", ".join(str(j) for j in running) or "none")]
+    for job in status.get("jobs") or []:
+        lines.append("job %s %s %s" % (job.get("job_id"), job.get("job_name"), job.get("status")))
+    return lines
+
+
+def status_report(hosts, status):
+    if not isinstance(hosts, list):
+        raise AnsibleFilterError("status_report: the input must be a list of host entries, got %s" % type(hosts).__name__)
+    status = status if isinstance(status, dict) else {}
+    return {"hosts": [_row(h, status) for h in hosts], "jobs": _job_lines(status)}
+
+
+class FilterModule:
+    def filters(self):
+        return {"status_report": status_report}
