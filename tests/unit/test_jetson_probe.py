@@ -280,3 +280,54 @@ def test_real_mkswap_signature_is_recognised(tmp_path):
     make_swap(tmp_path / "swapfile", 4, signature=False)
     subprocess.run(["mkswap", str(tmp_path / "swapfile")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     assert run("swap", swap_args(tmp_path))["format"] is False
+
+
+# --- wheels (run with the venv's python) ---------------------------------------------------
+
+
+def fake_site(tmp_path, dists):
+    site = tmp_path / "site-packages"
+    for name, version in dists:
+        d = site / ("%s-%s.dist-info" % (name, version))
+        d.mkdir(parents=True)
+        (d / "METADATA").write_text("Metadata-Version: 2.1\nName: %s\nVersion: %s\n\nbody\n" % (name, version))
+    return site
+
+
+def run_wheels(site, names, wheel_dir="/opt/nvflare/jetson-wheels"):
+    proc = subprocess.run(
+        [sys.executable, "-S", SCRIPT, "wheels", json.dumps({"wheel_dir": wheel_dir, "wheels": names})],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(site)),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+TORCH = "torch-2.5.0a0+872d972e41.nv24.08-cp310-cp310-linux_aarch64.whl"
+VISION = "torchvision-0.20.0a0+afc54f7-cp310-cp310-linux_aarch64.whl"
+
+
+def test_wheels_all_missing_from_an_empty_venv(tmp_path):
+    out = run_wheels(fake_site(tmp_path, []), [TORCH, VISION])
+    assert out["missing"] == ["/opt/nvflare/jetson-wheels/" + TORCH, "/opt/nvflare/jetson-wheels/" + VISION]
+    assert out["python"] == sys.executable
+
+
+def test_wheels_installed_with_the_same_version_are_skipped(tmp_path):
+    site = fake_site(tmp_path, [("torch", "2.5.0a0+872d972e41.nv24.08"), ("numpy", "1.26.4")])
+    assert run_wheels(site, [TORCH, VISION])["missing"] == ["/opt/nvflare/jetson-wheels/" + VISION]
+
+
+def test_wheels_other_version_is_missing(tmp_path):
+    site = fake_site(tmp_path, [("torch", "2.3.0")])
+    assert run_wheels(site, [TORCH])["missing"] == ["/opt/nvflare/jetson-wheels/" + TORCH]
+
+
+def test_wheels_name_normalised(tmp_path):
+    # Jetson_Stats-4.2.0 installed as jetson-stats; wheel file names use underscores
+    site = fake_site(tmp_path, [("Jetson-Stats", "4.2.0")])
+    assert run_wheels(site, ["jetson_stats-4.2.0-py3-none-any.whl"])["missing"] == []

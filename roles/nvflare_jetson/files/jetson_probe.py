@@ -8,10 +8,12 @@ ships Python 3.6, so no walrus, no f-string '=', no subprocess capture_output/te
     jetson_probe.py detect '<json>'     the board facts (nvflare_jetson_device)
     jetson_probe.py swap '<json>'       the swap file's state and what to do about it
     jetson_probe.py uninstall '<json>'  what tasks_from: uninstall has to remove
+    jetson_probe.py wheels '<json>'     run with the VENV's python: the wheels missing from it
 
 One JSON object on stdout.
 """
 
+import glob
 import json
 import os
 import re
@@ -129,12 +131,45 @@ def uninstall(args):
     }
 
 
-COMMANDS = {"detect": detect, "swap": swap, "uninstall": uninstall}
+def normalise(name):
+    return name.lower().replace("_", "-")
+
+
+def installed_distributions(paths):
+    """{normalised name: version} from the dist-info METADATA found on `paths` (sys.path)."""
+    out = {}
+    for path in paths:
+        for meta in sorted(glob.glob(os.path.join(path or ".", "*.dist-info", "METADATA"))):
+            headers = {}
+            with open(meta, errors="replace") as f:
+                for line in f:
+                    if not line.strip():
+                        break
+                    key, sep, value = line.partition(":")
+                    if sep and key in ("Name", "Version"):
+                        headers[key] = value.strip()
+            if "Name" in headers:
+                out.setdefault(normalise(headers["Name"]), headers.get("Version"))
+    return out
+
+
+def wheels(args, paths=None):
+    """The wheel files (<name>-<version>-<tags>.whl) whose name and version the venv does not hold."""
+    installed = installed_distributions(sys.path if paths is None else paths)
+    missing = []
+    for wheel in args["wheels"]:
+        parts = wheel.split("-")
+        if len(parts) < 2 or installed.get(normalise(parts[0])) != parts[1]:
+            missing.append(os.path.join(args["wheel_dir"], wheel))
+    return {"python": sys.executable, "missing": missing}
+
+
+COMMANDS = {"detect": detect, "swap": swap, "uninstall": uninstall, "wheels": wheels}
 
 
 def main(argv):
     if len(argv) != 3 or argv[1] not in COMMANDS:
-        sys.stderr.write("usage: jetson_probe.py detect|swap|uninstall '<json>'\n")
+        sys.stderr.write("usage: jetson_probe.py detect|swap|uninstall|wheels '<json>'\n")
         return 2
     print(json.dumps(COMMANDS[argv[1]](json.loads(argv[2]))))
     return 0
