@@ -331,3 +331,48 @@ def test_wheels_name_normalised(tmp_path):
     # Jetson_Stats-4.2.0 installed as jetson-stats; wheel file names use underscores
     site = fake_site(tmp_path, [("Jetson-Stats", "4.2.0")])
     assert run_wheels(site, ["jetson_stats-4.2.0-py3-none-any.whl"])["missing"] == []
+
+
+# --- power ---------------------------------------------------------------------------------
+
+
+def fake_nvpmodel(tmp_path, output, rc=0):
+    path = tmp_path / "nvpmodel"
+    path.write_text("#!/bin/sh\necho \"$*\" >>%s\nprintf '%%s' '%s'\nexit %d\n" % (tmp_path / "calls", output, rc))
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "name,query,mode,want",
+    [
+        # the Orin Nano's maximum is MAXN_SUPER, ID 2 (not ID 0)
+        ("orin-nano", "NV Power Mode: 25W\n1\n", -1, {"mode": 2, "current": "1", "differs": True}),
+        ("orin-nano", "NV Power Mode: MAXN_SUPER\n2\n", -1, {"mode": 2, "current": "2", "differs": False}),
+        # the Nano's MAXN is ID 0
+        ("nano", "NV Power Mode: MAXN\n0\n", -1, {"mode": 0, "current": "0", "differs": False}),
+        # an explicit mode wins over the board's maximum
+        ("orin-nano", "NVPM WARN: fan mode is not set!\nNV Power Mode: MAXN_SUPER\n2\n", 3, {"mode": 3, "current": "2", "differs": True}),
+    ],
+)
+def test_power_modes(tmp_path, name, query, mode, want):
+    args = {"conf": os.path.join(FAKES, name, "nvpmodel.conf"), "mode": mode, "nvpmodel_bin": fake_nvpmodel(tmp_path, query)}
+    assert run("power", args) == want
+    assert (tmp_path / "calls").read_text() == "-q\n"  # one query, nothing else
+
+
+def test_power_without_maxn_in_conf_is_mode_0(tmp_path):
+    (tmp_path / "conf").write_text("< POWER_MODEL ID=0 NAME=10W >\n< POWER_MODEL ID=1 NAME=5W >\n")
+    args = {"conf": str(tmp_path / "conf"), "mode": -1, "nvpmodel_bin": fake_nvpmodel(tmp_path, "0\n")}
+    assert run("power", args) == {"mode": 0, "current": "0", "differs": False}
+
+
+def test_power_nvpmodel_missing_or_failing(tmp_path):
+    conf = os.path.join(FAKES, "nano", "nvpmodel.conf")
+    assert run("power", {"conf": conf, "mode": -1, "nvpmodel_bin": "/nonexistent/nvpmodel"}) == {
+        "mode": 0,
+        "current": "",
+        "differs": True,
+    }
+    failing = fake_nvpmodel(tmp_path, "NVPM ERROR: cannot read\n", rc=1)
+    assert run("power", {"conf": conf, "mode": -1, "nvpmodel_bin": failing})["differs"] is True

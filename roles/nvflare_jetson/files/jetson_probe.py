@@ -6,6 +6,7 @@ Runs on the TARGET with its system python3 (ansible.builtin.script, executable:)
 ships Python 3.6, so no walrus, no f-string '=', no subprocess capture_output/text.
 
     jetson_probe.py detect '<json>'     the board facts (nvflare_jetson_device)
+    jetson_probe.py power '<json>'      the nvpmodel mode to set, the current one (nvpmodel -q)
     jetson_probe.py swap '<json>'       the swap file's state and what to do about it
     jetson_probe.py uninstall '<json>'  what tasks_from: uninstall has to remove
     jetson_probe.py wheels '<json>'     run with the VENV's python: the wheels missing from it
@@ -17,6 +18,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
 
 SWAP_SIGNATURES = (b"SWAPSPACE2", b"SWAP-SPACE")
@@ -68,6 +70,36 @@ def detect(args):
         "ram_mb": ram_mb,
         "swap_mb": size if size > 0 else auto_swap_mb(ram_mb),
     }
+
+
+MAXN_RE = re.compile(r"<\s*POWER_MODEL\s+ID=(\d+)\s+NAME=MAXN[^>]*>")
+
+
+def board_max_mode(conf):
+    """The board's maximum mode in nvpmodel.conf: the first MAXN* power model, else ID 0."""
+    found = MAXN_RE.search(conf or "")
+    return int(found.group(1)) if found else 0
+
+
+def current_mode(query_output):
+    """The mode nvpmodel -q reports: its last line that is only a number ('' when none)."""
+    numbers = [ln.strip() for ln in (query_output or "").splitlines() if re.match(r"^\s*\d+\s*$", ln)]
+    return numbers[-1] if numbers else ""
+
+
+def power(args):
+    mode = int(args["mode"])
+    if mode < 0:
+        mode = board_max_mode(read(args["conf"]))
+    try:
+        proc = subprocess.Popen(
+            [args["nvpmodel_bin"], "-q"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True
+        )
+        output = proc.communicate()[0]
+    except (IOError, OSError):
+        output = ""
+    current = current_mode(output)
+    return {"mode": mode, "current": current, "differs": current != str(mode)}
 
 
 def active_swaps(proc_swaps):
@@ -164,12 +196,12 @@ def wheels(args, paths=None):
     return {"python": sys.executable, "missing": missing}
 
 
-COMMANDS = {"detect": detect, "swap": swap, "uninstall": uninstall, "wheels": wheels}
+COMMANDS = {"detect": detect, "power": power, "swap": swap, "uninstall": uninstall, "wheels": wheels}
 
 
 def main(argv):
     if len(argv) != 3 or argv[1] not in COMMANDS:
-        sys.stderr.write("usage: jetson_probe.py detect|swap|uninstall|wheels '<json>'\n")
+        sys.stderr.write("usage: jetson_probe.py detect|power|swap|uninstall|wheels '<json>'\n")
         return 2
     print(json.dumps(COMMANDS[argv[1]](json.loads(argv[2]))))
     return 0
