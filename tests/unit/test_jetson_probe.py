@@ -232,8 +232,17 @@ def test_uninstall_where_the_role_never_ran(tmp_path):
         "swap_exists": False,
         "swap_active": False,
         "python_dir": None,
+        "restore_target": False,
         "default_target": None,
     }
+
+
+def test_uninstall_target_link_to_remove(tmp_path):
+    args = uninstall_args(tmp_path)
+    # the role recorded that /etc had no default.target link
+    (tmp_path / "state" / "jetson-default-target").write_text("\n")
+    out = run("uninstall", args)
+    assert out["restore_target"] is True and out["default_target"] is None
 
 
 def test_uninstall_reads_the_records(tmp_path):
@@ -252,6 +261,7 @@ def test_uninstall_reads_the_records(tmp_path):
         "swap_exists": True,
         "swap_active": True,
         "python_dir": "/opt/nvflare/python",
+        "restore_target": True,
         "default_target": "graphical.target",
     }
 

@@ -151,7 +151,7 @@ def swap(args):
 def uninstall(args):
     swap_file = (read(args["swap_marker"]) or "").strip()
     python_dir = (read(args["python_marker"]) or "").strip()
-    target = (read(args["target_marker"]) or "").strip()
+    target = read(args["target_marker"])
     units = [u for u in args["units"] if os.path.exists(os.path.join(args["unit_dir"], u))]
     return {
         "units": units,
@@ -159,7 +159,9 @@ def uninstall(args):
         "swap_exists": bool(swap_file) and os.path.isfile(swap_file),
         "swap_active": bool(swap_file) and swap_file in active_swaps(read(args.get("proc_swaps", "/proc/swaps"))),
         "python_dir": python_dir or None,
-        "default_target": target or None,
+        # restore the boot target: set-default default_target, or remove the link it made when empty
+        "restore_target": target is not None,
+        "default_target": (target or "").strip() or None,
     }
 
 
