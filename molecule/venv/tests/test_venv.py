@@ -55,3 +55,11 @@ def test_requirements_marker_recorded(instance):
     marker = instance.file(f"{VENV}/.edgefl-requirements")
     assert marker.user == "root"
     assert '"nvflare==2.9.0"' in marker.content_string
+
+
+def test_installed_os_packages_recorded(instance):
+    # the apt task installed jq (molecule.yml) and its dependencies: all recorded for the uninstall
+    recorded = instance.file("/var/lib/edgefl-nvflare/venv-packages").content_string.split()
+    assert {"jq", "libjq1", "libonig5"} <= {p.split(":")[0] for p in recorded}
+    # packages that were there before are not the role's
+    assert not any(p.split(":")[0] in ("dpkg", "python3", "libc6") for p in recorded)

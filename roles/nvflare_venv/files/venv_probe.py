@@ -1,0 +1,170 @@
+# Copyright: contributors to edgefl.nvflare
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read what edgefl.nvflare.nvflare_venv would change on this host and decide it.
+
+Runs on the TARGET with nvflare_venv_python (ansible.builtin.script, executable:), which
+may be as old as Python 3.6: so no walrus, no f-string '=', no subprocess capture_output/text,
+no importlib.metadata (the nvflare version is read from the dist-info METADATA directly).
+
+    venv_probe.py '<json>'            the state and the decisions, one JSON object on stdout
+    venv_probe.py --list-packages     the installed dpkg packages, one JSON list on stdout
+
+<json> keys: user, group, home, parent, venv, python_bin, marker, marker_content, version,
+packages, packages_marker, min_python, max_python (see tasks/preflight.yml).
+"""
+
+import glob
+import grp
+import json
+import os
+import platform
+import pwd
+import subprocess
+import sys
+
+USER_SHELL = "/usr/sbin/nologin"
+USER_COMMENT = "NVIDIA FLARE"
+DPKG_QUERY = "/usr/bin/dpkg-query"
+
+
+def version_tuple(text):
+    out = []
+    for part in str(text).split("."):
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        out.append(int(digits or 0))
+    return tuple(out)
+
+
+def python_ok(version, min_python, max_python):
+    """min_python <= version and version's X.Y <= max_python (any micro of the max minor)."""
+    have = version_tuple(version)
+    return have >= version_tuple(min_python) and have[:2] <= version_tuple(max_python)[:2]
+
+
+def dir_state(path):
+    """[octal mode, uid, gid] of a directory, None when it is not one."""
+    if not os.path.isdir(path):
+        return None
+    st = os.stat(path)
+    return ["%o" % (st.st_mode & 0o7777), st.st_uid, st.st_gid]
+
+
+def read_text(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return f.read()
+
+
+def dist_version(venv, name):
+    """Version of distribution `name` installed in the venv (dist-info METADATA), or None."""
+    want = name.lower().replace("_", "-")
+    for meta in sorted(glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "*.dist-info", "METADATA"))):
+        headers = {}
+        with open(meta, errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                key, sep, value = line.partition(":")
+                if sep and key in ("Name", "Version"):
+                    headers[key] = value.strip()
+        if headers.get("Name", "").lower().replace("_", "-") == want:
+            return headers.get("Version")
+    return None
+
+
+def dpkg_status(packages):
+    """{package: installed?} for the requested packages (all False without dpkg)."""
+    if not packages or not os.path.exists(DPKG_QUERY):
+        return dict((p, False) for p in packages)
+    out = {}
+    for pkg in packages:
+        proc = subprocess.Popen(
+            [DPKG_QUERY, "-W", "-f=${Status}", pkg],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            universal_newlines=True,
+        )
+        stdout = proc.communicate()[0]
+        out[pkg] = proc.returncode == 0 and stdout.strip() == "install ok installed"
+    return out
+
+
+def installed_packages():
+    """Every package dpkg reports installed (the apt task diffs two of these lists)."""
+    if not os.path.exists(DPKG_QUERY):
+        return []
+    proc = subprocess.Popen(
+        [DPKG_QUERY, "-W", "-f=${Package}:${Architecture} ${Status}\\n"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        universal_newlines=True,
+    )
+    stdout = proc.communicate()[0]
+    out = []
+    for line in stdout.splitlines():
+        fields = line.split(" ", 1)
+        if len(fields) == 2 and fields[1] == "install ok installed":
+            out.append(fields[0])
+    return sorted(out)
+
+
+def probe(args, user_db=None, group_db=None, packages_state=None):
+    """State of the host and what the install tasks have to do about it."""
+    users = user_db if user_db is not None else pwd.getpwall()
+    groups = group_db if group_db is not None else grp.getgrall()
+    pw = [p for p in users if p.pw_name == args["user"]]
+    gr = [g for g in groups if g.gr_name == args["group"]]
+    user = pw[0] if pw else None
+    gid = gr[0].gr_gid if gr else None
+
+    version = "%d.%d.%d" % sys.version_info[:3]
+    home = dir_state(args["home"])
+    parent = dir_state(args["parent"])
+    venv_exists = os.path.exists(args["python_bin"])
+    nvflare = dist_version(args["venv"], "nvflare") if venv_exists else None
+    marker = read_text(args["marker"])
+    recorded = read_text(args["packages_marker"]) or ""
+    status = packages_state if packages_state is not None else dpkg_status(args["packages"])
+
+    user_ok = (
+        user is not None
+        and gid is not None
+        and [user.pw_gid, user.pw_dir, user.pw_shell, user.pw_gecos] == [gid, args["home"], USER_SHELL, USER_COMMENT]
+    )
+    home_ok = user is not None and gid is not None and home == ["750", user.pw_uid, gid]
+    return {
+        "version": version,
+        "python_ok": python_ok(version, args["min_python"], args["max_python"]),
+        "libc": list(platform.libc_ver()),
+        "machine": platform.machine(),
+        "nvflare": nvflare,
+        "missing_packages": [p for p in args["packages"] if not status.get(p)],
+        "recorded_packages": recorded.split(),
+        "create_group": gid is None,
+        "update_user": not user_ok,
+        "update_home": not home_ok,
+        "update_parent": parent != ["755", 0, 0],
+        "parent_exists": parent is not None,
+        "create_venv": not venv_exists,
+        "needs_install": nvflare != args["version"] or marker != args["marker_content"],
+    }
+
+
+def main(argv):
+    if argv[1:] == ["--list-packages"]:
+        print(json.dumps(installed_packages()))
+        return 0
+    if len(argv) != 2:
+        sys.stderr.write("usage: venv_probe.py '<json>' | --list-packages\n")
+        return 2
+    print(json.dumps(probe(json.loads(argv[1]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

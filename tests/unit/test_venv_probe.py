@@ -1,0 +1,247 @@
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""roles/nvflare_venv/files/venv_probe.py: the real script on temp directories, its decisions asserted."""
+
+from __future__ import annotations
+
+import ast
+import grp
+import importlib.util
+import json
+import os
+import pwd
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "roles", "nvflare_venv", "files", "venv_probe.py")
+MARKER_CONTENT = '{"requirements": ["nvflare==2.9.0"]}'
+PY = "%d.%d" % sys.version_info[:2]
+
+
+def load_probe():
+    spec = importlib.util.spec_from_file_location("venv_probe", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def host(tmp_path):
+    """Paths of a host where the role never ran (nothing exists yet under tmp_path)."""
+    venv = tmp_path / "opt" / "nvflare" / "venv"
+    return {
+        "user": "edgefl-no-such-user",
+        "group": "edgefl-no-such-group",
+        "home": str(tmp_path / "home"),
+        "parent": str(venv.parent),
+        "venv": str(venv),
+        "python_bin": str(venv / "bin" / "python"),
+        "marker": str(venv / ".edgefl-requirements"),
+        "marker_content": MARKER_CONTENT,
+        "version": "2.9.0",
+        "packages": [],
+        "packages_marker": str(tmp_path / "state" / "venv-packages"),
+        "min_python": "3.6",
+        "max_python": "3.99",
+    }
+
+
+def make_venv(args, version="2.9.0", name="nvflare", marker=MARKER_CONTENT, python_bin=True):
+    site = os.path.join(args["venv"], "lib", "python" + PY, "site-packages")
+    dist = os.path.join(site, "%s-%s.dist-info" % (name, version))
+    os.makedirs(dist)
+    with open(os.path.join(dist, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: x\n\nName: not-a-header\n" % (name, version))
+    # another distribution next to it must not be taken for nvflare
+    other = os.path.join(site, "numpy-1.26.4.dist-info")
+    os.makedirs(other)
+    with open(os.path.join(other, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\nName: numpy\nVersion: 1.26.4\n\n")
+    if python_bin:
+        os.makedirs(os.path.dirname(args["python_bin"]))
+        with open(args["python_bin"], "w") as f:
+            f.write("")
+    if marker is not None:
+        with open(args["marker"], "w") as f:
+            f.write(marker)
+
+
+def run(args):
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, json.dumps(args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    return json.loads(proc.stdout)
+
+
+def test_fresh_host_everything_to_do(host):
+    out = run(host)
+    assert out["version"] == "%d.%d.%d" % sys.version_info[:3]
+    assert out["python_ok"] is True
+    assert out["machine"] and isinstance(out["libc"], list)
+    assert out["nvflare"] is None
+    for key in ("create_group", "update_user", "update_home", "update_parent", "create_venv", "needs_install"):
+        assert out[key] is True, key
+    assert out["parent_exists"] is False
+    assert out["missing_packages"] == [] and out["recorded_packages"] == []
+
+
+def test_venv_with_pinned_nvflare_and_marker_needs_no_install(host):
+    make_venv(host)
+    out = run(host)
+    assert out["nvflare"] == "2.9.0"
+    assert out["create_venv"] is False
+    assert out["needs_install"] is False
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"version": "2.8.0"},  # another nvflare
+        {"marker": None},  # pip never completed
+        {"marker": '{"requirements": ["nvflare==2.9.0", "numpy<2"]}'},  # requirements changed
+        {"name": "nvflare_other"},  # no nvflare distribution at all
+        {"python_bin": False},  # broken venv: no interpreter
+    ],
+)
+def test_install_needed(host, kwargs):
+    make_venv(host, **kwargs)
+    out = run(host)
+    assert out["needs_install"] is True
+
+
+def test_dist_name_is_normalised(host):
+    make_venv(host, name="NVFlare")
+    assert run(host)["nvflare"] == "2.9.0"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root-owned directory needs root")
+@pytest.mark.parametrize("mode,update", [(0o755, False), (0o775, True), (0o700, True)])
+def test_parent_mode(host, mode, update):
+    os.makedirs(host["parent"])
+    os.chmod(host["parent"], mode)
+    out = run(host)
+    assert out["parent_exists"] is True
+    assert out["update_parent"] is update
+
+
+def test_parent_owned_by_another_user_is_updated(host):
+    os.makedirs(host["parent"])
+    os.chmod(host["parent"], 0o755)
+    if os.geteuid() == 0:
+        os.chown(host["parent"], 1, 1)
+    assert run(host)["update_parent"] is True
+
+
+def test_python_range(host):
+    assert run(dict(host, min_python="3.99"))["python_ok"] is False
+    assert run(dict(host, max_python="3.0"))["python_ok"] is False
+    # any micro release of the highest minor is accepted
+    assert run(dict(host, min_python=PY, max_python=PY))["python_ok"] is True
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/dpkg-query"), reason="needs dpkg")
+def test_packages_from_dpkg(host):
+    out = run(dict(host, packages=["dpkg", "edgefl-no-such-package"]))
+    assert out["missing_packages"] == ["edgefl-no-such-package"]
+
+
+def test_packages_without_dpkg_are_missing(host):
+    probe = load_probe()
+    probe.DPKG_QUERY = "/nonexistent/dpkg-query"
+    out = probe.probe(dict(host, packages=["python3-venv"]))
+    assert out["missing_packages"] == ["python3-venv"]
+
+
+def test_recorded_packages_read_back(host):
+    os.makedirs(os.path.dirname(host["packages_marker"]))
+    with open(host["packages_marker"], "w") as f:
+        f.write("python3-venv:amd64\npython3.11-venv:amd64")
+    assert run(host)["recorded_packages"] == ["python3-venv:amd64", "python3.11-venv:amd64"]
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/dpkg-query"), reason="needs dpkg")
+def test_list_packages():
+    proc = subprocess.run([sys.executable, SCRIPT, "--list-packages"], stdout=subprocess.PIPE, text=True, check=True)
+    pkgs = json.loads(proc.stdout)
+    assert pkgs == sorted(pkgs)
+    assert any(p.startswith("dpkg:") for p in pkgs)
+
+
+def test_usage_error():
+    proc = subprocess.run([sys.executable, SCRIPT], stderr=subprocess.PIPE, text=True, check=False)
+    assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+# --- user, group and home: in-process with a user database of the current uid/gid -------------
+
+
+def _pw(name, gid, home, shell="/usr/sbin/nologin", gecos="NVIDIA FLARE"):
+    return pwd.struct_passwd((name, "x", os.getuid(), gid, gecos, home, shell))
+
+
+def _gr(name, gid):
+    return grp.struct_group((name, "x", gid, []))
+
+
+@pytest.mark.parametrize(
+    "user_kw,group_gid,update_user",
+    [
+        ({}, None, False),
+        ({"shell": "/bin/bash"}, None, True),
+        ({"gecos": "someone"}, None, True),
+        ({"home": "/elsewhere"}, None, True),
+        ({}, 4242, True),  # the user's primary group is another one
+    ],
+)
+def test_user_decision(host, user_kw, group_gid, update_user):
+    probe = load_probe()
+    gid = os.getgid()
+    os.makedirs(host["home"])
+    os.chmod(host["home"], 0o750)
+    users = [_pw("nvflare", gid, **dict({"home": host["home"]}, **user_kw))]
+    groups = [_gr("nvflare", group_gid if group_gid is not None else gid)]
+    out = probe.probe(dict(host, user="nvflare", group="nvflare"), user_db=users, group_db=groups, packages_state={})
+    assert out["create_group"] is False
+    assert out["update_user"] is update_user
+
+
+@pytest.mark.parametrize("mode,update", [(0o750, False), (0o700, True), (0o755, True), (None, True)])
+def test_home_decision(host, mode, update):
+    probe = load_probe()
+    gid = os.getgid()
+    if mode is not None:
+        os.makedirs(host["home"])
+        os.chmod(host["home"], mode)
+    out = probe.probe(
+        dict(host, user="nvflare", group="nvflare"),
+        user_db=[_pw("nvflare", gid, host["home"])],
+        group_db=[_gr("nvflare", gid)],
+        packages_state={},
+    )
+    assert out["update_home"] is update
+
+
+def test_missing_group_means_create_and_update(host):
+    probe = load_probe()
+    out = probe.probe(
+        dict(host, user="nvflare", group="nvflare"),
+        user_db=[_pw("nvflare", 999, host["home"])],
+        group_db=[],
+        packages_state={},
+    )
+    assert out["create_group"] and out["update_user"] and out["update_home"]
+
+
+def test_source_parses_as_python_36():
+    """It runs on the target's nvflare_venv_python, as old as 3.6 (JetPack 4): no newer syntax."""
+    with open(SCRIPT) as f:
+        src = f.read()
+    ast.parse(src, feature_version=(3, 6))
+    for name in ("capture_output", "text=", "importlib.metadata"):
+        assert name not in src.replace("no importlib.metadata", "").replace("capture_output/text", ""), name
