@@ -338,6 +338,9 @@ def check_role(role):
         return problems + ["%s: meta/argument_specs.yml has no argument_specs entry point; add `main`" % where]
     names = {ep: list((spec.get("options") or {}).keys()) for ep, spec in eps}
     main = names.get("main")
+    if main is None and not os.path.exists(os.path.join(role.path, "tasks", "main.yml")):
+        # an internal role with entry points only (nvflare_common): its defaults are the inputs of those
+        main = sorted({key for keys in names.values() for key in keys})
     if main is None:
         problems.append("%s: meta/argument_specs.yml has no `main` entry point; add one listing every variable "
                         "of defaults/main.yml" % where)
@@ -350,8 +353,10 @@ def check_role(role):
             problems.append("%s: %s is set in defaults/main.yml but has no entry in meta/argument_specs.yml "
                             "(entry point main); add it there with type and description, then run `%s` "
                             "to add its README row" % (where, key, REGEN))
+    required = {key for _ep, spec in eps for key, opt in (spec.get("options") or {}).items()
+                if (opt or {}).get("required")}
     for key in main:
-        if key not in role.defaults and not key.startswith("__"):
+        if key not in role.defaults and not key.startswith("__") and key not in required:
             problems.append("%s: %s is in meta/argument_specs.yml (entry point main) but not in defaults/main.yml; "
                             "give it its default in defaults/main.yml (or remove it from the spec)" % (where, key))
     first = {}
