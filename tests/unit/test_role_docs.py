@@ -75,7 +75,7 @@ def test_parser_agrees_with_antsibull_docs_parser():
     ref = pytest.importorskip("antsibull_docs_parser.parser")
     kinds = {"CodePart": "C", "OptionValuePart": "V", "OptionNamePart": "O", "ReturnValuePart": "RV",
              "EnvVariablePart": "E", "ItalicPart": "I", "BoldPart": "B", "ModulePart": "M", "URLPart": "U",
-             "LinkPart": "L", "RSTRefPart": "R", "HorizontalLinePart": "HORIZONTALLINE", "TextPart": "text"}
+             "LinkPart": "L", "RSTRefPart": "R", "PluginPart": "P", "HorizontalLinePart": "HORIZONTALLINE", "TextPart": "text"}
     texts = list(_descriptions())
     assert len(texts) > 50
     for text in texts:
@@ -87,7 +87,7 @@ def test_parser_agrees_with_antsibull_docs_parser():
             value = {"C": "text", "I": "text", "B": "text", "M": "fqcn", "U": "url", "V": "value", "E": "name",
                      "text": "text"}.get(kind)
             want.append(kind if value is None else (kind, getattr(part, value)))
-        got = [k if k in ("O", "RV", "L", "R", "HORIZONTALLINE") else (k, v) for k, v in role_docs.parse_markup(text)]
+        got = [k if k in ("O", "RV", "L", "R", "P", "HORIZONTALLINE") else (k, v) for k, v in role_docs.parse_markup(text)]
         assert got == want, text
 
 
