@@ -114,7 +114,6 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import (
-    REMOVED_IN,
     Inventory,
     ModelError,
 )
@@ -129,7 +128,7 @@ def report_deprecations(inventory):
     for old, new in sorted({(o, n) for o, n, _h in inventory.deprecations}):
         Display().deprecated(
             "The inventory variable %s is deprecated: rename it to %s (same meaning)" % (old, new),
-            version=REMOVED_IN,
+            version="2.0.0",  # plugin_utils._model.REMOVED_IN (a literal: sanity checks it)
             collection_name="edgefl.nvflare",
         )
 

@@ -14,7 +14,7 @@ from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
 
 from ansible_collections.edgefl.nvflare.plugins.filter.federation import FilterModule as FederationFilters
 from ansible_collections.edgefl.nvflare.plugins.filter.site import FilterModule as SiteFilters
-from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import Inventory
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import REMOVED_IN, Inventory
 
 site = SiteFilters().filters()["site"]
 federation = FederationFilters().filters()["federation"]
@@ -123,6 +123,7 @@ def test_deprecation_warning_is_shown(monkeypatch):
     assert len(shown) == 1
     assert "nvflare_admin_port is deprecated: rename it to nvflare_server_admin_port" in shown[0][0]
     assert shown[0][1]["collection_name"] == "edgefl.nvflare"
+    assert shown[0][1]["version"] == REMOVED_IN  # the filter writes it as a literal for sanity
 
 
 @pytest.mark.parametrize("server_vars, ports", [

@@ -264,7 +264,7 @@ def parse_tree(text):
 
 
 def test_uninstall_refuses_an_unnamed_fleet(podman_host):
-    proc, _ = playbook("uninstall.yml", check=False)
+    proc = playbook("uninstall.yml", check=False)[0]
     assert proc.returncode != 0
     assert "Name the hosts with --limit" in proc.stdout, proc.stdout[-3000:]
     for name in [SERVER] + CLIENTS + [SPARE]:
@@ -277,9 +277,8 @@ def test_uninstall_one_host_leaves_it_as_fresh(podman_host):
     # what the roles made on this Jetson lookalike, before
     assert host.file("/etc/systemd/system/nvflare-jetson-power.service").exists
     assert host.file("/swapfile").exists and "/swapfile" in host.file("/etc/fstab").content_string
-    proc, seconds = playbook("uninstall.yml", "--limit", name)
-    STATE["uninstall_one_host_seconds"] = round(seconds, 1)
-    again, _ = playbook("uninstall.yml", "--limit", name)
+    STATE["uninstall_one_host_seconds"] = round(playbook("uninstall.yml", "--limit", name)[1], 1)
+    again = playbook("uninstall.yml", "--limit", name)[0]
     assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-3000:]
     with open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "fresh-tree-%s.tsv" % name),
               encoding="utf-8") as f:
