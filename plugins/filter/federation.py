@@ -40,6 +40,10 @@ options:
     description: Inventory group holding the clients.
     type: str
     default: nvflare_clients
+  relay_group:
+    description: Inventory group holding the relays.
+    type: str
+    default: nvflare_relays
 """
 
 EXAMPLES = r"""
@@ -78,6 +82,10 @@ _value:
       description: Each client's model, in inventory order.
       type: list
       elements: dict
+    relays:
+      description: Each relay's model, in inventory order (empty for a flat federation).
+      type: list
+      elements: dict
     client_names:
       description: The clients' site names, in inventory order.
       type: list
@@ -96,9 +104,11 @@ _value:
 from ansible_collections.edgefl.nvflare.plugins.filter.site import run
 
 
-def federation(groups, hostvars, host=None, admin=None, server_group="nvflare_server", client_group="nvflare_clients"):
+def federation(groups, hostvars, host=None, admin=None, server_group="nvflare_server", client_group="nvflare_clients",
+               relay_group="nvflare_relays"):
     """groups -> the federation model."""
-    return run("federation", lambda inv: inv.federation(host, admin), groups, hostvars, server_group, client_group)
+    return run("federation", lambda inv: inv.federation(host, admin), groups, hostvars, server_group, client_group,
+               relay_group)
 
 
 class FilterModule:

@@ -15,8 +15,11 @@ author:
 description:
   - The per-host model every edgefl.nvflare role default and playbook reads, so that server-ness, site name,
     org, address, kit directory, unit and ports are computed in one place.
-  - The host of group O(server_group) is the V(server); every other host is a V(client) (a host outside both
-    groups too, as a role applied on its own treats it).
+  - The host of group O(server_group) is the V(server), a host of group O(relay_group) a V(relay); every other
+    host is a V(client) (a host outside the groups too, as a role applied on its own treats it).
+  - A client or relay with C(nvflare_relay) (the inventory name of a relay) connects to that relay, else to the
+    server; relays chain. An unknown relay, a relay that points at itself, a cycle, a relay that is also the
+    server or a client, and two relays on one port of one address fail with the fix.
   - C(site_name) is C(nvflare_site_name), else the inventory name. C(org) is C(nvflare_org), else the
     federation-wide C(nvflare_org) (default V(nvidia)).
   - C(address) is C(nvflare_address), else C(ansible_host), else V(null). A value that cannot be resolved where it
@@ -45,7 +48,7 @@ options:
   role:
     description: Use this role instead of the inventory's; C(unit) follows it.
     type: str
-    choices: [server, client]
+    choices: [server, client, relay]
   server_group:
     description: Inventory group holding the one server.
     type: str
@@ -54,6 +57,10 @@ options:
     description: Inventory group holding the clients.
     type: str
     default: nvflare_clients
+  relay_group:
+    description: Inventory group holding the relays.
+    type: str
+    default: nvflare_relays
 """
 
 EXAMPLES = r"""
@@ -75,7 +82,7 @@ _value:
       description: The inventory name.
       type: str
     role:
-      description: V(server) or V(client).
+      description: V(server), V(relay) or V(client).
       type: str
     member:
       description: Whether the host is in the server or the client group.
@@ -98,7 +105,8 @@ _value:
         C(nvflare-<role>.service).
       type: str
     ports:
-      description: The server's C(fed_learn) and C(admin) ports.
+      description: The server's C(fed_learn) and C(admin) ports; on a relay also C(relay), the port it listens on
+        (C(nvflare_relay_port), default V(8102)).
       type: dict
     project_name:
       description: C(nvflare_project_name), default V(edgefl).
@@ -109,6 +117,14 @@ _value:
     server:
       description: The server's C(host), C(site_name), C(org) and C(address), or V(null) without a server group.
       type: dict
+    parent:
+      description: What a client or relay dials - the C(host), C(site_name), C(org), C(address), C(role)
+        (V(relay) or V(server)) and C(port) of its relay, else of the server; V(null) on the server.
+      type: dict
+    path:
+      description: Site names from this host up to the server, for example V([site-1, relay-1, server1]).
+      type: list
+      elements: str
 """
 
 from ansible.errors import AnsibleFilterError
@@ -133,8 +149,8 @@ def report_deprecations(inventory):
         )
 
 
-def run(name, func, groups, hostvars, server_group, client_group):
-    inventory = Inventory(groups, hostvars, server_group, client_group)
+def run(name, func, groups, hostvars, server_group, client_group, relay_group="nvflare_relays"):
+    inventory = Inventory(groups, hostvars, server_group, client_group, relay_group)
     try:
         result = func(inventory)
     except ModelError as exc:
@@ -144,9 +160,10 @@ def run(name, func, groups, hostvars, server_group, client_group):
 
 
 def site(host, groups, hostvars, site_name=None, role=None, server_group="nvflare_server",
-         client_group="nvflare_clients"):
+         client_group="nvflare_clients", relay_group="nvflare_relays"):
     """inventory_hostname -> this host's model."""
-    return run("site", lambda inv: inv.site(str(host), site_name, role), groups, hostvars, server_group, client_group)
+    return run("site", lambda inv: inv.site(str(host), site_name, role), groups, hostvars, server_group, client_group,
+               relay_group)
 
 
 class FilterModule:

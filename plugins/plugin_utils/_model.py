@@ -11,6 +11,9 @@ written in exactly one place.
 
 Inventory contract (README "Inventory contract"):
 - group ``nvflare_server``: exactly one host; group ``nvflare_clients``: one host per client site;
+  group ``nvflare_relays``: relays (optional), each listening on ``nvflare_relay_port`` (default 8102);
+- per client or relay: ``nvflare_relay`` - the inventory name of the relay it connects to (default: the
+  server); relays can chain, without cycles;
 - per host: ``nvflare_site_name`` (default the inventory name), ``nvflare_org`` (default the
   federation-wide org), ``nvflare_address`` (default ``ansible_host``) - the address clients, admins,
   ``/etc/hosts`` entries and the server certificate use;
@@ -29,10 +32,12 @@ import re
 
 SERVER_GROUP = "nvflare_server"
 CLIENT_GROUP = "nvflare_clients"
+RELAY_GROUP = "nvflare_relays"
 DEFAULT_PROJECT = "edgefl"
 DEFAULT_ORG = "nvidia"
 DEFAULT_FED_LEARN_PORT = 8002
 DEFAULT_ADMIN_PORT = 8003
+DEFAULT_RELAY_PORT = 8102
 DEFAULT_WAIT_TIMEOUT = 180
 DEFAULT_ADMINS = ({"name": "admin@nvidia.com", "org": DEFAULT_ORG, "role": "project_admin"},)
 ADMIN_ROLES = ("project_admin", "org_admin", "lead", "member")
@@ -70,13 +75,14 @@ class Inventory:
     layer turns them into Ansible deprecation warnings.
     """
 
-    def __init__(self, groups, hostvars, server_group=SERVER_GROUP, client_group=CLIENT_GROUP):
+    def __init__(self, groups, hostvars, server_group=SERVER_GROUP, client_group=CLIENT_GROUP, relay_group=RELAY_GROUP):
         if not isinstance(groups, dict) and not hasattr(groups, "get"):
             raise ModelError("the inventory input must be the 'groups' variable, got %s" % type(groups).__name__)
         self.groups = groups
         self.hostvars = hostvars
         self.server_group = server_group
         self.client_group = client_group
+        self.relay_group = relay_group
         self.deprecations = []
 
     # --- raw variables -------------------------------------------------------------------------
@@ -130,13 +136,84 @@ class Inventory:
                              % (server, self.server_group, self.client_group))
         return clients
 
+    def relay_hosts(self):
+        relays = self._group(self.relay_group)
+        for group in (self.server_group, self.client_group):
+            both = [h for h in relays if h in self._group(group)]
+            if both:
+                raise ModelError("host %r is in both '%s' and '%s'; a relay is only a relay: take it out of '%s'"
+                                 % (both[0], self.relay_group, group, group))
+        return relays
+
     def role(self, host):
-        """'server' for the host of the server group, 'client' for every other host (a host outside both
-        groups is treated as a client, as the roles always did when applied on their own)."""
-        return "server" if host in self._group(self.server_group) else "client"
+        """'server' for the host of the server group, 'relay' for a host of the relay group, 'client' for every
+        other host (a host outside the groups is treated as a client, as the roles always did when applied on
+        their own)."""
+        if host in self._group(self.server_group):
+            return "server"
+        if host in self._group(self.relay_group):
+            return "relay"
+        return "client"
 
     def member(self, host):
-        return host in self._group(self.server_group) or host in self._group(self.client_group)
+        return any(host in self._group(g) for g in (self.server_group, self.client_group, self.relay_group))
+
+    # --- relays ----------------------------------------------------------------------------------
+    def relay_port(self, host):
+        return self._port(host, "nvflare_relay_port", DEFAULT_RELAY_PORT)[0]
+
+    def upstream(self, host):
+        """The relay (inventory name) a client or relay connects to, or None for the server."""
+        target = self.raw(host, "nvflare_relay")
+        if target in (None, ""):
+            return None
+        target = str(target)
+        if self.role(host) == "server":
+            raise ModelError("hostvars[%s].nvflare_relay=%r: the server connects to no relay; remove the variable"
+                             % (host, target))
+        if target == host:
+            raise ModelError("hostvars[%s].nvflare_relay points at the host itself; name another relay of '%s' or "
+                             "remove it to connect to the server" % (host, self.relay_group))
+        if target not in self.relay_hosts():
+            raise ModelError("hostvars[%s].nvflare_relay=%r is not a host of the inventory group '%s'; add that "
+                             "relay to the group or fix the name" % (host, target, self.relay_group))
+        return target
+
+    def chain(self, host):
+        """The hosts from ``host`` up to (not including) the server: [host, relay, relay, ...]."""
+        seen = [host]
+        nxt = self.upstream(host)
+        while nxt is not None:
+            if nxt in seen:
+                raise ModelError("the relays form a cycle through nvflare_relay: %s; let one of them connect to "
+                                 "the server (remove its nvflare_relay)" % " -> ".join(seen[seen.index(nxt):] + [nxt]))
+            seen.append(nxt)
+            nxt = self.upstream(nxt)
+        return seen
+
+    def check_relay_endpoints(self):
+        """Two relays must not listen on the same port of the same address."""
+        taken = {}
+        for relay in self.relay_hosts():
+            key = ((self.address(relay) or relay), self.relay_port(relay))
+            if key in taken:
+                raise ModelError("relays %r and %r both listen on %s:%d; give one of them another "
+                                 "nvflare_relay_port" % (taken[key], relay, key[0], key[1]))
+            taken[key] = relay
+
+    def parent(self, host):
+        """What a client or relay dials: the upstream relay's listening endpoint, or the server's."""
+        if self.role(host) == "server":
+            self.upstream(host)  # refuses an nvflare_relay on the server
+            return None
+        relay = self.upstream(host)
+        if relay is not None:
+            peer = self.peer(relay)
+            return dict(peer, role="relay", port=self.relay_port(relay))
+        server = self.server_host(required=False)
+        if server is None:
+            return None
+        return dict(self.peer(server), role="server", port=self.ports(host)["fed_learn"])
 
     # --- federation-wide settings (group_vars/all, read from the server host) --------------------
     def _fed_host(self, host=None):
@@ -239,12 +316,18 @@ class Inventory:
     def site(self, host, site_name=None, role=None):
         """The host's model. ``site_name``/``role`` override the inventory's (a role variable set in a play);
         ``kit_dir`` and ``unit`` follow them."""
-        if role is not None and role not in ("server", "client"):
-            raise ModelError("role must be 'server' or 'client', got %r" % (role,))
+        if role is not None and role not in ("server", "client", "relay"):
+            raise ModelError("role must be 'server', 'client' or 'relay', got %r" % (role,))
         role = role or self.role(host)
         site_name = str(site_name) if site_name else self.site_name(host)
         ports = self.ports(host)
         server = self.server_host(required=False)
+        ports = {"fed_learn": ports["fed_learn"], "admin": ports["admin"]}
+        if role == "relay":
+            ports["relay"] = self.relay_port(host)
+        path = [self.site_name(h) for h in self.chain(host)] if role != "server" else []
+        if server is not None:
+            path.append(self.site_name(server))
         return {
             "host": host,
             "role": role,
@@ -254,10 +337,12 @@ class Inventory:
             "address": self.address(host),
             "kit_dir": self.kit_dir(host, site_name),
             "unit": self.unit(host, role),
-            "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
+            "ports": ports,
             "project_name": self.project_name(host),
             "workspace": self.workspace(host),
             "server": self.peer(server) if server is not None else None,
+            "parent": self.parent(host),
+            "path": path,
         }
 
     def admin(self, host=None, name=None):
@@ -276,8 +361,10 @@ class Inventory:
     def federation(self, host=None, admin=None):
         server = self.server_host(required=False)
         clients = self.client_hosts()
+        relays = self.relay_hosts()
+        self.check_relay_endpoints()
         names = {}
-        for h in ([server] if server else []) + clients:
+        for h in ([server] if server else []) + relays + clients:
             name = self.site_name(h)
             if name in names:
                 raise ModelError("hosts %r and %r have the same site name %r; nvflare_site_name must be unique"
@@ -293,6 +380,7 @@ class Inventory:
             "server": self.site(server) if server else None,
             "clients": [self.site(h) for h in clients],
             "client_names": [self.site_name(h) for h in clients],
+            "relays": [self.site(h) for h in relays],
             "admins": self.admins(host),
             "admin": self.admin(host, admin),
         }

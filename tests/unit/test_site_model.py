@@ -66,6 +66,7 @@ def test_server_site():
         "address": "192.0.2.10", "kit_dir": "/ws/fed/proj/kits/server1", "unit": "nvflare-server.service",
         "ports": {"fed_learn": 8002, "admin": 8003}, "project_name": "proj", "workspace": "/ws/fed",
         "server": {"host": "server1", "site_name": "server1", "org": "nvidia", "address": "192.0.2.10"},
+        "parent": None, "path": ["server1"],
     }
 
 
@@ -156,8 +157,8 @@ def test_site_name_and_role_overrides_carry_kit_dir_and_unit():
     out = site("site-1", g, hv, site_name="site-9", role="server")
     assert (out["site_name"], out["kit_dir"], out["role"], out["unit"]) == (
         "site-9", "/ws/fed/proj/kits/site-9", "server", "nvflare-server.service")
-    with pytest.raises(AnsibleFilterError, match="role must be 'server' or 'client'"):
-        site("site-1", g, hv, role="relay")
+    with pytest.raises(AnsibleFilterError, match="role must be 'server', 'client' or 'relay'"):
+        site("site-1", g, hv, role="admin")
 
 
 def test_unit_name_from_the_inventory():
@@ -222,3 +223,79 @@ def test_site_and_participants_agree():
     assert spec["server"]["host_names"] == ["10.1.1.1"]
     assert spec["clients"][0] == {"name": "site-1", "org": "nvidia", "host": site("site-1", g, hv)["address"]}
     assert spec["clients"][1]["name"] == site("site-2", g, hv)["site_name"]
+
+
+# --- relays -------------------------------------------------------------------------------------------
+RELAY_GROUPS = {
+    "all": ["server1", "relay-a", "relay-b", "site-1", "site-2"],
+    "nvflare_server": ["server1"],
+    "nvflare_relays": ["relay-a", "relay-b"],
+    "nvflare_clients": ["site-1", "site-2"],
+}
+
+
+def relay_inv(**updates):
+    base = {"relay-a": dict(FED, ansible_host="10.0.1.1"),
+            "relay-b": dict(FED, ansible_host="10.0.2.1", nvflare_relay="relay-a", nvflare_relay_port=9102),
+            "site-1": {"nvflare_relay": "relay-b"}}
+    for host, values in base.items():
+        updates.setdefault(host.replace("-", "_"), {})
+        updates[host.replace("-", "_")] = dict(values, **updates[host.replace("-", "_")])
+    return inv(groups=RELAY_GROUPS, **updates)
+
+
+def test_client_behind_chained_relays():
+    g, hv = relay_inv()
+    out = site("site-1", g, hv)
+    assert out["role"] == "client"
+    assert out["parent"] == {"host": "relay-b", "site_name": "relay-b", "org": "nvidia", "address": "10.0.2.1",
+                             "role": "relay", "port": 9102}
+    assert out["path"] == ["site-1", "relay-b", "relay-a", "server1"]
+    # a client without nvflare_relay dials the server's fed_learn port
+    direct = site("site-2", g, hv)
+    assert direct["parent"]["role"] == "server" and direct["parent"]["port"] == 8002
+    assert direct["path"] == ["lab-b-1", "server1"]  # site names (site-2 is named lab-b-1)
+
+
+def test_relay_site():
+    g, hv = relay_inv()
+    out = site("relay-a", g, hv)
+    assert (out["role"], out["unit"], out["ports"]["relay"], out["member"]) == (
+        "relay", "nvflare-relay.service", 8102, True)
+    assert out["parent"]["role"] == "server"
+    assert out["path"] == ["relay-a", "server1"]
+    assert site("relay-b", g, hv)["path"] == ["relay-b", "relay-a", "server1"]
+
+
+def test_federation_lists_relays():
+    g, hv = relay_inv()
+    out = federation(g, hv, host="localhost")
+    assert [r["site_name"] for r in out["relays"]] == ["relay-a", "relay-b"]
+    assert out["client_names"] == ["site-1", "lab-b-1"]
+
+
+def test_flat_inventory_has_no_relays():
+    out = federation(*inv(), host="localhost")
+    assert out["relays"] == []
+
+
+@pytest.mark.parametrize("updates, groups, text", [
+    ({"site_1": {"nvflare_relay": "relay-x"}}, None,
+     "hostvars[site-1].nvflare_relay='relay-x' is not a host of the inventory group 'nvflare_relays'"),
+    ({"relay_a": {"nvflare_relay": "relay-b"}}, None, "the relays form a cycle through nvflare_relay: relay-b -> relay-a -> relay-b"),
+    ({"relay_a": {"nvflare_relay": "relay-a"}}, None, "hostvars[relay-a].nvflare_relay points at the host itself"),
+    ({"server1": {"nvflare_relay": "relay-a"}}, None, "the server connects to no relay"),
+    ({}, dict(RELAY_GROUPS, nvflare_clients=["site-1", "site-2", "relay-a"]),
+     "host 'relay-a' is in both 'nvflare_relays' and 'nvflare_clients'"),
+    ({}, dict(RELAY_GROUPS, nvflare_server=["relay-a"]), "host 'relay-a' is in both 'nvflare_relays' and 'nvflare_server'"),
+    ({"relay_b": {"ansible_host": "10.0.1.1", "nvflare_relay_port": 8102}}, None,
+     "relays 'relay-a' and 'relay-b' both listen on 10.0.1.1:8102"),
+    ({"relay_a": {"nvflare_relay_port": 0}}, None, "nvflare_relay_port must be a TCP port"),
+])
+def test_relay_errors(updates, groups, text):
+    g, hv = relay_inv(**updates)
+    if groups:
+        g = copy.deepcopy(groups)
+    with pytest.raises(AnsibleFilterError) as exc:
+        federation(g, hv, host="localhost")
+    assert text in str(exc.value)
