@@ -68,6 +68,21 @@ def _undefined_error_types():
 _UNDEFINED = _undefined_error_types()
 
 
+def _is_undefined(value):
+    try:
+        from jinja2 import Undefined
+    except ImportError:  # pragma: no cover - jinja2 comes with Ansible
+        return False
+    return isinstance(value, Undefined)
+
+
+def _undefined_text(value):
+    try:
+        return str(value._undefined_message)  # pylint: disable=protected-access
+    except Exception:  # pylint: disable=broad-exception-caught
+        return "the value is undefined"
+
+
 class Inventory:
     """Read-only view of ``groups`` + ``hostvars`` with the contract's defaults.
 
@@ -104,6 +119,11 @@ class Inventory:
             if tolerate_undefined:
                 return default
             raise
+        if _is_undefined(value):
+            # ansible-core 2.19 hands back a marker instead of raising for a template it cannot resolve
+            if tolerate_undefined:
+                return default
+            raise ModelError("hostvars[%s].%s cannot be resolved here: %s" % (host, name, _undefined_text(value)))
         return default if value is None else value
 
     def var(self, host, name, default=None, tolerate_undefined=False):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+import jinja2
 import pytest
 from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
 
@@ -97,6 +98,8 @@ def test_role_and_membership(host, groups, role, member):
     ({"ansible_host": ""}, None),
     ({"nvflare_address": Undefined()}, "192.0.2.11"),                  # facts not gathered here: next source
     ({"nvflare_address": Undefined(), "ansible_host": Undefined()}, None),
+    # ansible-core 2.19 returns a marker (a jinja2 Undefined) instead of raising
+    ({"nvflare_address": jinja2.StrictUndefined(name="ansible_facts")}, "192.0.2.11"),
 ])
 def test_address_chain(host_vars, expected):
     g, hv = inv(site_1=host_vars)
@@ -299,3 +302,9 @@ def test_relay_errors(updates, groups, text):
     with pytest.raises(AnsibleFilterError) as exc:
         federation(g, hv, host="localhost")
     assert text in str(exc.value)
+
+
+def test_unresolvable_site_name_is_a_clear_error():
+    g, hv = inv(site_1={"nvflare_site_name": jinja2.StrictUndefined(name="nope")})
+    with pytest.raises(AnsibleFilterError, match=r"hostvars\[site-1\].nvflare_site_name cannot be resolved here"):
+        site("site-1", g, hv)
