@@ -23,8 +23,8 @@ cert.json, so existing certificates, keys and kits stay byte-identical.
 With relays, some kits also depend on other participants (kit_links() in _provision_spec: the
 auth_identity_map in the server's and every client's kit, a relay's parent endpoint, a client's
 relay endpoint). Their fingerprint is recorded as ``links_fp``; a kit is rebuilt, with its key
-kept, when it changes. NVFLARE then gets every relay and client (so those maps come out whole) and
-the copies of kits that did not need rebuilding are dropped from the new prod_NN.
+kept, when it changes. NVFLARE then gets every relay and every client behind one (so those maps come
+out whole) and the copies of kits that did not need rebuilding are dropped from the new prod_NN.
 """
 
 from __future__ import annotations
@@ -411,9 +411,11 @@ def _run_nvflare(plan, names):
     server_name = plan.server["name"]
     parts = [copy.deepcopy(plan.wanted[server_name])]
     if plan.links:
-        # relays: every relay and client, so the relay hierarchy and the identity maps are whole
+        # relays: every relay and every client behind one, so the relay hierarchy and the identity maps are
+        # whole (clients that connect to the server add nothing to them)
+        relays = set(n for n, p in plan.wanted.items() if p["type"] == "relay")
         parts += [copy.deepcopy(p) for n, p in plan.wanted.items()
-                  if n != server_name and (p["type"] in ("relay", "client") or n in names)]
+                  if n != server_name and (n in names or n in relays or connect_name(p) in relays)]
     else:
         parts += [copy.deepcopy(plan.wanted[n]) for n in names if n != server_name]
     project_dict = copy.deepcopy({k: v for k, v in plan.project.items() if k != "participants"})

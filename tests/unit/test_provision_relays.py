@@ -240,6 +240,9 @@ def test_add_direct_client_next_to_relays_builds_only_its_kit(provisioned, run_m
     assert result["reasons"] == {"site-5": "added"}
     assert kit_files(ws, old) == before
     assert os.listdir(result["result_dir"]) == ["site-5"]
+    # its kit still knows every relayed client's certificate identity
+    assert read_json(kit(ws, "site-5", "startup", "fed_client.json"))["client"]["auth_identity_map"] == {
+        "relay-1.site-1": "site-1", "relay-1.site-2": "site-2"}
 
 
 def test_add_relay_builds_only_its_kit(provisioned, run_module):
