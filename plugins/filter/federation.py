@@ -17,14 +17,12 @@ description:
     (the admin kit, waiting for clients, status, uninstall).
   - Fails with a message naming the group or variable to fix when the server group holds several hosts, a host
     is in both groups, two hosts share a site name, or a port or admin entry is malformed.
+extends_documentation_fragment:
+  - edgefl.nvflare.inventory_groups
 options:
   _input:
     description: The C(groups) magic variable.
     type: dict
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: raw
     required: true
   host:
     description: The host whose own variables (C(nvflare_admin_dest)) apply, usually C(inventory_hostname).
@@ -32,18 +30,6 @@ options:
   admin:
     description: The admin for RV(admin); default the first of C(nvflare_admins).
     type: str
-  server_group:
-    description: Inventory group holding the one server.
-    type: str
-    default: nvflare_server
-  client_group:
-    description: Inventory group holding the clients.
-    type: str
-    default: nvflare_clients
-  relay_group:
-    description: Inventory group holding the relays.
-    type: str
-    default: nvflare_relays
 """
 
 EXAMPLES = r"""

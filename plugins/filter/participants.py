@@ -36,28 +36,13 @@ description:
     its shared-port rule apply) and C(nvflare_admins) (default one V(admin@nvidia.com) project admin).
   - Fails with a message naming the group or variable to fix when the server group has zero or several
     hosts, or a host or admin entry is malformed.
+extends_documentation_fragment:
+  - edgefl.nvflare.inventory_groups
 options:
   _input:
     description: The C(groups) magic variable.
     type: dict
     required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: raw
-    required: true
-  server_group:
-    description: Inventory group holding the one server.
-    type: str
-    default: nvflare_server
-  client_group:
-    description: Inventory group holding the clients.
-    type: str
-    default: nvflare_clients
-  relay_group:
-    description: Inventory group holding the relays.
-    type: str
-    default: nvflare_relays
-    version_added: 0.2.0
 """
 
 EXAMPLES = r"""

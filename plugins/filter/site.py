@@ -28,6 +28,8 @@ description:
     C(nvflare_server_admin_port)) are read from the server host, that is from C(group_vars/all).
   - The old names C(nvflare_hosts_address), C(nvflare_admin_port) and C(nvflare_site_wait_timeout) are still read,
     with a deprecation warning; they go away in 2.0.0.
+extends_documentation_fragment:
+  - edgefl.nvflare.inventory_groups
 options:
   _input:
     description: The host, usually C(inventory_hostname).
@@ -37,10 +39,6 @@ options:
     description: The C(groups) magic variable.
     type: dict
     required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: raw
-    required: true
   site_name:
     description: Use this site name instead of the inventory's (a role variable set in a play); C(kit_dir)
       follows it.
@@ -49,18 +47,6 @@ options:
     description: Use this role instead of the inventory's; C(unit) follows it.
     type: str
     choices: [server, client, relay]
-  server_group:
-    description: Inventory group holding the one server.
-    type: str
-    default: nvflare_server
-  client_group:
-    description: Inventory group holding the clients.
-    type: str
-    default: nvflare_clients
-  relay_group:
-    description: Inventory group holding the relays.
-    type: str
-    default: nvflare_relays
 """
 
 EXAMPLES = r"""
