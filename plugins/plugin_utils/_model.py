@@ -320,10 +320,13 @@ class Inventory:
         return None
 
     def kit_dir(self, host, site_name=None):
+        """Where the provision module writes this participant's kit (its own Layout, the one formula)."""
         workspace = self.workspace(host)
         if not workspace:
             return ""
-        return "%s/%s/kits/%s" % (workspace, self.project_name(host), site_name or self.site_name(host))
+        from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
+
+        return Layout(workspace, self.project_name(host)).kit(site_name or self.site_name(host))
 
     def unit(self, host, role=None):
         value = self.raw(host, "nvflare_service_unit_name")
