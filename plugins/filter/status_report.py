@@ -18,7 +18,7 @@ description:
     C(registered), C(nvflare), C(path) - ready for P(community.general.to_prettytable#filter).
   - The server's row is registered C(up) when an admin session could be opened, else C(unreachable); a client's
     row is C(connected) when the server lists its site name among the connected clients, else C(NOT connected);
-    a relay's row is C(-) (the server lists no relays: the relay's state is its C(service) column, and the
+    a relay's row is C(-) (the server lists no relays; the relay's state is its C(service) column, and the
     clients behind it show whether it carries them).
     The nvflare version is the one the site reported, C(?) when it did not answer (C(-) for a relay).
   - C(path) is the host's way to the server, for example C(site-1 -> relay-1 -> server1) (the server's own is its
