@@ -17,6 +17,7 @@ description:
     whose C(nvflare_relay) names it - in inventory order without duplicates. Each is one IP address (a C(/32) or
     C(/128) network) written without the prefix length, the way C(ufw status) prints such a rule, so that the
     firewall role can confirm the rule is in place without running C(ufw).
+  - On a host that is not a relay the result is O(fallback) (nothing connects to it through C(nvflare_relay)).
   - Their address is the inventory model's (C(nvflare_address), else C(ansible_host); see
     P(edgefl.nvflare.site#filter)). When one of them has no address or a host name instead of an IP address, or
     when nothing is behind the relay, the result is O(fallback) (the role's C(nvflare_firewall_source_cidrs);
@@ -74,6 +75,10 @@ from ansible_collections.edgefl.nvflare.plugins.filter.site import run
 
 
 def _sources(inv, host, fallback):
+    if inv.role(host) != "relay":
+        # nothing dials a client or the server through nvflare_relay; and every host of a large fleet reads
+        # this default, so only a relay looks at the others' variables
+        return list(fallback)
     hosts = inv.relay_hosts() + inv.client_hosts()
     for h in hosts:
         inv.chain(h)  # refuses an unknown relay, a cycle, a relay pointing at itself

@@ -64,8 +64,11 @@ def test_nothing_behind_the_relay_gives_the_fallback():
     assert relay_sources("relay-b", GROUPS, hv, fallback=["192.0.2.0/24"]) == ["192.0.2.0/24"]
 
 
-def test_a_flat_host_has_nothing_behind_it():
-    assert relay_sources("site-4", GROUPS, HOSTVARS) == []
+@pytest.mark.parametrize("host", ["site-4", "site-1", "server1", "not-in-the-inventory"])
+def test_a_host_that_is_no_relay_gets_the_fallback(host):
+    hv = dict(HOSTVARS, **{"not-in-the-inventory": {}})
+    assert relay_sources(host, GROUPS, hv) == []
+    assert relay_sources(host, GROUPS, hv, fallback=["10.0.0.0/8"]) == ["10.0.0.0/8"]
 
 
 @pytest.mark.parametrize("changes, message", [
