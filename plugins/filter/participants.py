@@ -22,7 +22,14 @@ description:
     (default C(inventory_hostname)). Its address (C(nvflare_address), else C(ansible_host)) is the host clients
     dial and is added to the certificate host names when it is an IP address.
   - Clients are the hosts of O(client_group), in inventory order, with C(nvflare_site_name),
-    C(nvflare_org) and their address.
+    C(nvflare_org) and their address. A client with C(nvflare_relay) gets C(connect_to), the site name of
+    that relay.
+  - Relays are the hosts of O(relay_group), in inventory order, with C(nvflare_site_name), C(nvflare_org),
+    their address (C(host), when known), C(nvflare_relay_port) (C(port), default V(8102)) and, for a relay
+    behind another relay (C(nvflare_relay)), C(connect_to). A flat inventory gives an empty list.
+  - Relay errors are the model's (P(edgefl.nvflare.site#filter)), raised before provisioning - an unknown
+    relay, a cycle, a relay pointing at itself or also in another group, two relays on one address and port,
+    two hosts with one site name.
   - Federation-wide settings come from the server host's variables (C(group_vars/all)) -
     C(nvflare_project_name) (default V(edgefl)), C(nvflare_org) (default V(nvidia)),
     C(nvflare_fed_learn_port), C(nvflare_server_admin_port) (passed only when set, so the module's defaults and
@@ -46,6 +53,11 @@ options:
     description: Inventory group holding the clients.
     type: str
     default: nvflare_clients
+  relay_group:
+    description: Inventory group holding the relays.
+    type: str
+    default: nvflare_relays
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""
@@ -55,6 +67,7 @@ EXAMPLES = r"""
     project_name: "{{ __spec.project_name }}"
     org: "{{ __spec.org }}"
     server: "{{ __spec.server }}"
+    relays: "{{ __spec.relays }}"
     clients: "{{ __spec.clients }}"
     admins: "{{ __spec.admins }}"
   vars:
@@ -81,8 +94,18 @@ _value:
     server:
       description: The server (C(name), C(org), C(host), C(host_names), and C(fed_learn_port)/C(admin_port) when set).
       type: dict
+    relays:
+      description:
+        - One C(name)/C(org)/C(port) entry per relay host, with C(host) when the relay has an address and
+          C(connect_to) (the parent relay's site name) when it connects to another relay.
+        - Empty for a flat inventory.
+      type: list
+      elements: dict
+      version_added: 0.2.0
     clients:
-      description: One C(name)/C(org)/C(host) entry per client host.
+      description:
+        - One C(name)/C(org)/C(host) entry per client host.
+        - C(connect_to) is the site name of the relay the client connects to; absent when it connects to the server.
       type: list
       elements: dict
     admins:
@@ -130,28 +153,49 @@ def _spec(inv):
         server["fed_learn_port"] = ports["fed_learn"]
     if ports["admin_set"]:
         server["admin_port"] = ports["admin"]
-    clients = []
-    for host in inv.client_hosts():
+    relay_hosts = inv.relay_hosts()
+    inv.check_relay_endpoints()
+
+    def _entry(host):
+        inv.chain(host)  # refuses an unknown relay, a cycle, a relay pointing at itself
         peer = inv.peer(host)
         entry = {"name": peer["site_name"], "org": peer["org"]}
         if peer["address"]:
             entry["host"] = peer["address"]
-        clients.append(entry)
+        upstream = inv.upstream(host)
+        if upstream is not None:
+            entry["connect_to"] = inv.site_name(upstream)
+        return entry
+
+    relays = []
+    for host in relay_hosts:
+        entry = _entry(host)
+        entry["port"] = inv.relay_port(host)
+        relays.append(entry)
+    clients = [_entry(host) for host in inv.client_hosts()]
+    names = {server["name"]: server_host}
+    for host, entry in zip(relay_hosts + inv.client_hosts(), relays + clients):
+        if entry["name"] in names:
+            raise ModelError("hosts %r and %r have the same site name %r; nvflare_site_name must be unique"
+                             % (names[entry["name"]], host, entry["name"]))
+        names[entry["name"]] = host
     return {
         "project_name": inv.project_name(server_host),
         "org": inv.default_org(server_host),
         "server": server,
+        "relays": relays,
         "clients": clients,
         "admins": inv.admins(server_host),
     }
 
 
-def participants(groups, hostvars, server_group="nvflare_server", client_group="nvflare_clients"):
+def participants(groups, hostvars, server_group="nvflare_server", client_group="nvflare_clients",
+                 relay_group="nvflare_relays"):
     """Inventory groups + hostvars -> provision module input."""
     if not isinstance(groups, dict):
         raise AnsibleFilterError("edgefl.nvflare.participants: its input must be the 'groups' variable, got %s"
                                  % type(groups).__name__)
-    return run("participants", _spec, groups, hostvars, server_group, client_group)
+    return run("participants", _spec, groups, hostvars, server_group, client_group, relay_group)
 
 
 class FilterModule:

@@ -19,6 +19,12 @@ A run compares the wanted participants with the recorded fingerprints and builds
 what differs (added participants, changed participants, missing kits; every kit when a
 federation-wide setting changed). NVFLARE's CertBuilder reuses every key recorded in
 cert.json, so existing certificates, keys and kits stay byte-identical.
+
+With relays, some kits also depend on other participants (kit_links() in _provision_spec: the
+auth_identity_map in the server's and every client's kit, a relay's parent endpoint, a client's
+relay endpoint). Their fingerprint is recorded as ``links_fp``; a kit is rebuilt, with its key
+kept, when it changes. NVFLARE then gets every relay and every client behind one (so those maps come
+out whole) and the copies of kits that did not need rebuilding are dropped from the new prod_NN.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ import sys
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
+    connect_name,
     is_incremental,
+    kit_links,
     root_valid_days,
     validate_with_nvflare,
 )
@@ -120,6 +128,13 @@ def _describe(p, host=None):
         for k in ("fed_learn_port", "admin_port", "default_host", "host_names", "connection_security"):
             if p.get(k) is not None:
                 d[k] = p[k]
+    if p["type"] == "relay" and isinstance(p.get("listening_host"), dict):
+        lh = p["listening_host"]
+        for k in ("default_host", "port", "host_names"):
+            if lh.get(k) is not None:
+                d[k] = lh[k]
+    if connect_name(p):
+        d["connect_to"] = connect_name(p)
     if host:
         d["host"] = host
     return d
@@ -263,6 +278,7 @@ class Plan:
         self.root_valid_days = root_valid_days(project)
         self.server = [p for p in project["participants"] if p["type"] == "server"][0]
         self.wanted = {p["name"]: p for p in project["participants"]}
+        self.links = kit_links(project)
         self.global_spec = _global_spec(project, nvflare_version, self.incremental)
         self.state, self.cert_subjects = load_state(layout)
         recorded = (self.state or {}).get("participants", {})
@@ -300,6 +316,8 @@ class Plan:
                 why.append("definition changed")
                 if rec.get("cert_fp") != _fp(_cert_spec(p)):
                     self.regenerate.append(name)
+            elif rec.get("links_fp") != self.links_fp(name):
+                why.append("relay routes changed")
             if global_changes:
                 why.append("federation settings changed: %s" % ", ".join(global_changes))
             if not layout.kit_present(name):
@@ -315,6 +333,11 @@ class Plan:
         if self.to_build and not self.incremental:
             self.to_build = list(self.wanted)
         self.mode_fixes = _mode_fixes(layout)
+
+    def links_fp(self, name):
+        """Fingerprint of what the kit takes from other participants; None when nothing (flat projects)."""
+        links = self.links.get(name)
+        return _fp(links) if links else None
 
     @property
     def changed(self):
@@ -387,7 +410,14 @@ def _run_nvflare(plan, names):
 
     server_name = plan.server["name"]
     parts = [copy.deepcopy(plan.wanted[server_name])]
-    parts += [copy.deepcopy(plan.wanted[n]) for n in names if n != server_name]
+    if plan.links:
+        # relays: every relay and every client behind one, so the relay hierarchy and the identity maps are
+        # whole (clients that connect to the server add nothing to them)
+        relays = set(n for n, p in plan.wanted.items() if p["type"] == "relay")
+        parts += [copy.deepcopy(p) for n, p in plan.wanted.items()
+                  if n != server_name and (n in names or n in relays or connect_name(p) in relays)]
+    else:
+        parts += [copy.deepcopy(plan.wanted[n]) for n in names if n != server_name]
     project_dict = copy.deepcopy({k: v for k, v in plan.project.items() if k != "participants"})
     project_dict["participants"] = parts
     logger = _Collector()
@@ -446,10 +476,11 @@ def apply(plan):
             if os.path.isdir(layout.state_dir):
                 _lock_modes(layout)
         prod_name = os.path.basename(prod)
-        server_name = plan.server["name"]
-        if server_name not in plan.to_build:
-            # NVFLARE always builds the server; its current kit is unchanged, drop the extra copy (and key)
-            shutil.rmtree(os.path.join(prod, server_name), ignore_errors=True)
+        for name in plan.wanted:
+            if name not in plan.to_build:
+                # NVFLARE always builds the server (and, with relays, every relay and client); their current
+                # kits are unchanged: drop the extra copies (and keys)
+                shutil.rmtree(os.path.join(prod, name), ignore_errors=True)
         if not os.path.isdir(layout.kits_dir):
             os.makedirs(layout.kits_dir, mode=0o700)
         for name in plan.to_build:
@@ -476,6 +507,8 @@ def apply(plan):
                 "prod": built_prod.get(name, rec.get("prod")),
                 "desc": _describe(p, plan.hosts.get(name)),
             }
+            if plan.links_fp(name):
+                participants[name]["links_fp"] = plan.links_fp(name)
         state = {
             "version": STATE_VERSION,
             "nvflare_version": plan.nvflare_version,

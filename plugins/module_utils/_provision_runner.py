@@ -22,6 +22,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import (
 )
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
+    check_relay_support,
     from_options,
     from_project_file,
 )
@@ -42,10 +43,19 @@ ARGUMENT_SPEC = dict(
         host_names=dict(type="list", elements="str"),
         host=dict(type="str"),
     )),
+    relays=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True),
+        org=dict(type="str"),
+        host=dict(type="str"),
+        port=dict(type="int", default=8102),
+        connect_to=dict(type="str"),
+        host_names=dict(type="list", elements="str"),
+    )),
     clients=dict(type="list", elements="dict", default=[], options=dict(
         name=dict(type="str", required=True),
         org=dict(type="str"),
         host=dict(type="str"),
+        connect_to=dict(type="str"),
     )),
     admins=dict(type="list", elements="dict", default=[], options=dict(
         name=dict(type="str", required=True),
@@ -110,12 +120,14 @@ class ProvisionRunner(EdgeflModule):
         version = installed_nvflare_version(params.get("nvflare_version"))
         try:
             if params.get("project_file"):
-                if params.get("clients") or params.get("admins"):
-                    raise SpecError("project_file", "give either project_file or server/clients/admins, not both")
+                if params.get("clients") or params.get("admins") or params.get("relays"):
+                    raise SpecError("project_file", "give either project_file or server/relays/clients/admins, "
+                                    "not both")
                 data = load_project_file(params["project_file"])
                 project, labels, hosts = from_project_file(params["project_file"], data)
             else:
                 project, labels, hosts = from_options(params)
+            check_relay_support(project, labels, version)
             layout = Layout(params["workspace"], project["name"])
             problem = workspace_problem(layout.workspace)
             if problem:

@@ -22,6 +22,10 @@ DEFAULT_ORG = "nvidia"
 DEFAULT_FED_LEARN_PORT = 8002
 DEFAULT_ADMIN_PORT = 8003
 DEFAULT_CERT_VALIDITY_DAYS = 360
+DEFAULT_RELAY_PORT = 8102
+# The first NVFLARE release whose provisioning knows relay participants (listening_host, connect_to,
+# fed_relay.json): 2.6.0. nvflare 2.5.2, the last 2.5 release, has no relay type in nvflare.lighter.
+RELAY_MIN_NVFLARE = "2.6.0"
 ADMIN_ROLES = ("project_admin", "org_admin", "lead", "member")
 CONNECTION_SECURITY = ("clear", "tls", "mtls")
 PARTICIPANT_TYPES = ("server", "client", "admin", "relay")
@@ -155,18 +159,24 @@ def from_options(params):
     def _add(field, entry):
         name = entry["name"]
         if name in seen:
-            raise SpecError(field + ".name", "duplicate participant name %r (also %s); every server, client and "
-                            "admin needs a unique name" % (name, seen[name]))
+            raise SpecError(field + ".name", "duplicate participant name %r (also %s); every server, relay, "
+                            "client and admin needs a unique name" % (name, seen[name]))
         seen[name] = field + ".name"
         labels[name] = field
         participants.append(entry)
 
+    for i, relay in enumerate(params.get("relays") or []):
+        field = "relays[%d]" % i
+        entry = _relay_entry(field, relay, org_default, hosts)
+        _add(field, entry)
     for i, client in enumerate(params.get("clients") or []):
         field = "clients[%d]" % i
         entry = {"name": _check_str(field + ".name", client.get("name")), "type": "client",
                  "org": client.get("org") or org_default}
         if client.get("host"):
             hosts[entry["name"]] = check_address(field + ".host", client["host"])
+        if client.get("connect_to") and client["connect_to"] != server["name"]:
+            entry["connect_to"] = {"name": _check_str(field + ".connect_to", client["connect_to"])}
         _add(field, entry)
     for i, admin in enumerate(params.get("admins") or []):
         field = "admins[%d]" % i
@@ -189,7 +199,179 @@ def from_options(params):
         "builders": default_builders(validity),
     }
     validate_project(project, labels, source="options")
+    check_relays(participants, labels)
     return project, labels, hosts
+
+
+def _relay_entry(field, relay, org_default, hosts):
+    """A relays[] option -> an NVFLARE relay participant (listening_host, connect_to)."""
+    name = _check_str(field + ".name", relay.get("name"))
+    port = relay.get("port")
+    if port is None:
+        port = DEFAULT_RELAY_PORT
+    check_port(field + ".port", port)
+    listening = {"port": port}
+    host = relay.get("host")
+    if host:
+        hosts[name] = check_address(field + ".host", host)
+    # what clients and child relays dial: the relay's address, else its name (resolved by /etc/hosts or DNS)
+    listening["default_host"] = host or name
+    names = [check_address("%s.host_names[%d]" % (field, j), h) for j, h in enumerate(relay.get("host_names") or [])]
+    if host and _is_ip(host) and host not in names:
+        names.append(host)
+    if names:
+        listening["host_names"] = names
+    entry = {"name": name, "type": "relay", "org": relay.get("org") or org_default, "listening_host": listening}
+    if relay.get("connect_to"):
+        entry["connect_to"] = {"name": _check_str(field + ".connect_to", relay["connect_to"])}
+    return entry
+
+
+def connect_name(p):
+    """The name in a participant's connect_to (None: the server, or an address-only connect_to)."""
+    ct = p.get("connect_to")
+    return ct.get("name") if isinstance(ct, dict) else None
+
+
+def check_relays(participants, labels):
+    """connect_to names an existing relay (or the server), no cycle, no two relays on one host:port."""
+    server = [p for p in participants if p["type"] == "server"][0]["name"]
+    relays = dict((p["name"], p) for p in participants if p["type"] == "relay")
+    for p in participants:
+        target = connect_name(p)
+        field = labels.get(p["name"], p["name"]) + ".connect_to"
+        if target is None or target == server:
+            continue
+        if p["type"] not in ("client", "relay"):
+            raise SpecError(field, "only clients and relays connect to a relay; remove connect_to from %s %r"
+                            % (p["type"], p["name"]))
+        if target == p["name"]:
+            raise SpecError(field, "%r connects to itself; name another relay or omit connect_to to connect to "
+                            "the server" % target)
+        if target not in relays:
+            raise SpecError(field, "%r is not a relay of this project (relays: %s); name one of the relays or "
+                            "omit connect_to to connect to the server %r"
+                            % (target, ", ".join(sorted(relays)) or "none", server))
+    for name in relays:
+        chain = [name]
+        nxt = connect_name(relays[name])
+        while nxt is not None and nxt != server:
+            if nxt in chain:
+                loop = chain[chain.index(nxt):] + [nxt]
+                raise SpecError(labels.get(name, name) + ".connect_to", "the relays form a cycle: %s; let one of "
+                                "them connect to the server (omit its connect_to)" % " -> ".join(loop))
+            chain.append(nxt)
+            nxt = connect_name(relays[nxt])
+    taken = {}
+    for name, p in relays.items():
+        lh = p.get("listening_host")
+        if not isinstance(lh, dict):
+            raise SpecError(labels.get(name, name) + ".listening_host", "a relay needs a listening_host with "
+                            "default_host and port")
+        port = lh.get("port")
+        check_port(labels.get(name, name) + ".port", port)
+        key = (lh.get("default_host") or name, port)
+        if key in taken:
+            raise SpecError(labels.get(name, name) + ".port", "relays %r and %r both listen on %s:%d; give one of "
+                            "them another port" % (taken[key], name, key[0], key[1]))
+        taken[key] = name
+
+
+def _relay_fqcns(participants):
+    server = [p for p in participants if p["type"] == "server"][0]["name"]
+    relays = dict((p["name"], p) for p in participants if p["type"] == "relay")
+    out = {}
+
+    def fqcn(name):
+        if name not in out:
+            parent = connect_name(relays[name])
+            out[name] = name if parent in (None, server) else fqcn(parent) + "." + name
+        return out[name]
+
+    for name in relays:
+        fqcn(name)
+    return out
+
+
+def kit_links(project):
+    """What each kit takes from OTHER participants in NVFLARE 2.9 when relays exist, by name.
+
+    Mirrors nvflare.lighter.impl.static_file: the server's fed_server.json and every client's
+    fed_client.json carry the project-wide ``auth_identity_map`` (the certificate identity of every cell
+    whose FQCN does not start with its own name: clients behind relays, chained relays); a relay's
+    fed_relay.json carries its parent's endpoint and the map of its descendants; a client behind a relay
+    gets local/relay__resources.json with that relay's FQCN and listening endpoint. A participant whose
+    entry changes needs its kit rebuilt (its key is kept). Flat projects give no entries at all.
+    """
+    parts = project["participants"]
+    if not any(p["type"] == "relay" for p in parts):
+        return {}
+    server = [p for p in parts if p["type"] == "server"][0]["name"]
+    relays = dict((p["name"], p) for p in parts if p["type"] == "relay")
+    rfq = _relay_fqcns(parts)
+    cells = []  # (fqcn, name) of every relay and client, in NVFLARE's order
+    for p in parts:
+        if p["type"] == "relay":
+            cells.append((rfq[p["name"]], p["name"]))
+    for p in parts:
+        if p["type"] == "client":
+            target = connect_name(p)
+            cells.append((rfq[target] + "." + p["name"] if target in rfq else p["name"], p["name"]))
+
+    def identity_map(local=None):
+        out = {}
+        for fqcn, name in cells:
+            if local is None:
+                default = fqcn.split(".")[0]
+            elif fqcn.startswith(local + "."):
+                default = fqcn[len(local) + 1:].split(".")[0]
+            else:
+                continue
+            if name != default:
+                out[fqcn] = name
+        return out
+
+    def endpoint(name):
+        if name in relays:
+            return {"name": name, "fqcn": rfq[name], "listening_host": relays[name].get("listening_host")}
+        return {"name": server}
+
+    everyone = identity_map()
+    links = {}
+    for p in parts:
+        name = p["name"]
+        if p["type"] == "server":
+            links[name] = {"auth_identity_map": everyone}
+        elif p["type"] == "client":
+            links[name] = {"auth_identity_map": everyone}
+            if connect_name(p) in relays:
+                links[name]["relay"] = endpoint(connect_name(p))
+        elif p["type"] == "relay":
+            links[name] = {"fqcn": rfq[name], "auth_identity_map": identity_map(rfq[name]),
+                           "parent": endpoint(connect_name(p) or server)}
+    return links
+
+
+def version_tuple(text):
+    """'2.9.0rc1' -> (2, 9, 0): the leading numeric release parts."""
+    out = []
+    for part in str(text).split("."):
+        m = re.match(r"^(\d+)", part)
+        if not m:
+            break
+        out.append(int(m.group(1)))
+        if m.group(1) != part:
+            break
+    return tuple(out)
+
+
+def check_relay_support(project, labels, nvflare_version):
+    """Relays need nvflare >= RELAY_MIN_NVFLARE; say so before anything is written."""
+    relays = [p["name"] for p in project["participants"] if p["type"] == "relay"]
+    if relays and version_tuple(nvflare_version) < version_tuple(RELAY_MIN_NVFLARE):
+        raise SpecError(labels.get(relays[0], relays[0]), "relay participants need nvflare %s or later, the control "
+                        "node has nvflare %s; upgrade nvflare on the control node (pip install 'nvflare>=%s'), or "
+                        "provision without relays" % (RELAY_MIN_NVFLARE, nvflare_version, RELAY_MIN_NVFLARE))
 
 
 def from_project_file(path, data):
@@ -236,6 +418,7 @@ def from_project_file(path, data):
     if len(servers) != 1:
         raise SpecError("project_file", "%s must define exactly one participant of type server, found %d%s"
                         % (path, len(servers), (" (" + ", ".join(servers) + ")") if servers else ""))
+    check_relays(parts, labels)
     if not project.get("builders"):
         project["builders"] = default_builders()
     validate_project(project, labels, source="project_file")
@@ -283,9 +466,8 @@ def is_incremental(project):
     """True when each kit depends only on its own participant and the server settings."""
     if project.get("studies"):
         return False
+    # relays are incremental too: what a kit takes from other participants is in kit_links()
     for p in project["participants"]:
-        if p["type"] == "relay":
-            return False
         if any(p.get(k) for k in CROSS_KIT_PROPS):
             return False
     return True

@@ -20,6 +20,17 @@ description:
     no file rewritten.
   - Adding a participant generates only that participant's key and kit. The root CA and every other
     certificate, key and kit stay byte-identical (NVFLARE reuses the keys recorded in C(state/cert.json)).
+  - Relays (O(relays), NVFLARE 2.6 or later) give a hierarchical federation. Clients and relays with
+    C(connect_to) reach the server through a relay, and relays can chain. Each relay's kit
+    (C(startup/fed_relay.json)) dials its parent, the server's fed_learn port or the parent relay's
+    O(relays[].host):O(relays[].port). A client behind a relay gets C(local/relay__resources.json), which
+    dials that relay.
+  - With relays, NVFLARE writes into the server's kit and into every client's kit the certificate identity of
+    every client behind a relay (and of every chained relay), its C(auth_identity_map). Adding, moving or removing
+    such a client therefore also rebuilds the server kit and every client kit with their keys kept. Only
+    C(fed_server.json) and C(fed_client.json) change in them (RV(reasons) says V(relay routes changed)). Relay
+    and admin kits stay byte-identical, and the new client gets the only new key. Adding a relay, or a client
+    that connects to the server, builds only that kit.
   - Removing a participant drops it from the result and removes its C(kits/<name>) link. Its old files stay
     in their C(prod_NN) directory and its key stays in the state, so adding it back reuses it.
   - A change of a federation-wide setting (project, server name or ports, default host, connection security,
@@ -29,7 +40,9 @@ description:
   - The state directory holding the root CA key is made C(0700) and its files C(0600); NVFLARE writes
     C(cert.json) world-readable. Private keys in kits are C(0600). No key material is ever returned.
   - Input is validated before anything is written, with NVFLARE's own name rules, port ranges and
-    C(netaddr) for IP addresses. Errors name the field at fault and how to fix it.
+    C(netaddr) for IP addresses. Errors name the field at fault and how to fix it. That includes an unknown
+    C(connect_to) target, a relay cycle, two relays on one address and port, and a name used twice among the
+    server, relays, clients and admins.
   - It always runs on the control node, as an action plugin inside the Ansible process that runs the task,
     as the user who runs Ansible, whatever host the task is for. It needs no connection to that host and starts
     no module process, so a no-change run costs a few hundredths of a second.
@@ -38,6 +51,7 @@ author:
 requirements:
   - nvflare (same version as O(nvflare_version)) and netaddr in the Python that runs Ansible on the control node
     (C(ansible_playbook_python)).
+  - nvflare 2.6.0 or later for O(relays). An older nvflare fails with an error naming that version.
 extends_documentation_fragment:
   - edgefl.nvflare.attributes
   - ansible.builtin.action_common_attributes.flow
@@ -80,10 +94,12 @@ options:
     type: str
   project_file:
     description:
-      - Use an existing NVFLARE C(project.yml) instead of O(project_name), O(server), O(clients), O(admins),
-        O(org), O(connection_security) and O(cert_validity_days).
+      - Use an existing NVFLARE C(project.yml) instead of O(project_name), O(server), O(relays), O(clients),
+        O(admins), O(org), O(connection_security) and O(cert_validity_days).
+      - Its relays need a C(listening_host) mapping with C(port). Their C(connect_to) and the clients'
+        C(connect_to) are checked like O(relays[].connect_to).
       - Its server's C(admin_port) defaults to V(8003) when unset, like O(server.admin_port).
-      - Edge (hierarchical) projects are not supported.
+      - Edge projects (C(edge:)) are not supported. Relays are.
     type: path
   org:
     description: Organisation of participants that do not set their own.
@@ -122,6 +138,42 @@ options:
           - Address of the server machine (for example its C(ansible_host)). Validated and returned in
             RV(participants); it does not enter the kits. Use O(server.host_names) to put it in the certificate.
         type: str
+  relays:
+    description:
+      - NVFLARE relays. Each listens on O(relays[].host):O(relays[].port) for the clients and relays that
+        connect to it, and connects to the server or to another relay.
+      - Needs nvflare 2.6.0 or later on the control node.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: Relay name (letters, digits, C(-), C(_)). Becomes the CN of its certificates.
+        type: str
+        required: true
+      org:
+        description: Organisation. Defaults to O(org).
+        type: str
+      host:
+        description:
+          - Address the relay listens on and its children dial (NVFLARE's C(listening_host.default_host)).
+            An IP address is also put in its listener certificate.
+          - Defaults to the relay's name, which must then resolve on its clients (C(/etc/hosts) or DNS).
+        type: str
+      port:
+        description: Port the relay listens on.
+        type: int
+        default: 8102
+      connect_to:
+        description:
+          - Name of the parent relay (an entry of O(relays)) this relay connects to. Unset (or the server's
+            name) connects it to the server.
+        type: str
+      host_names:
+        description: Extra host names or IP addresses put in the relay's listener certificate.
+        type: list
+        elements: str
   clients:
     description: FL client sites.
     type: list
@@ -140,6 +192,12 @@ options:
           - Address of the client device. Validated and returned in RV(participants). Clients dial the server,
             so NVFLARE needs no client address in any kit.
         type: str
+      connect_to:
+        description:
+          - Name of the relay (an entry of O(relays)) this client connects to. Unset (or the server's name)
+            connects it to the server.
+        type: str
+        version_added: 0.2.0
   admins:
     description: Admin users (admin console / FLARE API identities).
     type: list
@@ -193,6 +251,7 @@ EXAMPLES = r"""
     workspace: "{{ nvflare_workspace }}"
     project_name: "{{ nvflare_project_name }}"
     server: "{{ __spec.server }}"
+    relays: "{{ __spec.relays }}"
     clients: "{{ __spec.clients }}"
     admins: "{{ __spec.admins }}"
     nvflare_version: "{{ nvflare_version }}"
@@ -217,6 +276,23 @@ EXAMPLES = r"""
       - name: admin@example.com
         role: project_admin
 
+- name: Provision a federation with a relay for the sites behind NAT
+  edgefl.nvflare.provision:
+    workspace: /srv/nvflare/workspace
+    project_name: edgefl
+    server:
+      name: server.example.com
+    relays:
+      - name: relay-lab-a
+        host: 192.0.2.20
+        port: 8102
+    clients:
+      - name: jetson-1
+        connect_to: relay-lab-a
+      - name: jetson-2
+        connect_to: relay-lab-a
+      - name: workstation-1
+
 - name: Provision from an existing project.yml
   edgefl.nvflare.provision:
     workspace: /srv/nvflare/workspace
@@ -225,18 +301,28 @@ EXAMPLES = r"""
 
 RETURN = r"""
 kits:
-  description: Stable path of each participant's current kit, by participant name.
+  description:
+    - Stable path of each participant's current kit, by participant name, relays included.
+    - A relay kit holds C(startup/fed_relay.json), C(client.crt)/C(client.key) (its identity),
+      C(server.crt)/C(server.key) (its listener), C(rootCA.pem), C(start.sh), C(sub_start.sh), C(stop_fl.sh) and
+      C(local/comm_config.json), C(local/log_config.json.default).
   returned: always
   type: dict
   sample: {"server.example.com": "/srv/nvflare/workspace/edgefl/kits/server.example.com",
+           "relay-lab-a": "/srv/nvflare/workspace/edgefl/kits/relay-lab-a",
            "jetson-1": "/srv/nvflare/workspace/edgefl/kits/jetson-1"}
 participants:
-  description: The participants, without any key material (server first, then clients, then admins).
+  description:
+    - The participants, without any key material (server first, then relays, clients and admins).
+    - Relays show C(default_host), C(port) and C(host_names). Relays and clients behind a relay show
+      C(connect_to).
   returned: always
   type: list
   elements: dict
   sample: [{"name": "server.example.com", "type": "server", "org": "nvidia", "fed_learn_port": 8002, "admin_port": 8003},
-           {"name": "jetson-1", "type": "client", "org": "lab_a", "host": "192.0.2.21"}]
+           {"name": "relay-lab-a", "type": "relay", "org": "nvidia", "host": "192.0.2.20", "default_host": "192.0.2.20",
+            "port": 8102, "host_names": ["192.0.2.20"]},
+           {"name": "jetson-1", "type": "client", "org": "lab_a", "host": "192.0.2.21", "connect_to": "relay-lab-a"}]
 added:
   description: Participants new to this workspace (their key and kit are generated).
   returned: always
@@ -265,7 +351,7 @@ reasons:
   description: Why each kit is (or would be) built.
   returned: always
   type: dict
-  sample: {"jetson-3": "added"}
+  sample: {"jetson-3": "added", "server.example.com": "relay routes changed"}
 result_dir:
   description:
     - The C(prod_NN) directory written by this run. In check mode, the one that would be written.

@@ -42,6 +42,7 @@ def test_defaults():
         "project_name": "edgefl",
         "org": "nvidia",
         "server": {"name": "fl-server", "org": "nvidia", "host": "192.0.2.10", "host_names": ["192.0.2.10"]},
+        "relays": [],
         "clients": [
             {"name": "jetson-1", "org": "nvidia", "host": "192.0.2.11"},
             {"name": "lab-b-1", "org": "lab_b", "host": "jetson-2.lan"},
@@ -122,4 +123,101 @@ def test_filter_output_provisions(tmp_path, run_module):
     assert os.path.isfile(os.path.join(result["kits"]["lab-b-1"], "startup", "client.key"))
     hosts = dict((p["name"], p.get("host")) for p in result["participants"])
     assert hosts["jetson-1"] == "192.0.2.11" and hosts["fl-server"] == "192.0.2.10"
+    assert run_module(main, args)["changed"] is False
+
+
+# ---------------------------------------------------------------- relays
+
+RELAY_GROUPS = {
+    "all": ["fl-server", "relay-a", "relay-b", "jetson-1", "jetson-2", "jetson-3"],
+    "nvflare_server": ["fl-server"],
+    "nvflare_relays": ["relay-a", "relay-b"],
+    "nvflare_clients": ["jetson-1", "jetson-2", "jetson-3"],
+}
+RELAY_HOSTVARS = {
+    "fl-server": {"ansible_host": "192.0.2.10"},
+    "relay-a": {"ansible_host": "192.0.2.20"},
+    "relay-b": {"ansible_host": "relay-b.lan", "nvflare_site_name": "relay-lab-b", "nvflare_org": "lab_b",
+                "nvflare_relay": "relay-a", "nvflare_relay_port": 9102},
+    "jetson-1": {"ansible_host": "10.1.0.11", "nvflare_relay": "relay-a"},
+    "jetson-2": {"ansible_host": "10.2.0.12", "nvflare_relay": "relay-b"},
+    "jetson-3": {"ansible_host": "192.0.2.13"},
+}
+
+
+def relay_inv(**updates):
+    hv = copy.deepcopy(RELAY_HOSTVARS)
+    for host, values in updates.items():
+        hv[host.replace("_", "-")].update(values)
+    return copy.deepcopy(RELAY_GROUPS), hv
+
+
+def test_relays():
+    out = participants(*relay_inv())
+    assert out["relays"] == [
+        {"name": "relay-a", "org": "nvidia", "host": "192.0.2.20", "port": 8102},
+        {"name": "relay-lab-b", "org": "lab_b", "host": "relay-b.lan", "port": 9102, "connect_to": "relay-a"},
+    ]
+    assert out["clients"] == [
+        {"name": "jetson-1", "org": "nvidia", "host": "10.1.0.11", "connect_to": "relay-a"},
+        {"name": "jetson-2", "org": "nvidia", "host": "10.2.0.12", "connect_to": "relay-lab-b"},
+        {"name": "jetson-3", "org": "nvidia", "host": "192.0.2.13"},
+    ]
+
+
+def test_relay_without_address_has_no_host():
+    g, hv = relay_inv()
+    del hv["relay-a"]["ansible_host"]
+    assert participants(g, hv)["relays"][0] == {"name": "relay-a", "org": "nvidia", "port": 8102}
+
+
+def test_custom_relay_group():
+    g, hv = relay_inv()
+    g["edge_relays"] = g.pop("nvflare_relays")
+    out = participants(g, hv, relay_group="edge_relays")
+    assert [r["name"] for r in out["relays"]] == ["relay-a", "relay-lab-b"]
+
+
+@pytest.mark.parametrize("updates, groups, text", [
+    ({"jetson_1": {"nvflare_relay": "relay-x"}}, None,
+     "hostvars[jetson-1].nvflare_relay='relay-x' is not a host of the inventory group 'nvflare_relays'"),
+    ({"relay_a": {"nvflare_relay": "relay-b"}}, None, "the relays form a cycle through nvflare_relay"),
+    ({"relay_a": {"nvflare_relay": "relay-a"}}, None, "hostvars[relay-a].nvflare_relay points at the host itself"),
+    ({"relay_b": {"ansible_host": "192.0.2.20", "nvflare_relay_port": 8102}}, None,
+     "relays 'relay-a' and 'relay-b' both listen on 192.0.2.20:8102"),
+    ({"relay_b": {"nvflare_relay_port": 0}}, None, "nvflare_relay_port must be a TCP port number"),
+    ({"jetson_3": {"nvflare_site_name": "relay-a"}}, None, "the same site name 'relay-a'"),
+    ({}, {"nvflare_clients": ["jetson-1", "relay-a"]}, "host 'relay-a' is in both 'nvflare_relays' and"),
+    ({"fl_server": {"nvflare_relay": "relay-a"}}, None, "the server connects to no relay"),
+])
+def test_relay_errors(updates, groups, text):
+    g, hv = relay_inv(**updates)
+    g.update(groups or {})
+    with pytest.raises(AnsibleFilterError) as exc:
+        participants(g, hv)
+    assert text in str(exc.value)
+
+
+def test_relay_filter_output_provisions(tmp_path, run_module):
+    """A relay inventory's filter output is valid module input; the kits route through the relays."""
+    import json
+
+    out = participants(*relay_inv())
+    args = {"workspace": str(tmp_path / "ws"), "project_name": out["project_name"], "org": out["org"],
+            "server": out["server"], "relays": out["relays"], "clients": out["clients"], "admins": out["admins"]}
+    result = run_module(main, args)
+    assert result["changed"] is True, result
+    assert sorted(result["kits"]) == ["admin@nvidia.com", "fl-server", "jetson-1", "jetson-2", "jetson-3",
+                                      "relay-a", "relay-lab-b"]
+
+    def relay_config(name):
+        with open(os.path.join(result["kits"][name], "local", "relay__resources.json")) as f:
+            return json.load(f)["relay_config"]
+
+    assert relay_config("jetson-1")["address"] == "192.0.2.20:8102"
+    assert relay_config("jetson-2")["address"] == "relay-b.lan:9102"
+    with open(os.path.join(result["kits"]["relay-lab-b"], "startup", "fed_relay.json")) as f:
+        assert json.load(f)["connect_to"]["address"] == "192.0.2.20:8102"
+    with open(os.path.join(result["kits"]["relay-a"], "startup", "fed_relay.json")) as f:
+        assert json.load(f)["connect_to"]["address"] == "fl-server:8002"
     assert run_module(main, args)["changed"] is False
