@@ -149,12 +149,11 @@ def test_status_shows_each_clients_path():
     for name in CLIENTS:
         line = [ln for ln in lines if ln.strip().lstrip("-' |").startswith(SITE[name] + " ")]
         assert line, "no status line for %s:\n%s" % (name, proc.stdout[-3000:])
-        # its path: client -> relay1 -> server
         text = line[0]
-        assert "relay1" in text, text
+        assert "%s -> relay1 -> server1" % SITE[name] in text, text
         assert "active" in text and "connected" in text and "NOT" not in text, text
     relay = [ln for ln in lines if ln.strip().lstrip("-' |").startswith("relay1 ")]
-    assert relay and "active" in relay[0], proc.stdout[-3000:]
+    assert relay and "active" in relay[0] and "relay1 -> server1" in relay[0], proc.stdout[-3000:]
 
 
 def test_report_figures():
