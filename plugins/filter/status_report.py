@@ -15,18 +15,23 @@ author:
 description:
   - Combines what each host reports about itself (site name, role, state of its systemd unit) with what the
     server reports (an M(edgefl.nvflare.status) result) into one row per host - C(site), C(role), C(service),
-    C(registered), C(nvflare) - ready for P(community.general.to_prettytable#filter).
+    C(registered), C(nvflare), C(path) - ready for P(community.general.to_prettytable#filter).
   - The server's row is registered C(up) when an admin session could be opened, else C(unreachable); a client's
-    row is C(connected) when the server lists its site name among the connected clients, else C(NOT connected).
-    The nvflare version is the one the site reported, C(?) when it did not answer.
+    row is C(connected) when the server lists its site name among the connected clients, else C(NOT connected);
+    a relay's row is C(-) (the server lists no relays: the relay's state is its C(service) column, and the
+    clients behind it show whether it carries them).
+    The nvflare version is the one the site reported, C(?) when it did not answer (C(-) for a relay).
+  - C(path) is the host's way to the server, for example C(site-1 -> relay-1 -> server1) (the server's own is its
+    site name); C(-) when the entry has none.
   - Also returns the running-jobs line and one line per recent job.
   - Used by C(playbooks/status.yml).
 options:
   _input:
     description:
       - One entry per host, in the order of the table. Keys C(site_name) (the NVFLARE site name), C(role)
-        (C(server) or C(client)) and C(service) (the output of C(systemctl is-active) for its unit; missing
-        or null shows as C(?)).
+        (C(server), C(relay) or C(client)), C(service) (the output of C(systemctl is-active) for its unit; missing
+        or null shows as C(?)) and optionally C(path) (the site names from the host up to the server, the
+        C(path) of P(edgefl.nvflare.site#filter)).
     type: list
     elements: dict
     required: true
@@ -43,12 +48,13 @@ EXAMPLES = r"""
 - name: Print the status table
   ansible.builtin.debug:
     msg: >-
-      {{ (__report.hosts | community.general.to_prettytable(column_order=['site', 'role', 'service', 'registered', 'nvflare']))
-         .splitlines() + __report.jobs }}
+      {{ (__report.hosts | community.general.to_prettytable(
+            column_order=['site', 'role', 'service', 'registered', 'nvflare', 'path'])).splitlines() + __report.jobs }}
   vars:
     __report: >-
-      {{ [{'site_name': 'server1', 'role': 'server', 'service': 'active'},
-          {'site_name': 'site-1', 'role': 'client', 'service': 'active'}]
+      {{ [{'site_name': 'server1', 'role': 'server', 'service': 'active', 'path': ['server1']},
+          {'site_name': 'relay-1', 'role': 'relay', 'service': 'active', 'path': ['relay-1', 'server1']},
+          {'site_name': 'site-1', 'role': 'client', 'service': 'active', 'path': ['site-1', 'relay-1', 'server1']}]
          | edgefl.nvflare.status_report(fl_status) }}
 """
 
@@ -62,8 +68,12 @@ _value:
       type: list
       elements: dict
       sample:
-        - {"site": "server1", "role": "server", "service": "active", "registered": "up", "nvflare": "2.9.0"}
-        - {"site": "site-1", "role": "client", "service": "active", "registered": "connected", "nvflare": "2.9.0"}
+        - {"site": "server1", "role": "server", "service": "active", "registered": "up", "nvflare": "2.9.0",
+           "path": "server1"}
+        - {"site": "relay-1", "role": "relay", "service": "active", "registered": "-", "nvflare": "-",
+           "path": "relay-1 -> server1"}
+        - {"site": "site-1", "role": "client", "service": "active", "registered": "connected", "nvflare": "2.9.0",
+           "path": "site-1 -> relay-1 -> server1"}
     jobs:
       description: C(running jobs:) followed by the running job IDs (or C(none)), then C(job <id> <name> <status>)
         for each recent job.
@@ -74,34 +84,44 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-COLUMNS = ("site", "role", "service", "registered", "nvflare")
+COLUMNS = ("site", "role", "service", "registered", "nvflare", "path")
+ROLES = ("server", "relay", "client")
 UNKNOWN = "?"
+NONE = "-"
 
 
 def _registered(role, site_name, status):
+    if role == "relay":
+        return NONE
     if role == "server":
         return "up" if status.get("reachable") else "unreachable"
     return "connected" if site_name in (status.get("client_names") or []) else "NOT connected"
 
 
 def _version(role, site_name, status):
+    if role == "relay":
+        return NONE
     versions = status.get("versions") or {}
     return versions.get("server" if role == "server" else site_name, UNKNOWN)
 
 
 def _row(host, status):
-    if not isinstance(host, dict) or not host.get("site_name") or host.get("role") not in ("server", "client"):
+    if not isinstance(host, dict) or not host.get("site_name") or host.get("role") not in ROLES:
         raise AnsibleFilterError(
-            "status_report: each host entry needs site_name and role (server or client), got %r" % (host,)
+            "status_report: each host entry needs site_name and role (server, relay or client), got %r" % (host,)
         )
     site_name, role = host["site_name"], host["role"]
     service = host.get("service")
+    path = host.get("path") or []
+    if not isinstance(path, list):
+        raise AnsibleFilterError("status_report: the path of %s must be a list of site names, got %r" % (site_name, path))
     return {
         "site": site_name,
         "role": role,
         "service": UNKNOWN if service is None else service,
         "registered": _registered(role, site_name, status),
         "nvflare": _version(role, site_name, status),
+        "path": " -> ".join(str(p) for p in path) or NONE,
     }
 
 

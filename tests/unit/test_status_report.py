@@ -57,17 +57,22 @@ UNREACHABLE = {
 # what `register` holds when the status task was skipped (no admin kit on the control node yet)
 SKIPPED = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False", "false_condition": "x"}
 
+# as playbooks/status.yml builds them from the model (edgefl.nvflare.federation: server, relays, clients with
+# their path); site-4 as an older caller without a path
 HOSTS = [
-    {"site_name": "server1", "role": "server", "service": "active"},
-    {"site_name": "site-1", "role": "client", "service": "active"},
-    {"site_name": "site-2", "role": "client", "service": "activating"},
-    {"site_name": "site-3", "role": "client", "service": "inactive"},
+    {"site_name": "server1", "role": "server", "service": "active", "path": ["server1"]},
+    {"site_name": "site-1", "role": "client", "service": "active", "path": ["site-1", "server1"]},
+    {"site_name": "site-2", "role": "client", "service": "activating", "path": ["site-2", "server1"]},
+    {"site_name": "site-3", "role": "client", "service": "inactive", "path": ["site-3", "server1"]},
     {"site_name": "site-4", "role": "client", "service": None},
 ]
+PATHS = {"server1": "server1", "site-1": "site-1 -> server1", "site-2": "site-2 -> server1", "site-3": "site-3 -> server1",
+         "site-4": "-"}
 
 
-def row(site, role, service, registered, nvflare):
-    return {"site": site, "role": role, "service": service, "registered": registered, "nvflare": nvflare}
+def row(site, role, service, registered, nvflare, path=None):
+    return {"site": site, "role": role, "service": service, "registered": registered, "nvflare": nvflare,
+            "path": PATHS[site] if path is None else path}
 
 
 @pytest.mark.parametrize(
@@ -135,12 +140,18 @@ def test_no_hosts_still_gives_the_job_lines():
     assert status_report([], REACHABLE)["jobs"][0].startswith("running jobs: 5d1e0c7a")
 
 
+def test_a_host_without_a_path_shows_a_dash():
+    hosts = [{"site_name": "site-1", "role": "client", "service": "active", "path": []}]
+    assert status_report(hosts, REACHABLE)["hosts"][0]["path"] == "-"
+
+
 @pytest.mark.parametrize(
     "hosts",
     [
         "server1",
         [{"role": "server", "service": "active"}],
-        [{"site_name": "site-1", "role": "relay", "service": "active"}],
+        [{"site_name": "site-1", "role": "admin", "service": "active"}],
+        [{"site_name": "site-1", "role": "client", "service": "active", "path": "site-1 -> server1"}],
         ["site-1"],
     ],
 )
@@ -161,8 +172,8 @@ def test_the_playbook_uses_this_filter_and_to_prettytable():
     assert "edgefl.nvflare.status_report(__status)" in task["vars"]["__report"]
     assert "community.general.to_prettytable(**__columns)" in task["ansible.builtin.debug"]["msg"]
     columns = task["vars"]["__columns"]
-    assert columns["column_order"] == ["site", "role", "service", "registered", "nvflare"]
-    assert columns["header_names"] == ["SITE", "ROLE", "SERVICE", "REGISTERED", "NVFLARE"]
+    assert columns["column_order"] == ["site", "role", "service", "registered", "nvflare", "path"]
+    assert columns["header_names"] == ["SITE", "ROLE", "SERVICE", "REGISTERED", "NVFLARE", "PATH"]
 
 
 def test_the_table_the_playbook_prints():
@@ -173,14 +184,41 @@ def test_the_table_the_playbook_prints():
     columns = _print_task()["vars"]["__columns"]
     lines = to_prettytable(status_report(HOSTS, REACHABLE)["hosts"], **columns).splitlines()
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("|")]
-    assert cells[0] == ["SITE", "ROLE", "SERVICE", "REGISTERED", "NVFLARE"]
+    assert cells[0] == ["SITE", "ROLE", "SERVICE", "REGISTERED", "NVFLARE", "PATH"]
     assert cells[1:] == [
-        ["server1", "server", "active", "up", "2.9.0"],
-        ["site-1", "client", "active", "connected", "2.9.0"],
-        ["site-2", "client", "activating", "connected", "2.8.1"],
-        ["site-3", "client", "inactive", "NOT connected", "?"],
-        ["site-4", "client", "?", "NOT connected", "?"],
+        ["server1", "server", "active", "up", "2.9.0", "server1"],
+        ["site-1", "client", "active", "connected", "2.9.0", "site-1 -> server1"],
+        ["site-2", "client", "activating", "connected", "2.8.1", "site-2 -> server1"],
+        ["site-3", "client", "inactive", "NOT connected", "?", "site-3 -> server1"],
+        ["site-4", "client", "?", "NOT connected", "?", "-"],
     ]
     # left-aligned like the table it replaces (prettytable centres by default)
-    assert lines[1].startswith("| SITE    | ROLE   | SERVICE    | REGISTERED    | NVFLARE |"), lines[1]
-    assert "| site-4  | client | ?          | NOT connected | ?       |" in lines, lines
+    assert lines[1].startswith("| SITE    | ROLE   | SERVICE    | REGISTERED    | NVFLARE | PATH "), lines[1]
+    assert "| site-4  | client | ?          | NOT connected | ?       | -                 |" in lines, lines
+
+
+def test_relays_and_the_path_of_each_client_from_the_model():
+    """The entries playbooks/status.yml builds from edgefl.nvflare.federation for a relay topology: the relays'
+    unit state, each client's way to the server through its relays."""
+    from ansible_collections.edgefl.nvflare.plugins.filter.federation import FilterModule as FederationFilters
+
+    federation = FederationFilters().filters()["federation"]
+    groups = {"nvflare_server": ["server1"], "nvflare_relays": ["relay-a", "relay-b"],
+              "nvflare_clients": ["site-1", "site-2", "site-3"]}
+    hostvars = {"server1": {}, "relay-a": {}, "relay-b": {"nvflare_relay": "relay-a"},
+                "site-1": {"nvflare_relay": "relay-b"}, "site-2": {"nvflare_relay": "relay-a"}, "site-3": {},
+                "localhost": {}}
+    fed = federation(groups, hostvars, host="localhost")
+    services = {"server1": "active", "relay-a": "active", "relay-b": "failed", "site-1": "active",
+                "site-2": "active", "site-3": "inactive"}
+    hosts = [{"site_name": s["site_name"], "role": s["role"], "path": s["path"], "service": services[s["host"]]}
+             for s in [fed["server"]] + fed["relays"] + fed["clients"]]
+    status = dict(REACHABLE, client_names=["site-1", "site-2"], versions={"server": "2.9.0", "site-1": "2.9.0"})
+    assert status_report(hosts, status)["hosts"] == [
+        row("server1", "server", "active", "up", "2.9.0", "server1"),
+        row("relay-a", "relay", "active", "-", "-", "relay-a -> server1"),
+        row("relay-b", "relay", "failed", "-", "-", "relay-b -> relay-a -> server1"),
+        row("site-1", "client", "active", "connected", "2.9.0", "site-1 -> relay-b -> relay-a -> server1"),
+        row("site-2", "client", "active", "connected", "?", "site-2 -> relay-a -> server1"),
+        row("site-3", "client", "inactive", "NOT connected", "?", "site-3 -> server1"),
+    ]
