@@ -11,9 +11,11 @@
 #                                                         deletes the control-node workspace (root CA)
 # Containers: edgefl-sbx-{server1,site-1,site-2,site-3}, network edgefl-sbx-net 10.89.50.0/24.
 # RELAYS=1 (issue #16): edgefl-sbx-relay1 on edgefl-sbx-net (10.89.50.20) and on a second network,
-# edgefl-sbx-edge-net 10.89.51.0/24, created --internal (no gateway); site-2 and site-3 are on
-# that network only (10.89.51.12/.13), so they have no route to the server and reach the
-# federation through the relay. Inventory: inventories/sandbox + inventories/sandbox-relay.
+# edgefl-sbx-edge-net 10.89.51.0/24; site-2 and site-3 are on that network only (10.89.51.12/.13).
+# Both networks are created isolated (podman's isolate option): the host drops what one sends to
+# the other, so site-2 and site-3 reach the internet through their gateway but have no route to
+# the server, and reach the federation through the relay; the control node still reaches every
+# container. Inventory: inventories/sandbox + inventories/sandbox-relay.
 # The other commands find the mode from the containers; down removes either kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +34,6 @@ NODES=(server1:10.89.50.10 site-1:10.89.50.11 site-2:10.89.50.12 site-3:10.89.50
 # shellcheck disable=SC2054
 RELAY_NODES=(server1:10.89.50.10 site-1:10.89.50.11 relay1:10.89.50.20,10.89.51.20
   site-2:10.89.51.12 site-3:10.89.51.13)
-JUMP=10.89.50.20 # relay1: the control node reaches the edge network through it
 if [[ -z ${RELAYS:-} ]] && podman container exists edgefl-sbx-relay1 2>/dev/null; then RELAYS=1; fi
 RELAYS=${RELAYS:-0}
 INVS=(-i "$INV")
@@ -44,21 +45,18 @@ SSH_DIR=${HOME}/.local/share/edgefl-nvflare/sandbox-ssh
 
 log() { printf '\n[sandbox] %s\n' "$*"; }
 
-SSH_OPTS=(-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-  -o ConnectTimeout=2)
-ssh_node() { # ssh_node IP CMD...: like Ansible does, through relay1 for the edge network
+ssh_node() { # ssh_node IP CMD...
   local ip=$1; shift
-  local jump=()
-  if [[ $ip == 10.89.51.* ]]; then
-    jump=(-o "ProxyCommand=ssh -i $SSH_DIR/id_ed25519 ${SSH_OPTS[*]} -W %h:%p root@$JUMP")
-  fi
-  ssh -i "$SSH_DIR/id_ed25519" "${SSH_OPTS[@]}" "${jump[@]}" "root@$ip" "$@"
+  ssh -i "$SSH_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o LogLevel=ERROR -o ConnectTimeout=2 "root@$ip" "$@"
 }
 
 containers() { # create (or start) the containers; SANDBOX_SPARE=1 adds site-4 (10.89.50.14)
   ((${SANDBOX_SPARE:-0})) && NODES+=(site-4:10.89.50.14)
+  local isolate=()
+  ((RELAYS)) && isolate=(--opt isolate=true)
   if ! podman network exists "$NET"; then
-    log "network $NET ($SUBNET)"; podman network create --subnet "$SUBNET" "$NET" >/dev/null
+    log "network $NET ($SUBNET)"; podman network create "${isolate[@]}" --subnet "$SUBNET" "$NET" >/dev/null
   fi
   # a sandbox of the other kind must go first: its containers sit on other networks
   if ((RELAYS)) && podman container exists edgefl-sbx-site-2 && ! podman container exists edgefl-sbx-relay1; then
@@ -67,9 +65,12 @@ containers() { # create (or start) the containers; SANDBOX_SPARE=1 adds site-4 (
   if ! ((RELAYS)) && podman container exists edgefl-sbx-relay1; then
     echo "[sandbox] a sandbox with relays is up: make sandbox-down first" >&2; return 1
   fi
+  if ((RELAYS)) && [[ $(podman network inspect -f '{{.Options.isolate}}' "$NET") != true ]]; then
+    echo "[sandbox] $NET exists without isolation from $EDGE_NET: make sandbox-down first" >&2; return 1
+  fi
   if ((RELAYS)) && ! podman network exists "$EDGE_NET"; then
-    log "network $EDGE_NET ($EDGE_SUBNET, internal: no route off it)"
-    podman network create --internal --subnet "$EDGE_SUBNET" "$EDGE_NET" >/dev/null
+    log "network $EDGE_NET ($EDGE_SUBNET, isolated from $NET)"
+    podman network create "${isolate[@]}" --subnet "$EDGE_SUBNET" "$EDGE_NET" >/dev/null
   fi
   local n name ip nets i
   if [[ ! -f $SSH_DIR/id_ed25519 ]]; then

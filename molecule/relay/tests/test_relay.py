@@ -26,7 +26,8 @@ RELAY_EDGE_ADDRESS = "10.89.61.20"
 INITIAL = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
 STATE = {}
 
-# connect_ex from inside a host: 0 when the TCP connect succeeds, else the errno (101 = ENETUNREACH)
+# connect_ex from inside a host: 0 when the TCP connect succeeds, else the errno (11 = timed out: the host drops
+# what the isolated edge network sends to the server's network)
 CONNECT = "import socket, sys; s = socket.socket(); s.settimeout(3); print(s.connect_ex((sys.argv[1], int(sys.argv[2]))))"
 
 
@@ -86,7 +87,6 @@ def test_clients_have_no_route_to_the_server(podman_host):
         host = podman_host(name)
         # ... but no client can open a TCP connection to it, only to the relay
         assert connect(host, SERVER_ADDRESS, 8002) != 0, "%s reaches the server's port 8002" % name
-        assert "default" not in host.check_output("ip route"), name
         assert connect(host, RELAY_EDGE_ADDRESS, 8102) == 0, "%s cannot reach the relay" % name
 
 
