@@ -1,5 +1,6 @@
 # edgefl.nvflare - the two commands from the README:
 #   make sandbox   set up, build the sandbox, deploy a federation and run a real job
+#                  (RELAYS=1: site-2 and site-3 behind a relay, on a network with no route to the server)
 #   make test      set up and run the whole test suite (what CI runs: .ci/run)
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
@@ -10,8 +11,11 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 setup:
 	@scripts/setup.sh
 
+# RELAYS=1: the relay sandbox (scripts/sandbox.sh); unset = the flat one, or the kind that is up
+RELAYS ?=
+
 sandbox: setup
-	scripts/sandbox.sh up
+	RELAYS=$(RELAYS) scripts/sandbox.sh up
 
 sandbox-down: setup
 	scripts/sandbox.sh down

@@ -53,13 +53,13 @@ do_integration() {
 do_build() { scripts/build-check.sh; }
 molecule_scenarios() {
   if (($#)); then printf '%s\n' "$@"; return; fi
-  # Scenario order: cheap role scenarios first, the federations last. The aarch64 federation
+  # Scenario order: cheap role scenarios first, the federations (with relay) last. The aarch64 federation
   # (an arm64 Debian client under qemu-user emulation; ~10 min on 2 cores with building its
   # image) is part of the suite; EDGEFL_TEST_AARCH64=0 leaves it out of a local run.
   local d
   for d in molecule/*/molecule.yml; do d=${d%/molecule.yml}; echo "${d#molecule/}"; done |
     { if [[ ${EDGEFL_TEST_AARCH64:-1} == 0 ]]; then grep -v aarch64; else cat; fi; } |
-    awk '{ p = ($0 ~ /federation|aarch64/) ? 1 : 0; print p "\t" $0 }' | sort -k1,1n -k2 | cut -f2
+    awk '{ p = ($0 ~ /federation|aarch64|relay/) ? 1 : 0; print p "\t" $0 }' | sort -k1,1n -k2 | cut -f2
 }
 
 what=${1:-all}; shift || true
