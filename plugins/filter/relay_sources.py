@@ -23,6 +23,8 @@ description:
     when nothing is behind the relay, the result is O(fallback) (the role's C(nvflare_firewall_source_cidrs);
     empty means any source).
   - Used by the default of C(nvflare_firewall_relay_source_cidrs) (role edgefl.nvflare.nvflare_firewall).
+extends_documentation_fragment:
+  - edgefl.nvflare.inventory_groups
 options:
   _input:
     description: The relay host, usually C(inventory_hostname).
@@ -32,27 +34,11 @@ options:
     description: The C(groups) magic variable.
     type: dict
     required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: raw
-    required: true
   fallback:
     description: What to return when the sources cannot all be told from the inventory.
     type: list
     elements: str
     default: []
-  server_group:
-    description: Inventory group holding the one server.
-    type: str
-    default: nvflare_server
-  client_group:
-    description: Inventory group holding the clients.
-    type: str
-    default: nvflare_clients
-  relay_group:
-    description: Inventory group holding the relays.
-    type: str
-    default: nvflare_relays
 """
 
 EXAMPLES = r"""
