@@ -1,0 +1,105 @@
+"""Shared helpers and state of the federation scenario's verify (tests run in file-name order:
+test_federation.py, then test_m<NN>_<topic>.py files, then test_zz_uninstall.py last)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+JOB = os.path.join(ROOT, "playbooks", "files", "jobs", "numpy_fedavg")
+SERVER = "edgefl-f-server1"
+CLIENTS = ["edgefl-f-site-1", "edgefl-f-site-2", "edgefl-f-site-3"]
+SPARE = "edgefl-f-site-4"
+SITE = {SERVER: "server1", "edgefl-f-site-1": "site-1", "edgefl-f-site-2": "site-2", "edgefl-f-site-3": "site-3", SPARE: "site-4"}
+UNIT = {SERVER: "nvflare-server.service"}
+INITIAL = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
+STATE = {}
+
+
+def unit(name):
+    return UNIT.get(name, "nvflare-client.service")
+
+
+def inventory_args():
+    inv_dir = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    args = ["-i", inv_dir]
+    if STATE.get("extra_inventory"):
+        args += ["-i", STATE["extra_inventory"]]
+    return args
+
+
+def env():
+    e = dict(os.environ)
+    e.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    return e
+
+
+def workspace():
+    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "workspace")
+
+
+def admin_kit():
+    return os.path.join(workspace(), "admin", "admin@nvidia.com")
+
+
+def playbook(name, *extra, check=True):
+    t0 = time.time()
+    proc = subprocess.run(
+        ["ansible-playbook", *inventory_args(), os.path.join(ROOT, "playbooks", name), *extra],
+        env=env(), capture_output=True, text=True, check=False,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc, time.time() - t0
+
+
+def module(name, args):
+    """Run an edgefl.nvflare module on the control node through Ansible; return its result."""
+    e = env()
+    e.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    proc = subprocess.run(
+        ["ansible", "localhost", *inventory_args(), "-m", "edgefl.nvflare." + name, "-a", json.dumps(args)],
+        env=e, capture_output=True, text=True, check=False,
+    )
+    data = json.loads(proc.stdout[proc.stdout.index("{"):])
+    return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def status(expected=None):
+    return module("status", {"admin_kit": admin_kit(), "expected_clients": expected or [], "fail_unreachable": False})
+
+
+def wait_all_connected(names, timeout):
+    t0 = time.time()
+    res = None
+    while time.time() - t0 < timeout:
+        res = status(names)
+        if res.get("all_clients_connected"):
+            return res, time.time() - t0
+        time.sleep(2)
+    raise AssertionError("clients %s not all connected after %ss: %s" % (names, timeout, res))
+
+
+def main_pid(host, name):
+    return int(host.check_output("systemctl show -p MainPID --value %s", unit(name)))
+
+
+def expected_model():
+    with open(os.path.join(JOB, "app", "config", "config_fed_server.json")) as f:
+        rounds = json.load(f)["workflows"][0]["args"]["num_rounds"]
+    return INITIAL + rounds
+
+
+def run_job(token, dest):
+    res = module("job", {"admin_kit": admin_kit(), "src": JOB, "submit_token": token, "dest": dest, "timeout": 600})
+    assert not res.get("failed"), res.get("msg")
+    assert res["status"] == "FINISHED:COMPLETED"
+    model = np.load(os.path.join(res["result_path"], "workspace", "models", "server.npy"), allow_pickle=True)
+    np.testing.assert_allclose(np.asarray(model, dtype=float), expected_model())
+    return res
+
+

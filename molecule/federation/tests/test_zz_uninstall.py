@@ -1,0 +1,91 @@
+"""Last tests of the federation scenario: uninstall one host (compared with its fresh state), then the
+fleet, then write the figures every verify test collected (fedlib.STATE)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from fedlib import CLIENTS, ROOT, SERVER, SPARE, STATE, admin_kit, playbook, unit, workspace
+
+
+# What the uninstall test does not compare, and why (everything else under /etc, /opt and /var/lib must be
+# as in the fresh container): package manager databases and caches, which every apt run rewrites (a purge
+# leaves no package of ours, checked through dpkg below); systemd's own state; the shadow-utils backup copies
+# (/etc/passwd- ...: the previous version of the file, written by useradd/userdel); the dynamic linker cache
+# (rebuilt by any package install/purge); the state files of the Jetson stand-ins (tests/molecule/jetson_fakes).
+TREE_IGNORED = ("/var/lib/apt/", "/var/lib/dpkg/", "/var/lib/systemd/", "/var/lib/ucf/", "/var/lib/jetson-fakes",
+                "/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/ld.so.cache")
+
+
+def tree(name):
+    """The host's /etc, /opt and /var/lib as tests/molecule/tree_snapshot.sh lists it: path -> attributes."""
+    script = os.path.join(ROOT, "tests", "molecule", "tree_snapshot.sh")
+    with open(script, encoding="utf-8") as f:
+        out = subprocess.run(["podman", "exec", "-i", name, "sh", "-s"], stdin=f, capture_output=True, text=True,
+                             check=True).stdout
+    return parse_tree(out)
+
+
+def parse_tree(text):
+    rows = {}
+    for line in text.splitlines():
+        path, rest = line.split("\t", 1)
+        if not path.startswith(TREE_IGNORED) and path.rstrip("/") + "/" not in TREE_IGNORED:
+            rows[path] = rest
+    return rows
+
+
+def test_uninstall_refuses_an_unnamed_fleet(podman_host):
+    proc = playbook("uninstall.yml", check=False)[0]
+    assert proc.returncode != 0
+    assert "Name the hosts with --limit" in proc.stdout, proc.stdout[-3000:]
+    for name in [SERVER] + CLIENTS + [SPARE]:
+        assert podman_host(name).service(unit(name)).is_running, name
+
+
+def test_uninstall_one_host_leaves_it_as_fresh(podman_host):
+    name = "edgefl-f-site-3"
+    host = podman_host(name)
+    # what the roles made on this Jetson lookalike, before
+    assert host.file("/etc/systemd/system/nvflare-jetson-power.service").exists
+    assert host.file("/swapfile").exists and "/swapfile" in host.file("/etc/fstab").content_string
+    STATE["uninstall_one_host_seconds"] = round(playbook("uninstall.yml", "--limit", name)[1], 1)
+    again = playbook("uninstall.yml", "--limit", name)[0]
+    assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-3000:]
+    with open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "fresh-tree-%s.tsv" % name),
+              encoding="utf-8") as f:
+        fresh = parse_tree(f.read())
+    now = tree(name)
+    added = sorted(set(now) - set(fresh))
+    removed = sorted(set(fresh) - set(now))
+    changed = sorted(p for p in set(now) & set(fresh) if now[p] != fresh[p])
+    assert (added, removed, changed) == ([], [], []), "not as fresh: added %s, removed %s, changed %s" % (
+        added[:40], removed[:40], [(p, fresh[p], now[p]) for p in changed[:40]])
+    packages = host.check_output("dpkg-query -W -f='${Package} ${Status}\\n' ufw 2>/dev/null || true")
+    assert "install ok installed" not in packages, packages
+    # the other hosts keep running
+    for other in [SERVER, "edgefl-f-site-1", "edgefl-f-site-2"]:
+        assert podman_host(other).service(unit(other)).is_running, other
+
+
+def test_uninstall_playbook(podman_host):
+    playbook("uninstall.yml", "-e", "nvflare_uninstall_confirm=yes")
+    for name in [SERVER] + CLIENTS + [SPARE]:
+        host = podman_host(name)
+        assert not host.file("/etc/systemd/system/%s" % unit(name)).exists, name
+        assert not host.file("/var/lib/nvflare").exists, name
+        assert not host.file("/opt/nvflare/venv").exists, name
+        assert "edgefl nvflare" not in host.check_output("ufw show added 2>/dev/null || true"), name
+        assert "edgefl.nvflare participants" not in host.file("/etc/hosts").content_string, name
+    assert os.path.isdir(os.path.join(workspace(), "edgefl", "state")), "the root CA must stay unless asked"
+    assert not os.path.exists(admin_kit())
+
+
+def test_report_figures():
+    out = os.path.join(ROOT, "bench", "results")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "federation-molecule.json"), "w") as f:
+        json.dump(STATE | {"extra_inventory": None}, f, indent=2)
+    print("federation verify figures:", {k: v for k, v in STATE.items() if k != "extra_inventory"})
