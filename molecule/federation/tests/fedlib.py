@@ -101,5 +101,3 @@ def run_job(token, dest):
     model = np.load(os.path.join(res["result_path"], "workspace", "models", "server.npy"), allow_pickle=True)
     np.testing.assert_allclose(np.asarray(model, dtype=float), expected_model())
     return res
-
-
