@@ -1,6 +1,7 @@
 # edgefl.nvflare - the two commands from the README:
 #   make sandbox   set up, build the sandbox, deploy a federation and run a real job
-#                  (RELAYS=1: site-2 and site-3 behind a relay, on a network with no route to the server)
+#                  (RELAYS=1: site-2 and site-3 behind a relay, on a network with no route to the server;
+#                   CLIENTS=N: N clients instead of 3, up to 50 tested)
 #   make test      set up and run the whole test suite (what CI runs: .ci/run)
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
@@ -13,9 +14,11 @@ setup:
 
 # RELAYS=1: the relay sandbox (scripts/sandbox.sh); unset = the flat one, or the kind that is up
 RELAYS ?=
+# CLIENTS=N: a sandbox of N clients (scripts/sandbox.sh); unset = 3, or the size that is up
+CLIENTS ?=
 
 sandbox: setup
-	RELAYS=$(RELAYS) scripts/sandbox.sh up
+	RELAYS=$(RELAYS) CLIENTS=$(CLIENTS) scripts/sandbox.sh up
 
 sandbox-down: setup
 	scripts/sandbox.sh down

@@ -5,11 +5,15 @@
 #   scripts/sandbox.sh up            (make sandbox)      build, deploy, run the job, leave it running
 #   RELAYS=1 scripts/sandbox.sh up   (make sandbox RELAYS=1) the same with a relay: site-2 and site-3
 #                                                         sit behind relay1 on a second network
+#   CLIENTS=N scripts/sandbox.sh up  (make sandbox CLIENTS=N) N clients site-1..site-N (1-200, default 3)
 #   scripts/sandbox.sh status                            the status table
 #   scripts/sandbox.sh containers                        only create/start the containers (bench, tests)
 #   scripts/sandbox.sh down [--purge] (make sandbox-down) remove containers + network; --purge also
 #                                                         deletes the control-node workspace (root CA)
 # Containers: edgefl-sbx-{server1,site-1,site-2,site-3}, network edgefl-sbx-net 10.89.50.0/24.
+# CLIENTS=N (issue #15): site-K at 10.89.50.(10+K); N != 3 uses an inventory this script writes to
+# .work/sandbox-fleet/ (the group_vars of inventories/sandbox, hosts for N clients). More than ~23 systemd
+# containers need more inotify instances than the kernel default: scripts/setup.sh raises the limits.
 # RELAYS=1 (issue #16): edgefl-sbx-relay1 on edgefl-sbx-net (10.89.50.20) and on a second network,
 # edgefl-sbx-edge-net 10.89.51.0/24; site-2 and site-3 are on that network only (10.89.51.12/.13).
 # Both networks are created isolated (podman's isolate option): the host drops what one sends to
@@ -36,14 +40,67 @@ RELAY_NODES=(server1:10.89.50.10 site-1:10.89.50.11 relay1:10.89.50.20,10.89.51.
   site-2:10.89.51.12 site-3:10.89.51.13)
 if [[ -z ${RELAYS:-} ]] && podman container exists edgefl-sbx-relay1 2>/dev/null; then RELAYS=1; fi
 RELAYS=${RELAYS:-0}
+FLEET_INV=$ROOT/.work/sandbox-fleet
+running_clients() { podman ps -a --format '{{.Names}}' 2>/dev/null | grep -c '^edgefl-sbx-site-[0-9]*$' || true; }
+# the number of clients: CLIENTS, else the size of the fleet sandbox that is up (its inventory), else 3
+if [[ -z ${CLIENTS:-} ]]; then
+  CLIENTS=3
+  [[ ! -f $FLEET_INV/hosts.yml ]] || CLIENTS=$(grep -c '^    site-' "$FLEET_INV/hosts.yml")
+fi
+if ! [[ $CLIENTS =~ ^[0-9]+$ ]] || ((CLIENTS < 1 || CLIENTS > 200)); then
+  echo "[sandbox] CLIENTS=$CLIENTS: give a number of clients from 1 to 200 (make sandbox CLIENTS=10)" >&2; exit 2
+fi
+if ((RELAYS && CLIENTS != 3)); then
+  echo "[sandbox] RELAYS=1 has a fixed layout (3 clients): drop CLIENTS=$CLIENTS or RELAYS=1" >&2; exit 2
+fi
 INVS=(-i "$INV")
 if ((RELAYS)); then NODES=("${RELAY_NODES[@]}"); INVS+=(-i "$ROOT/inventories/sandbox-relay"); fi
+if ((CLIENTS != 3)); then
+  NODES=(server1:10.89.50.10)
+  for ((k = 1; k <= CLIENTS; k++)); do NODES+=("site-$k:10.89.50.$((10 + k))"); done
+  INVS=(-i "$FLEET_INV")
+fi
 WORKSPACE=${HOME}/.local/share/edgefl-nvflare/sandbox
+((CLIENTS == 3)) || WORKSPACE+="-$CLIENTS"
 # Ansible reaches the containers over SSH, like real devices: this key pair (see
 # inventories/sandbox/group_vars/all.yml); the public key is root's authorized_keys.
 SSH_DIR=${HOME}/.local/share/edgefl-nvflare/sandbox-ssh
 
 log() { printf '\n[sandbox] %s\n' "$*"; }
+
+fleet_inventory() { # write .work/sandbox-fleet/: inventories/sandbox's group_vars, N clients
+  # inventories/sandbox's group_vars, then a workspace of this size's own (a 50-client root CA and kits
+  # stay apart from the 3-client sandbox's: going back to 3 is not a removal of 47 clients)
+  rm -rf "$FLEET_INV/group_vars" && mkdir -p "$FLEET_INV/group_vars/all"
+  ln -s "$INV/group_vars/all.yml" "$FLEET_INV/group_vars/all/00-sandbox.yml"
+  printf -- '---\nnvflare_workspace: %s\n' "$WORKSPACE" >"$FLEET_INV/group_vars/all/10-fleet.yml"
+  local n name ip
+  {
+    echo "---"
+    echo "# Written by scripts/sandbox.sh for CLIENTS=$CLIENTS (make sandbox CLIENTS=N); see inventories/sandbox."
+    echo "nvflare_server:"
+    echo "  hosts:"
+    echo "    server1: {ansible_host: 10.89.50.10, nvflare_address: 10.89.50.10}"
+    echo "nvflare_clients:"
+    echo "  hosts:"
+    for n in "${NODES[@]:1}"; do
+      name=${n%%:*} ip=${n##*:}
+      echo "    $name: {ansible_host: $ip, nvflare_address: $ip}"
+    done
+  } >"$FLEET_INV/hosts.yml.tmp"
+  mv "$FLEET_INV/hosts.yml.tmp" "$FLEET_INV/hosts.yml"
+}
+
+check_limits() { # the kernel limits N systemd containers need (scripts/setup.sh raises them)
+  local want=$(((CLIENTS + 2) * 8)) have
+  have=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 0)
+  if ((have < want)); then
+    echo "[sandbox] fs.inotify.max_user_instances is $have; $CLIENTS clients need >= $want (each systemd" \
+      "container takes several): run scripts/setup.sh as root (make setup), or sysctl -w" \
+      "fs.inotify.max_user_instances=8192" >&2
+    return 1
+  fi
+}
 
 ssh_node() { # ssh_node IP CMD...
   local ip=$1; shift
@@ -51,8 +108,15 @@ ssh_node() { # ssh_node IP CMD...
     -o LogLevel=ERROR -o ConnectTimeout=2 "root@$ip" "$@"
 }
 
-containers() { # create (or start) the containers; SANDBOX_SPARE=1 adds site-4 (10.89.50.14)
-  ((${SANDBOX_SPARE:-0})) && NODES+=(site-4:10.89.50.14)
+containers() { # create (or start) the containers; SANDBOX_SPARE=1 adds site-(N+1) (10.89.50.(11+N))
+  ((${SANDBOX_SPARE:-0})) && NODES+=("site-$((CLIENTS + 1)):10.89.50.$((11 + CLIENTS))")
+  check_limits
+  local up
+  up=$(running_clients)
+  if ((up > CLIENTS + ${SANDBOX_SPARE:-0})); then
+    echo "[sandbox] a sandbox with $up clients is up: make sandbox-down first (or CLIENTS=$up)" >&2; return 1
+  fi
+  ((CLIENTS == 3)) || fleet_inventory
   local isolate=()
   ((RELAYS)) && isolate=(--opt isolate=true)
   if ! podman network exists "$NET"; then
@@ -94,7 +158,7 @@ containers() { # create (or start) the containers; SANDBOX_SPARE=1 adds site-4 (
   done
   for n in "${NODES[@]}"; do # systemd and sshd must be up before Ansible talks to them
     name=${n%%:*} ip=${n##*:} ip=${ip%%,*}
-    for _ in $(seq 60); do
+    for _ in $(seq 120); do
       st=$(podman exec "edgefl-sbx-$name" systemctl is-system-running 2>/dev/null || true)
       [[ $st == running || $st == degraded ]] && break; sleep 1
     done
@@ -132,16 +196,21 @@ up() {
     python -c 'import sys, numpy; print(numpy.load(sys.argv[1], allow_pickle=True))' "$model"
   fi
   log "status"; ansible-playbook "${INVS[@]}" playbooks/status.yml
-  log "sandbox up in $((SECONDS - t0)) s; it keeps running. Admin console: $WORKSPACE/admin/admin@nvidia.com/fl_admin; tear down: make sandbox-down"
+  log "sandbox ($CLIENTS clients) up in $((SECONDS - t0)) s; it keeps running. Admin console: $WORKSPACE/admin/admin@nvidia.com/fl_admin; tear down: make sandbox-down"
 }
 
 down() {
-  local n
-  for n in server1 site-1 site-2 site-3 site-4 relay1; do podman rm -f -t 5 "edgefl-sbx-$n" >/dev/null 2>&1 || true; done
+  local names
+  # every sandbox container, whatever its size or kind
+  mapfile -t names < <(podman ps -a --format '{{.Names}}' | grep -E '^edgefl-sbx-(server1|relay1|site-[0-9]+)$' || true)
+  ((${#names[@]} == 0)) || podman rm -f -t 5 "${names[@]}" >/dev/null
+  rm -rf "$FLEET_INV"
   podman network exists "$NET" && podman network rm "$NET" >/dev/null
   podman network exists "$EDGE_NET" && podman network rm "$EDGE_NET" >/dev/null
   if [[ ${1:-} == --purge ]]; then
-    rm -rf "$WORKSPACE" "$SSH_DIR"; log "removed containers, network, $WORKSPACE (root CA) and the sandbox SSH key"
+    local base=${WORKSPACE%-"$CLIENTS"}
+    rm -rf "$base" "$base"-[0-9]* "$SSH_DIR"
+    log "removed containers, network, the workspaces ${base}[-N] (root CA) and the sandbox SSH key"
   else
     log "removed containers and network; the control-node workspace (root CA, kits) stays in $WORKSPACE (down --purge removes it)"
   fi

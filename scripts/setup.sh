@@ -4,6 +4,8 @@
 #     openssh-client (Ansible reaches the sandbox containers over SSH),
 #     and ShellCheck (ansible-test sanity lints the shell scripts with it)
 #   - podman configured for hosts without a usable crun (runc, sane ulimits)
+#   - kernel limits for a fleet sandbox (make sandbox CLIENTS=50): inotify instances/watches, raised
+#     (never lowered) in /etc/sysctl.d/60-edgefl.conf
 #   - the pinned control-node toolchain in .venv/ (ansible-core, nvflare, molecule, ...)
 # Idempotent: a second call only checks stamps and returns in well under a second.
 set -euo pipefail
@@ -42,6 +44,23 @@ if [[ ! -f $CONF_FILE ]] || [[ "$(cat "$CONF_FILE")" != "$want_conf" ]]; then
   printf '%s\n' "$want_conf" >"$CONF_FILE"
 fi
 
+# Each systemd container takes several inotify instances: with the kernel default (128 per user) more
+# than ~23 sandbox containers never finish booting (sshd never starts). Raise, never lower.
+SYSCTL_FILE=/etc/sysctl.d/60-edgefl.conf
+want_sysctl=()
+for kv in fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576; do
+  key=${kv%%=*} val=${kv##*=}
+  have=$(cat "/proc/sys/${key//.//}" 2>/dev/null || echo 0)
+  ((have >= val)) && val=$have
+  want_sysctl+=("$key = $val")
+done
+want_sysctl_text=$(printf '# Managed by edgefl.nvflare scripts/setup.sh (fleet sandbox)\n'; printf '%s\n' "${want_sysctl[@]}")
+if [[ $(id -u) -eq 0 ]] && [[ "$(cat "$SYSCTL_FILE" 2>/dev/null)" != "$want_sysctl_text" ]]; then
+  log "raising kernel limits for a fleet sandbox ($SYSCTL_FILE)"
+  printf '%s\n' "$want_sysctl_text" >"$SYSCTL_FILE"
+  for kv in "${want_sysctl[@]}"; do sysctl -q -w "${kv// /}" || log "could not set ${kv// /} (a container without sysctl rights?)"; done
+fi
+
 # Python toolchain, re-installed only when requirements-dev.txt changes.
 PY=${PYTHON:-python3}
 stamp=.venv/.edgefl-stamp
@@ -53,4 +72,5 @@ if [[ ! -x .venv/bin/python ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$want_sta
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$want_stamp" >"$stamp"
 fi
-log "ready: $(.venv/bin/ansible --version | head -1), nvflare $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("nvflare"))'), $(podman --version)"
+# (not `ansible --version | head -1`: head closes the pipe early and ansible prints a BrokenPipe traceback)
+log "ready: $(.venv/bin/python -c 'import importlib.metadata as m; print("ansible-core", m.version("ansible-core") + ", nvflare", m.version("nvflare"))'), $(podman --version)"
