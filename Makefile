@@ -1,7 +1,7 @@
 # edgefl.nvflare - the two commands from the README:
 #   make sandbox   set up, build the sandbox, deploy a federation and run a real job
 #                  (RELAYS=1: site-2 and site-3 behind a relay, on a network with no route to the server;
-#                   CLIENTS=N: N clients instead of 3, up to 50 tested)
+#                   CLIENTS=N: N clients instead of 3, 1-200)
 #   make test      set up and run the whole test suite (what CI runs: .ci/run)
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
