@@ -3,11 +3,15 @@
 # Provision with the nvflare CLI on the control node, then for every container: podman cp the
 # kit and the wheelhouse, apt-get python3-venv (+ ufw on the server), pip install nvflare from
 # the wheelhouse, edit /etc/hosts, open the ports, write a systemd unit and start it. Hosts are
-# done in parallel (like Ansible's forks). Finally wait until all clients are registered.
-#   bench/manual_guide.sh WORKDIR WHEELHOUSE
-# Expects running containers edgefl-sbx-{server1,site-1,site-2,site-3} (scripts/sandbox.sh containers).
+# done FORKS at a time (like Ansible's forks). Finally wait until all clients are registered.
+#   [CLIENTS=N] bench/manual_guide.sh WORKDIR WHEELHOUSE
+# Expects running containers edgefl-sbx-{server1,site-1..site-N} (CLIENTS=N scripts/sandbox.sh containers);
+# N = CLIENTS, default 3.
 set -euo pipefail
 WORK=$1 WHEELS=$2
+CLIENTS=${CLIENTS:-3}
+SITES=()
+for ((k = 1; k <= CLIENTS; k++)); do SITES+=("site-$k"); done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=$ROOT/.venv/bin/python
 SERVER_IP=10.89.50.10
@@ -18,9 +22,7 @@ name: guide
 description: manual guide baseline
 participants:
   - {name: server1, type: server, org: nvidia, fed_learn_port: 8002, admin_port: 8003}
-  - {name: site-1, type: client, org: nvidia}
-  - {name: site-2, type: client, org: nvidia}
-  - {name: site-3, type: client, org: nvidia}
+$(for site in "${SITES[@]}"; do echo "  - {name: $site, type: client, org: nvidia}"; done)
   - {name: admin@nvidia.com, type: admin, org: nvidia, role: project_admin}
 builders:
   - path: nvflare.lighter.impl.workspace.WorkspaceBuilder
@@ -61,27 +63,31 @@ UNIT
 systemctl daemon-reload && systemctl enable --now nvflare.service"
 }
 
-setup_host server1 server &
-pids=($!)
-for s in site-1 site-2 site-3; do setup_host "$s" client & pids+=($!); done
-rc=0
-for p in "${pids[@]}"; do wait "$p" || rc=1; done
+# FORKS hosts at a time (default 10, Ansible's forks in ansible.cfg), like Ansible's forks
+FORKS=${FORKS:-10}
+rc=0 running=0
+for s in server1 "${SITES[@]}"; do
+  if ((running >= FORKS)); then wait -n || rc=1; running=$((running - 1)); fi
+  if [[ $s == server1 ]]; then setup_host "$s" server & else setup_host "$s" client & fi
+  running=$((running + 1))
+done
+while ((running > 0)); do wait -n || rc=1; running=$((running - 1)); done
 ((rc == 0)) || { echo "manual guide: a host failed" >&2; exit 1; }
 
 # The admin console on the control node dials server1: point it at the IP (the guide edits /etc/hosts).
 sed -i "s/\"host\": \"server1\"/\"host\": \"$SERVER_IP\"/" "$PROD/admin@nvidia.com/startup/fed_admin.json"
-"$PY" - "$PROD/admin@nvidia.com" <<'PYEOF'
+"$PY" - "$PROD/admin@nvidia.com" "${SITES[@]}" <<'PYEOF'
 import contextlib, io, sys, time
 from nvflare.fuel.flare_api.flare_api import new_secure_session
-kit = sys.argv[1]
-deadline = time.time() + 300
+kit, want = sys.argv[1], sorted(sys.argv[2:])
+deadline = time.time() + 300 + 10 * len(want)
 while time.time() < deadline:
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             s = new_secure_session("admin@nvidia.com", kit, timeout=5)
             names = sorted(c.name for c in s.get_connected_client_list())
             s.close()
-        if names == ["site-1", "site-2", "site-3"]:
+        if names == want:
             print("manual guide: all clients registered")
             sys.exit(0)
     except Exception:
