@@ -179,17 +179,24 @@ def _fsync_tree(root):
         fsync_dir(dirpath)
 
 
-def _remove_temp_files(directory):
+def _temp_files(directory):
     """Temp files a killed run left (ours end in .tmp and start with a dot; cert.json.tmp from older versions)."""
     try:
         names = os.listdir(directory)
     except OSError:
-        return
-    for name in names:
+        return []
+    out = []
+    for name in sorted(names):
         if name.endswith(".tmp") and (name.startswith(".") or name == CERT_FILE + ".tmp"):
             full = os.path.join(directory, name)
             if os.path.islink(full) or os.path.isfile(full):
-                os.unlink(full)
+                out.append(full)
+    return out
+
+
+def _remove_temp_files(directory):
+    for path in _temp_files(directory):
+        os.unlink(path)
 
 
 # ---------------------------------------------------------------- the workspace lock
@@ -681,6 +688,9 @@ class Plan:
             self.to_build = list(self.wanted)
         self.renewed = sorted(self.wanted) if (options.renew or options.rotate_ca) else []
         self.mode_fixes = _mode_fixes(layout)
+        # what a killed run left behind: the staging copy of NVFLARE's workspace, temp files of atomic writes
+        self.leftovers = ([layout.staging_dir] if os.path.lexists(layout.staging_dir) else []) \
+            + _temp_files(layout.state_dir) + _temp_files(layout.kits_dir)
 
     def check_membership(self):
         """Refuse re-adding removed names without allow_readd, and removals past the safety limit."""
@@ -748,7 +758,7 @@ class Plan:
     @property
     def changed(self):
         return bool(self.to_build or self.removed or self.mode_fixes or self.purge_cert or self.purge_files
-                    or self.options.rotate_ca or self.options.renew)
+                    or self.leftovers or self.options.rotate_ca or self.options.renew)
 
     def participants(self):
         out = [_describe(p, self.hosts.get(n)) for n, p in self.wanted.items()]
