@@ -26,6 +26,7 @@ def snapshot(path):
     and records its holder there; nothing else may change."""
     return {k: v for k, v in _snapshot(path).items() if not k.endswith("edgefl_provision.lock")}
 
+
 PROJECT = "proj"
 
 
@@ -201,6 +202,8 @@ def test_remove_client_keeps_everything_else(provisioned, run_module):
     assert not os.path.exists(os.path.join(project_dir(ws), "prod_01"))  # nothing rebuilt
     again = run_module(main, spec(ws, clients=("site-1",)))
     assert again["changed"] is False and again["removed"] == [] and again["removed_all"] == ["site-2"]
+
+
 @pytest.mark.parametrize(
     "change, reason",
     [

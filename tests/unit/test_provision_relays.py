@@ -32,6 +32,7 @@ def snapshot(path):
     and records its holder there; nothing else may change."""
     return {k: v for k, v in _snapshot(path).items() if not k.endswith("edgefl_provision.lock")}
 
+
 PROJECT = "proj"
 RELAY_1 = {"name": "relay-1", "host": "10.0.0.5"}  # default port 8102, connects to the server
 RELAY_2 = {"name": "relay-2", "host": "relay2.lan", "port": 8103, "connect_to": "relay-1"}  # chained

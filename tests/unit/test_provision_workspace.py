@@ -187,10 +187,9 @@ def test_two_processes_adding_a_client_each(provisioned):
     second = module_process(spec(ws, clients=("site-1", "site-2", "site-3", "site-4")))
     r1, r2 = result_of(first), result_of(second)
     assert r1["added"] == ["site-3"] and r2["added"] == ["site-4"], (r1, r2)
-    assert sorted(state(ws)["participants"]) == ["admin@nvidia.com", "server1", "site-1", "site-2", "site-3",
-                                                  "site-4"]
-    assert assert_kits_sound(ws, ["site-3", "site-4"]) == ["admin@nvidia.com", "server1", "site-1", "site-2",
-                                                          "site-3", "site-4"]
+    everyone = ["admin@nvidia.com", "server1", "site-1", "site-2", "site-3", "site-4"]
+    assert sorted(state(ws)["participants"]) == everyone
+    assert assert_kits_sound(ws, ["site-3", "site-4"]) == everyone
 
 
 def test_check_mode_on_a_fresh_workspace_takes_no_lock(tmp_path, run_module):
