@@ -624,6 +624,7 @@ class Plan:
         self.recorded = recorded
         self.removed_before = _removed_map(self.state)
         inventory = {p["name"]: p for p in project["participants"]}
+        self.inventory = inventory
         if self.server["name"] in options.remove:
             raise SpecError("remove", "%s is the server; a federation cannot run without it, it cannot be removed"
                             % self.server["name"])

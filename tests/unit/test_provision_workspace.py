@@ -370,6 +370,12 @@ def test_remove_option_removes_a_client_still_in_the_inventory(provisioned, run_
     assert run_module(main, spec(ws)).get("failed") is True
 
 
+def test_removing_an_unknown_name_warns(provisioned, run_module):
+    result = run_module(main, spec(provisioned[0], remove=["site-9"]))
+    assert result["changed"] is False
+    assert any("site-9 is not a participant" in w for w in warnings_of(result))
+
+
 def test_the_server_cannot_be_removed(provisioned, run_module):
     result = run_module(main, spec(provisioned[0], remove=["server1"]))
     assert result.get("failed") is True and result["field"] == "remove"
