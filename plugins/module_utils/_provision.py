@@ -245,17 +245,26 @@ class WorkspaceLock:
         self.created_dirs = []
 
     def _make_dirs(self):
-        for path in (self.layout.workspace, self.layout.project_dir, self.layout.state_dir):
-            if not os.path.isdir(path):
-                os.mkdir(path, 0o700)
-                self.created_dirs.append(path)
+        missing = []
+        path = self.layout.state_dir
+        while not os.path.isdir(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for path in reversed(missing):
+            os.mkdir(path, 0o700)
+            self.created_dirs.append(path)
 
     def acquire(self):
         if not os.path.isdir(self.layout.state_dir):
             if not self.create:
                 return self
             self._make_dirs()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            if self.create or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            return self  # check mode on a workspace this user may only read: nothing is written either way
         start = time.monotonic()
         told = False
         while True:

@@ -197,6 +197,13 @@ def test_check_mode_on_a_fresh_workspace_takes_no_lock(tmp_path, run_module):
     assert result["changed"] is True and not os.path.exists(str(tmp_path / "ws"))
 
 
+def test_first_run_creates_missing_parents_0700(tmp_path, run_module):
+    ws = tmp_path / "a" / "b" / "ws"
+    assert run_module(main, spec(ws))["changed"] is True
+    for path in (ws, ws / PROJECT, ws / PROJECT / "state"):
+        assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o700
+
+
 # ---------------------------------------------------------------- atomic writes
 
 
