@@ -706,13 +706,15 @@ class Plan:
         """Refuse re-adding removed names without allow_readd, and removals past the safety limit."""
         refused = self.refused
         if refused:
-            raise SpecError("allow_readd", "%s %s removed from the federation (%s): its key was deleted and the "
-                            "server keeps it out. Remove %s from the inventory, or allow re-adding with "
-                            "-e nvflare_allow_readd=%s (it gets a new key and kit)"
-                            % (", ".join(refused), "was" if len(refused) == 1 else "were",
+            one = len(refused) == 1
+            raise SpecError("allow_readd", "%s %s removed from the federation (%s): %s deleted and the server "
+                            "keeps %s out. Remove %s from the inventory, or allow re-adding with "
+                            "-e nvflare_allow_readd=%s (%s a new key and kit)"
+                            % (", ".join(refused), "was" if one else "were",
                                ", ".join("%s on %s" % (n, self.removed_before[n].get("date") or "an earlier run")
                                          for n in refused),
-                               "it" if len(refused) == 1 else "them", ",".join(refused)))
+                               "its key was" if one else "their keys were", "it" if one else "them",
+                               "it" if one else "them", ",".join(refused), "it gets" if one else "they get"))
         options = self.options
         recorded = self.recorded
         by_absence = [n for n in self.removed if n not in options.remove]

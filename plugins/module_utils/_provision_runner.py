@@ -202,9 +202,10 @@ class ProvisionRunner(EdgeflModule):
             self.module.warn("certificate content changed for %s: new key pairs %s generated"
                              % (", ".join(sorted(plan.regenerate)), verb))
         if plan.removed:
-            self.module.warn("%s %s removed: key deleted from the state and from the control-node kits; the name "
-                             "can only come back with allow_readd (nvflare_allow_readd)"
-                             % (", ".join(plan.removed), verb))
+            self.module.warn("%s %s removed: key deleted from the state and from the control-node kits; a removed "
+                             "name can only come back with allow_readd (nvflare_allow_readd)"
+                             % (", ".join(plan.removed),
+                                verb if self.check_mode or len(plan.removed) > 1 else "was"))
         stale = sorted(n for n in plan.stale_kits if n in plan.reasons)
         if stale and not (plan.options.renew or plan.options.rotate_ca):
             self.module.warn("kits of %s did not match the state (a run was interrupted); they %s rebuilt"

@@ -356,7 +356,7 @@ def test_removed_client_cannot_come_back_by_mistake(provisioned, run_module):
     old_key = read(kit(ws, "site-2", "startup", "client.key"))
     removed = run_module(main, spec(ws, clients=("site-1",)))
     assert removed["removed"] == ["site-2"]
-    assert any("site-2 were removed" in w for w in warnings_of(removed))
+    assert any("site-2 was removed" in w for w in warnings_of(removed))
     refused = run_module(main, spec(ws))
     assert refused.get("failed") is True and refused["field"] == "allow_readd"
     assert "nvflare_allow_readd=site-2" in refused["msg"] and "Remove it from the inventory" in refused["msg"]
