@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -48,11 +49,23 @@ def _wait_running_job(job_id, timeout=90):
     raise AssertionError("job %s never listed as running: %s" % (job_id, res))
 
 
-def test_restart_waits_for_a_running_job(podman_host):
+def _long_job(tmp_path, rounds=20):
+    """The example job with more rounds, so that it is still running while the playbooks look."""
+    dest = str(tmp_path / "numpy_fedavg_long")
+    shutil.copytree(os.path.join(ROOT, "playbooks", "files", "jobs", "numpy_fedavg"), dest)
+    cfg = os.path.join(dest, "app", "config", "config_fed_server.json")
+    with open(cfg) as f:
+        data = json.load(f)
+    data["workflows"][0]["args"]["num_rounds"] = rounds
+    with open(cfg, "w") as f:
+        json.dump(data, f, indent=4)
+    return dest
+
+
+def test_restart_waits_for_a_running_job(podman_host, tmp_path):
     server = podman_host(SERVER)
     pid = main_pid(server, SERVER)
-    job = module("job", {"admin_kit": admin_kit(), "src": os.path.join(ROOT, "playbooks", "files", "jobs", "numpy_fedavg"),
-                         "submit_token": "m40-guard", "wait": False})
+    job = module("job", {"admin_kit": admin_kit(), "src": _long_job(tmp_path), "submit_token": "m40-guard", "wait": False})
     assert not job.get("failed"), job
     _wait_running_job(job["job_id"])
     # no waiting: refused, naming the job and the override; nothing restarted
