@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 name: lockout_plan
 short_description: Which clients the server must refuse, and what to change at the server to get there
 version_added: 1.1.0
-positional: _input, remove, client_names, disabled
+positional: _input, remove, client_names, disabled, allow_readd
 author:
   - edgefl maintainers (@edgefl)
 description:
@@ -18,8 +18,8 @@ description:
     current certificate (re-added with C(nvflare_allow_readd)). Without C(certificates) in the provision result,
     the current names are O(client_names) minus the removed ones.
   - Compared with the server's own list of disabled clients (O(disabled), read from C(disabled_clients.json) in
-    its workspace), returns the names to disable and the removed names to enable again. A client disabled by
-    hand that was never removed is left alone.
+    its workspace), returns the names to disable and the names to enable again - removed names (or names of
+    O(allow_readd)) that are current again. A client disabled by hand that was never removed is left alone.
   - Used by C(playbooks/lockout.yml) (run by C(site.yml) and C(playbooks/remove_client.yml)).
 options:
   _input:
@@ -38,6 +38,12 @@ options:
     default: []
   disabled:
     description: The names the server has disabled now.
+    type: list
+    elements: str
+    default: []
+  allow_readd:
+    description:
+      - Names re-added in this run (C(nvflare_allow_readd)); provisioning may no longer list them in C(removed_all).
     type: list
     elements: str
     default: []
@@ -63,7 +69,7 @@ _value:
       type: list
       elements: str
     enable:
-      description: Removed names that are current again (re-added) and still disabled at the server.
+      description: Removed (or O(allow_readd)) names that are current again and still disabled at the server.
       type: list
       elements: str
     removed_now:
@@ -84,7 +90,7 @@ def _names(value, what):
     return set(str(v) for v in value if v)
 
 
-def lockout_plan(provision, remove=None, client_names=None, disabled=None):
+def lockout_plan(provision, remove=None, client_names=None, disabled=None, allow_readd=None):
     provision = provision if isinstance(provision, dict) else {}
     remove = _names(remove, "remove")
     removed = _names(provision.get("removed_all"), "removed_all") | remove
@@ -99,7 +105,7 @@ def lockout_plan(provision, remove=None, client_names=None, disabled=None):
     return {
         "deny": sorted(deny),
         "disable": sorted(deny - disabled),
-        "enable": sorted(disabled & removed & current),
+        "enable": sorted(disabled & (removed | _names(allow_readd, "allow_readd")) & current),
         "removed_now": sorted(_names(provision.get("removed"), "removed") | remove),
     }
 

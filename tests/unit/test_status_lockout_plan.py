@@ -46,6 +46,21 @@ def test_lockout_plan(provision, remove, clients, disabled, expected):
     assert (res["deny"], res["disable"], res["enable"], res["removed_now"]) == expected
 
 
+@pytest.mark.parametrize(
+    "provision, allow_readd, expected_enable",
+    [
+        # provisioning forgot the removal once the name was re-added: allow_readd still enables it
+        ({"removed_all": [], "certificates": CERTS}, ["site-2"], ["site-2"]),
+        # named in allow_readd but not re-added (no certificate): stays disabled
+        ({"removed_all": ["site-3"], "certificates": CERTS}, ["site-3"], []),
+        ({"removed_all": [], "certificates": CERTS}, [], []),
+    ],
+)
+def test_lockout_plan_enables_readded_names(provision, allow_readd, expected_enable):
+    res = plan(provision, [], ["site-1", "site-2"], ["site-2", "site-3"], allow_readd)
+    assert res["enable"] == expected_enable
+
+
 def test_lockout_plan_rejects_a_string_list():
     with pytest.raises(AnsibleFilterError, match="remove must be a list"):
         plan({}, "site-3,site-4")
