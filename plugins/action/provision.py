@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_runner import (
     ARGUMENT_SPEC,
@@ -34,6 +35,11 @@ class _TaskModule:
         self.check_mode = check_mode
         self._diff = diff
         self.warnings = []
+        self.play_name = None
+
+    def progress(self, msg):
+        """Shown at once (a run waiting for the workspace lock says so while it waits)."""
+        Display().warning(msg)
 
     def warn(self, warning):
         self.warnings.append(warning)
@@ -57,6 +63,8 @@ class ActionModule(ActionBase):
         # the same plain JSON values a module process would get as its parameters
         params = json.loads(json.dumps(args))
         module = _TaskModule(params, bool(self._task.check_mode), bool(self._task.diff))
+        play = self._task.get_play() if hasattr(self._task, "get_play") else None
+        module.play_name = getattr(play, "name", None) or None
         result.update(ProvisionRunner(module).outcome())
         if module.warnings:
             result["warnings"] = module.warnings

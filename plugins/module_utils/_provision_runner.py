@@ -15,7 +15,9 @@ import os
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import (
     Layout,
+    Options,
     Plan,
+    WorkspaceLock,
     apply,
     check_names,
     installed_nvflare_version,
@@ -64,14 +66,19 @@ ARGUMENT_SPEC = dict(
     )),
     connection_security=dict(type="str", choices=["clear", "tls", "mtls"]),
     cert_validity_days=dict(type="int"),
+    ca_validity_days=dict(type="int"),
     nvflare_version=dict(type="str"),
     force=dict(type="bool", default=False),
+    renew=dict(type="bool", default=False),
+    rotate_ca=dict(type="bool", default=False),
+    allow_readd=dict(type="list", elements="str", default=[]),
+    remove=dict(type="list", elements="str", default=[]),
+    lock_timeout=dict(type="int", default=600),
 )
 MUTUALLY_EXCLUSIVE = [
     ("project_file", "project_name"),
     ("project_file", "server"),
     ("project_file", "connection_security"),
-    ("project_file", "cert_validity_days"),
 ]
 REQUIRED_ONE_OF = [("project_file", "project_name")]
 
@@ -128,28 +135,65 @@ class ProvisionRunner(EdgeflModule):
             else:
                 project, labels, hosts = from_options(params)
             check_relay_support(project, labels, version)
+            options = Options(force=params.get("force"), renew=params.get("renew"),
+                              rotate_ca=params.get("rotate_ca"), allow_readd=params.get("allow_readd"),
+                              remove=params.get("remove"), cert_validity_days=params.get("cert_validity_days"),
+                              ca_validity_days=params.get("ca_validity_days"))
+            timeout = params.get("lock_timeout")
+            if timeout is None:
+                timeout = 600
+            if timeout < 0:
+                raise SpecError("lock_timeout", "must be 0 (do not wait) or a positive number of seconds, got %r"
+                                % timeout)
             layout = Layout(params["workspace"], project["name"])
             problem = workspace_problem(layout.workspace)
             if problem:
                 raise SpecError("workspace", problem)
-            plan = Plan(project, labels, hosts, layout, version, params.get("force"))
+        except SpecError as exc:
+            raise ModuleError(exc.msg, field=exc.field)
+        notify = getattr(self.module, "progress", None) or self.module.warn
+        lock = WorkspaceLock(layout, timeout=timeout, play=getattr(self.module, "play_name", None),
+                             create=not self.check_mode, notify=notify)
+        try:
+            lock.acquire()
+        except OSError as exc:
+            raise ModuleError("workspace: cannot write the provisioning workspace %s (%s); %s"
+                              % (layout.workspace, exc, _workspace_fix()), field="workspace")
+        try:
+            self._run_locked(layout, project, labels, hosts, version, options, lock)
+        except BaseException:
+            if not os.path.exists(layout.cert_file):
+                lock.release()
+                lock.drop_created_dirs()
+            raise
+        finally:
+            lock.release()
+
+    def _run_locked(self, layout, project, labels, hosts, version, options, lock):
+        try:
+            plan = Plan(project, labels, hosts, layout, version, options=options)
             check_names(plan)
+            plan.check_membership()
         except SpecError as exc:
             raise ModuleError(exc.msg, field=exc.field)
         before, after = plan.diff()
         self.set_diff(before, after, before_header="participants (before)", after_header="participants (after)")
         result_dir = None
+        content = None
+        retired = None
         try:
             if plan.changed and not self.check_mode:
-                result_dir = apply(plan)
+                result_dir, content, retired = apply(plan)
             elif plan.to_build:
                 result_dir = plan.next_prod_dir()
             elif plan.state is None and not self.check_mode:
-                apply(plan)
+                _prod, content, _retired = apply(plan)
         except OSError as exc:
             raise ModuleError("workspace: cannot write the provisioning workspace %s (%s); %s"
                               % (layout.workspace, exc, _workspace_fix()), field="workspace")
         verb = "would be" if self.check_mode else "were"
+        if lock.waited >= 1:
+            self.module.warn("waited %d s for the provisioning workspace lock" % int(lock.waited))
         if plan.global_changes and plan.recorded:
             self.module.warn("federation-wide settings changed (%s): all %d kits %s rebuilt with the same keys; "
                              "deploy the new kits to every host" % (", ".join(plan.global_changes), len(plan.to_build),
@@ -157,17 +201,32 @@ class ProvisionRunner(EdgeflModule):
         if plan.regenerate:
             self.module.warn("certificate content changed for %s: new key pairs %s generated"
                              % (", ".join(sorted(plan.regenerate)), verb))
+        if plan.removed:
+            self.module.warn("%s %s removed: key deleted from the state and from the control-node kits; the name "
+                             "can only come back with allow_readd (nvflare_allow_readd)"
+                             % (", ".join(plan.removed), verb))
+        stale = sorted(n for n in plan.stale_kits if n in plan.reasons)
+        if stale and not (plan.options.renew or plan.options.rotate_ca):
+            self.module.warn("kits of %s did not match the state (a run was interrupted); they %s rebuilt"
+                             % (", ".join(stale), verb))
+        removed_all = sorted(set(plan.removed_before) - set(plan.wanted) | set(plan.removed))
         self.set_changed(plan.changed)
         self.add_result(
             kits=dict((n, layout.kit(n)) for n in plan.wanted),
             participants=plan.participants(),
             added=plan.added,
             removed=plan.removed,
+            removed_all=removed_all,
+            renewed=plan.renewed,
+            rotated_ca=bool(plan.options.rotate_ca),
             changed_participants=plan.changed_participants,
             regenerated_keys=sorted(plan.regenerate),
             reasons=plan.reasons,
+            certificates=plan.certificates(content),
             result_dir=result_dir or plan.current_result_dir(),
             project_dir=layout.project_dir,
             state_dir=layout.state_dir,
             nvflare_version=version,
         )
+        if retired:
+            self.add_result(retired_ca_dir=retired)

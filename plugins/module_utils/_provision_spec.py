@@ -21,7 +21,8 @@ import re
 DEFAULT_ORG = "nvidia"
 DEFAULT_FED_LEARN_PORT = 8002
 DEFAULT_ADMIN_PORT = 8003
-DEFAULT_CERT_VALIDITY_DAYS = 360
+DEFAULT_CA_VALIDITY_DAYS = 3650  # a new root CA (NVFLARE: 360); see docs/provision.md
+DEFAULT_CERT_VALIDITY_DAYS = 365  # participant certificates (NVFLARE: 360)
 DEFAULT_RELAY_PORT = 8102
 # The first NVFLARE release whose provisioning knows relay participants (listening_host, connect_to,
 # fed_relay.json): 2.6.0. nvflare 2.5.2, the last 2.5 release, has no relay type in nvflare.lighter.
@@ -51,12 +52,12 @@ class SpecError(ValueError):
         self.msg = "%s: %s" % (field, msg)
 
 
-def default_builders(cert_validity_days=DEFAULT_CERT_VALIDITY_DAYS):
+def default_builders(ca_validity_days=DEFAULT_CA_VALIDITY_DAYS):
     """The builder list of NVFLARE's sample project.yml (2.9), cloud templates left out."""
     return [
         {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder", "args": {"template_file": ["master_template.yml"]}},
         {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
-        {"path": "nvflare.lighter.impl.cert.CertBuilder", "args": {"root_valid_days": cert_validity_days}},
+        {"path": "nvflare.lighter.impl.cert.CertBuilder", "args": {"root_valid_days": ca_validity_days}},
         {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
     ]
 
@@ -186,11 +187,11 @@ def from_options(params):
         entry = {"name": _check_str(field + ".name", admin.get("name")), "type": "admin",
                  "org": admin.get("org") or org_default, "role": role}
         _add(field, entry)
-    validity = params.get("cert_validity_days")
-    if validity is None:
-        validity = DEFAULT_CERT_VALIDITY_DAYS
-    if isinstance(validity, bool) or not isinstance(validity, int) or validity <= 0:
-        raise SpecError("cert_validity_days", "must be a positive number of days, got %r" % (validity,))
+    for field in ("cert_validity_days", "ca_validity_days"):
+        days = params.get(field)
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days <= 0):
+            raise SpecError(field, "must be a positive number of days, got %r" % (days,))
+    validity = params.get("ca_validity_days") or DEFAULT_CA_VALIDITY_DAYS
     project = {
         "api_version": 3,
         "name": project_name,
@@ -477,5 +478,5 @@ def root_valid_days(project):
     for b in project.get("builders") or []:
         if isinstance(b, dict) and b.get("path", "").endswith("CertBuilder"):
             args = b.get("args") or {}
-            return args.get("root_valid_days", DEFAULT_CERT_VALIDITY_DAYS)
-    return DEFAULT_CERT_VALIDITY_DAYS
+            return args.get("root_valid_days", DEFAULT_CA_VALIDITY_DAYS)
+    return DEFAULT_CA_VALIDITY_DAYS

@@ -31,14 +31,29 @@ description:
     C(fed_server.json) and C(fed_client.json) change in them (RV(reasons) says V(relay routes changed)). Relay
     and admin kits stay byte-identical, and the new client gets the only new key. Adding a relay, or a client
     that connects to the server, builds only that kit.
-  - Removing a participant drops it from the result and removes its C(kits/<name>) link. Its old files stay
-    in their C(prod_NN) directory and its key stays in the state, so adding it back reuses it.
+  - A participant recorded in the workspace that is no longer in the wanted list, or is named in O(remove), is
+    removed. Its key is deleted from C(state/cert.json), its private keys are deleted from every C(prod_NN) copy
+    of its kit and its C(kits/<name>) link is removed. The state records it as removed, with the UTC date.
+    Adding the name again fails with the way out, unless it is in O(allow_readd) (it then gets a new key).
+  - A run that would remove every client, or more than 3 participants, by their absence from the wanted list
+    fails before any change and lists them. Naming them in O(remove) confirms the removal.
+  - Lifetimes. A new root CA is valid for O(ca_validity_days) (default 3650 days), participant certificates for
+    O(cert_validity_days) (default 365 days), never past the root CA's end. Changing either never rebuilds
+    anything by itself. They apply to the next certificate issued. O(renew) re-issues every participant
+    certificate under the same root CA. O(rotate_ca) makes a new root CA and re-issues every kit. The old root
+    CA is kept under C(state/retired/<UTC time>/). RV(certificates) gives every expiry date, in every run.
+  - Concurrent runs on one workspace are serialised by a lock (C(state/edgefl_provision.lock), C(flock)). A run
+    waits up to O(lock_timeout) seconds, with a warning naming the holder, then fails naming it. Check mode
+    takes the lock too, except on a workspace that does not exist yet.
+  - Crash safety. NVFLARE builds in a private staging copy of the workspace. Its output, C(cert.json), the
+    kit links and the state are moved in with atomic renames, each fsynced. A run killed at any point, even
+    with C(kill -9), leaves a workspace the next run finishes. That run rebuilds kits the state does not
+    record, or whose certificate is not the one in C(cert.json), and says so in RV(reasons).
   - A change of a federation-wide setting (project, server name or ports, default host, connection security,
     builders, NVFLARE version) rebuilds every kit into a new C(prod_NN), reusing all keys. A change of a
     participant's certificate content (org, admin role, server host names) gives that participant a new
     key pair. RV(reasons) says why each kit was rebuilt.
-  - The state directory holding the root CA key is made C(0700) and its files C(0600); NVFLARE writes
-    C(cert.json) world-readable. Private keys in kits are C(0600). No key material is ever returned.
+  - The state directory holding the root CA key is made C(0700) and its files C(0600). Private keys in kits are C(0600). No key material is ever returned.
   - Input is validated before anything is written, with NVFLARE's own name rules, port ranges and
     C(netaddr) for IP addresses. Errors name the field at fault and how to fix it. That includes an unknown
     C(connect_to) target, a relay cycle, two relays on one address and port, and a name used twice among the
@@ -73,7 +88,10 @@ attributes:
     details: Always runs on the control node; C(delegate_to) changes nothing.
   check_mode:
     support: full
-    details: Reports what would be added, removed and rebuilt and writes nothing, not even the workspace directory.
+    details:
+      - Reports what would be added, removed and rebuilt and writes nothing, not even the workspace directory.
+      - On an existing workspace it takes the workspace lock (and writes its holder into the lock file) so it
+        never reads a state another run is writing.
   diff_mode:
     support: full
     details: Shows the participant list before and after.
@@ -95,7 +113,8 @@ options:
   project_file:
     description:
       - Use an existing NVFLARE C(project.yml) instead of O(project_name), O(server), O(relays), O(clients),
-        O(admins), O(org), O(connection_security) and O(cert_validity_days).
+        O(admins), O(org) and O(connection_security).
+      - Its CertBuilder's C(root_valid_days) is the validity of a new root CA unless O(ca_validity_days) is set.
       - Its relays need a C(listening_host) mapping with C(port). Their C(connect_to) and the clients'
         C(connect_to) are checked like O(relays[].connect_to).
       - Its server's C(admin_port) defaults to V(8003) when unset, like O(server.admin_port).
@@ -223,9 +242,58 @@ options:
     choices: [clear, tls, mtls]
   cert_validity_days:
     description:
-      - Validity in days of a newly created root CA (NVFLARE's C(root_valid_days)). Defaults to V(360).
-      - It cannot change an existing root CA. A different value for an existing workspace is an error.
+      - Validity in days of participant certificates issued from now on (server, relays, clients, admins).
+        Defaults to V(365). A certificate never outlives the root CA.
+      - Changing it rebuilds nothing by itself. It applies to the next certificate issued (an added
+        participant, a new key, O(renew), O(rotate_ca)).
+      - Before version 1.0.0 this option set the validity of a new root CA. That is now O(ca_validity_days).
     type: int
+  ca_validity_days:
+    description:
+      - Validity in days of a newly created root CA (NVFLARE's C(root_valid_days)). Defaults to V(3650).
+      - Changing it never rebuilds anything by itself. It applies to the next new root CA (a new workspace,
+        or O(rotate_ca)).
+    type: int
+    version_added: 1.0.0
+  renew:
+    description:
+      - Re-issue every participant certificate, with new key pairs, under the same root CA and rebuild every
+        kit. RV(renewed) lists them. Always reports a change.
+    type: bool
+    default: false
+    version_added: 1.0.0
+  rotate_ca:
+    description:
+      - Make a new root CA (valid for O(ca_validity_days)) and re-issue every kit under it.
+      - The old root CA certificate and key are kept, C(0600), under
+        C(<workspace>/<project>/state/retired/<UTC time>/), never deleted. RV(retired_ca_dir) names it.
+    type: bool
+    default: false
+    version_added: 1.0.0
+  allow_readd:
+    description:
+      - Names removed earlier that may be added again (with a new key and kit). A removed name in the wanted
+        list that is not here fails the run.
+    type: list
+    elements: str
+    default: []
+    version_added: 1.0.0
+  remove:
+    description:
+      - Participants to remove now, even if still in the wanted list. Also confirms removals past the safety
+        limit (every client, or more than 3 participants, absent from the wanted list).
+      - A name already removed is no change. The server cannot be removed.
+    type: list
+    elements: str
+    default: []
+    version_added: 1.0.0
+  lock_timeout:
+    description:
+      - Seconds to wait for the workspace lock held by another run, then fail naming the holder. V(0) does
+        not wait.
+    type: int
+    default: 600
+    version_added: 1.0.0
   nvflare_version:
     description:
       - The nvflare version the control node must have, for example V(2.9.0). The module fails with the
@@ -237,8 +305,10 @@ options:
     type: bool
     default: false
 notes:
-  - Participant certificates get NVFLARE's fixed validity of 360 days, capped by the root CA's validity.
-  - NVFLARE stops at C(prod_99). Each run that builds something uses one C(prod_NN).
+  - Each run that builds something uses one new C(prod_NN) directory. Old ones are never deleted. Removed
+    participants' private keys are deleted from them.
+  - Test hook for crash tests only. With the environment variable C(EDGEFL_PROVISION_CRASH_AT) set to a commit
+    step, the run kills itself there. Without the variable it does nothing.
 seealso:
   - name: NVIDIA FLARE provisioning
     description: How NVFLARE provisions projects.
@@ -330,11 +400,50 @@ added:
   elements: str
   sample: [jetson-3]
 removed:
-  description: Participants no longer wanted; their C(kits/) link is removed, their old files are kept.
+  description:
+    - Participants removed by this run (absent from the wanted list, or named in O(remove)). Their key is
+      deleted from the state and from every kit copy on the control node, and their C(kits/) link removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [site-3]
+removed_all:
+  description: Every participant ever removed from this workspace and not re-added (the server's deny list).
+  returned: always
+  type: list
+  elements: str
+  sample: [site-3]
+  version_added: 1.0.0
+renewed:
+  description: Participants whose certificate was (or would be) re-issued by O(renew) or O(rotate_ca).
   returned: always
   type: list
   elements: str
   sample: []
+  version_added: 1.0.0
+rotated_ca:
+  description: Whether this run made (or would make) a new root CA.
+  returned: always
+  type: bool
+  sample: false
+  version_added: 1.0.0
+retired_ca_dir:
+  description: Where O(rotate_ca) kept the old root CA certificate and key.
+  returned: when O(rotate_ca) replaced an existing root CA
+  type: str
+  sample: /srv/nvflare/workspace/edgefl/state/retired/20271201T180000123456Z
+  version_added: 1.0.0
+certificates:
+  description:
+    - Expiry of the root CA (key C(rootCA)) and of every current participant's certificate, after this run.
+      In check mode, the current ones. Participants not provisioned yet have no entry.
+    - C(type) is one of C(root_ca), C(server), C(relay), C(client), C(admin). C(not_after) is UTC.
+      C(days_left) is whole days from now.
+  returned: always
+  type: dict
+  sample: {"rootCA": {"type": "root_ca", "not_after": "2036-11-29T18:00:00Z", "days_left": 3649},
+           "site-1": {"type": "client", "not_after": "2027-12-01T18:00:00Z", "days_left": 364}}
+  version_added: 1.0.0
 changed_participants:
   description: Existing participants whose kit is (or would be) rebuilt.
   returned: always

@@ -16,9 +16,16 @@ import sys
 import pytest
 import yaml
 
-from conftest import COLLECTIONS, snapshot, warnings_of
+from conftest import COLLECTIONS, snapshot as _snapshot, warnings_of
 
 from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
+
+
+def snapshot(path):
+    """The conftest snapshot without the workspace lock file: every run (check mode included) takes the lock
+    and records its holder there; nothing else may change."""
+    return {k: v for k, v in _snapshot(path).items() if not k.endswith("edgefl_provision.lock")}
+
 
 PROJECT = "proj"
 
@@ -182,20 +189,19 @@ def test_remove_client_keeps_everything_else(provisioned, run_module):
     ws = provisioned[0]
     keep = ["server1", "site-1", "admin@nvidia.com"]
     before = kit_files(ws, keep)
-    key_site2 = read(kit(ws, "site-2", "startup", "client.key"))
     result = run_module(main, spec(ws, clients=("site-1",)))
     assert result["changed"] is True
-    assert result["removed"] == ["site-2"]
-    assert "site-2" not in result["kits"]
+    assert result["removed"] == ["site-2"] and result["removed_all"] == ["site-2"]
+    assert "site-2" not in result["kits"] and "site-2" not in result["certificates"]
     assert not os.path.lexists(kit(ws, "site-2"))
-    assert os.path.isdir(os.path.join(project_dir(ws), "prod_00", "site-2"))  # old files kept
+    old = os.path.join(project_dir(ws), "prod_00", "site-2", "startup")
+    assert os.path.isfile(os.path.join(old, "client.crt"))  # old public files kept
+    assert not os.path.exists(os.path.join(old, "client.key"))  # its private key is gone
+    assert "site-2" not in cert_state(ws)
     assert kit_files(ws, keep) == before
     assert not os.path.exists(os.path.join(project_dir(ws), "prod_01"))  # nothing rebuilt
-    assert run_module(main, spec(ws, clients=("site-1",)))["changed"] is False
-    # adding it back reuses its key
-    back = run_module(main, spec(ws))
-    assert back["added"] == ["site-2"] and back["regenerated_keys"] == []
-    assert read(kit(ws, "site-2", "startup", "client.key")) == key_site2
+    again = run_module(main, spec(ws, clients=("site-1",)))
+    assert again["changed"] is False and again["removed"] == [] and again["removed_all"] == ["site-2"]
 
 
 @pytest.mark.parametrize(
@@ -394,8 +400,8 @@ def test_swallowed_builder_error_is_reported(tmp_path, run_module):
     result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
     assert result.get("failed") is True
     assert "undefined parent client 'no-such-site'" in result["msg"]
-    pdir = os.path.join(str(tmp_path / "ws"), PROJECT)
-    assert not [d for d in os.listdir(pdir) if d.startswith("prod_") or d == "kits"]
+    # the failed first run leaves no workspace behind (no lock file, no staging copy)
+    assert not os.path.exists(str(tmp_path / "ws"))
 
 
 def test_cross_kit_project_rebuilds_all_kits_on_change(tmp_path, run_module):
@@ -473,22 +479,42 @@ def test_bad_input_on_existing_workspace_writes_nothing(provisioned, run_module,
     assert snapshot(str(ws)) == before
 
 
-def test_cert_validity_cannot_change_an_existing_root(provisioned, run_module):
-    ws = provisioned[0]
-    before = snapshot(str(ws))
-    result = run_module(main, spec(ws, cert_validity_days=3650))
-    assert result["failed"] is True and "cert_validity_days" in result["msg"] and "new workspace" in result["msg"]
-    assert snapshot(str(ws)) == before
-
-
-def test_cert_validity_for_a_new_root(tmp_path, run_module):
+def _days(pem):
     from cryptography import x509
 
+    cert = x509.load_pem_x509_certificate(pem)
+    return (cert.not_valid_after_utc - cert.not_valid_before_utc).days
+
+
+def test_default_lifetimes(provisioned):
+    ws, result = provisioned
+    assert _days(read(kit(ws, "site-1", "startup", "rootCA.pem"))) == 3650
+    for name, crt in (("server1", "server.crt"), ("site-1", "client.crt"), ("admin@nvidia.com", "client.crt")):
+        assert _days(read(kit(ws, name, "startup", crt))) == 365
+
+
+def test_lifetime_changes_never_rebuild_by_themselves(provisioned, run_module):
+    ws = provisioned[0]
+    before = snapshot(str(ws))
+    result = run_module(main, spec(ws, ca_validity_days=100, cert_validity_days=30))
+    assert result["changed"] is False and "failed" not in result
+    assert snapshot(str(ws)) == before
+    # ...they apply to the next certificate issued
+    added = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3"), ca_validity_days=100,
+                                  cert_validity_days=30))
+    assert added["added"] == ["site-3"]
+    assert _days(read(kit(ws, "site-3", "startup", "client.crt"))) == 30
+    assert _days(read(kit(ws, "site-3", "startup", "rootCA.pem"))) == 3650  # the root CA stays
+
+
+def test_lifetimes_for_a_new_root(tmp_path, run_module):
     ws = tmp_path / "ws"
-    result = run_module(main, spec(ws, cert_validity_days=3650))
-    root = x509.load_pem_x509_certificate(read(os.path.join(result["kits"]["site-1"], "startup", "rootCA.pem")))
-    assert (root.not_valid_after_utc - root.not_valid_before_utc).days == 3650
-    assert run_module(main, spec(ws, cert_validity_days=3650))["changed"] is False
+    result = run_module(main, spec(ws, ca_validity_days=20, cert_validity_days=400))
+    assert _days(read(os.path.join(result["kits"]["site-1"], "startup", "rootCA.pem"))) == 20
+    # a participant certificate never outlives its root CA (NVFLARE's cap, kept)
+    assert _days(read(os.path.join(result["kits"]["site-1"], "startup", "client.crt"))) in (19, 20)
+    assert result["certificates"]["rootCA"]["days_left"] in (19, 20)
+    assert run_module(main, spec(ws, ca_validity_days=20, cert_validity_days=400))["changed"] is False
 
 
 BAD_PROJECT_FILES = [

@@ -16,7 +16,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import COLLECTIONS, snapshot
+from conftest import COLLECTIONS, snapshot as _snapshot
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     RELAY_MIN_NVFLARE,
@@ -25,6 +25,13 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec imp
     version_tuple,
 )
 from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
+
+
+def snapshot(path):
+    """The conftest snapshot without the workspace lock file: every run (check mode included) takes the lock
+    and records its holder there; nothing else may change."""
+    return {k: v for k, v in _snapshot(path).items() if not k.endswith("edgefl_provision.lock")}
+
 
 PROJECT = "proj"
 RELAY_1 = {"name": "relay-1", "host": "10.0.0.5"}  # default port 8102, connects to the server
