@@ -23,7 +23,9 @@ description:
     The nvflare version is the one the site reported, C(?) when it did not answer (C(-) for a relay).
   - C(path) is the host's way to the server, for example C(site-1 -> relay-1 -> server1) (the server's own is its
     site name); C(-) when the entry has none.
-  - Also returns the running-jobs line and one line per recent job.
+  - Also returns the running-jobs line and one line per recent job, and C(notes) - one line per connected client
+    that the inventory does not list (C(unknown_clients)) and one per certificate with its expiry date and days
+    left (C(certificates)), marked C(WARNING) below the status module's C(cert_warn_days).
   - Used by C(playbooks/status.yml).
 options:
   _input:
@@ -39,7 +41,8 @@ options:
     description:
       - A result of M(edgefl.nvflare.status) (C(reachable), C(client_names), C(running_jobs), and with
         O(edgefl.nvflare.status#module:versions=true) / O(edgefl.nvflare.status#module:jobs=true) also
-        C(versions) and C(jobs)). Missing keys read as an unreachable server with no clients and no jobs.
+        C(versions) and C(jobs)), and C(unknown_clients) and C(certificates) when it has them. Missing keys read as
+        an unreachable server with no clients and no jobs.
     type: dict
     required: true
 """
@@ -80,6 +83,13 @@ _value:
       type: list
       elements: str
       sample: ["running jobs: none", "job c174f0d6-6e70-4a6d-9bd4-4d93700a3018 numpy_fedavg FINISHED:COMPLETED"]
+    notes:
+      description: Unknown connected clients, then the certificates (root CA first).
+      type: list
+      elements: str
+      sample: ["WARNING unknown client connected: site-9 (not in the inventory; playbooks/remove_client.yml)",
+               "certificate rootCA (root_ca) expires 2036-11-29T18:00:00Z, 3649 days left",
+               "WARNING certificate site-1 (client) expires 2026-12-20T18:00:00Z, 19 days left: playbooks/renew_certs.yml"]
 """
 
 from ansible.errors import AnsibleFilterError
@@ -133,11 +143,26 @@ def _job_lines(status):
     return lines
 
 
+def _notes(status):
+    lines = [
+        "WARNING unknown client connected: %s (not in the inventory; playbooks/remove_client.yml)" % name
+        for name in status.get("unknown_clients") or []
+    ]
+    certs = sorted(status.get("certificates") or [], key=lambda c: (c.get("name") != "rootCA", str(c.get("name"))))
+    for cert in certs:
+        line = "certificate %s (%s) expires %s, %s days left" % (
+            cert.get("name"), cert.get("type"), cert.get("not_after"), cert.get("days_left"))
+        if cert.get("ok") is False:
+            line = "WARNING %s: playbooks/%s" % (line, "rotate_ca.yml" if cert.get("type") == "root_ca" else "renew_certs.yml")
+        lines.append(line)
+    return lines
+
+
 def status_report(hosts, status):
     if not isinstance(hosts, list):
         raise AnsibleFilterError("status_report: the input must be a list of host entries, got %s" % type(hosts).__name__)
     status = status if isinstance(status, dict) else {}
-    return {"hosts": [_row(h, status) for h in hosts], "jobs": _job_lines(status)}
+    return {"hosts": [_row(h, status) for h in hosts], "jobs": _job_lines(status), "notes": _notes(status)}
 
 
 class FilterModule:

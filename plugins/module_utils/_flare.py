@@ -241,6 +241,15 @@ class FlareClient:
             "running_jobs": running,
         }
 
+    def disable_client(self, name):
+        """NVFLARE's disable_client: drop the client's session, refuse its registration and heartbeats from now
+        on (the server keeps the list in <its workspace>/disabled_clients.json). Returns the per-client rows."""
+        return ((self._call(self.session.disable_client, name) or {}).get("clients")) or []
+
+    def enable_client(self, name):
+        """NVFLARE's enable_client: let a disabled client register again. Returns the per-client rows."""
+        return ((self._call(self.session.enable_client, name) or {}).get("clients")) or []
+
     def client_versions(self):
         try:
             with _quiet():

@@ -13,7 +13,13 @@ version_added: 1.0.0
 description:
   - Opens an admin session with an admin startup kit through the FLARE API and reports the server state,
     the connected clients, the running jobs and, optionally, the recent jobs and each site's nvflare version.
-  - An information module; it never changes anything and always reports RV(ignore:changed=false).
+  - An information module, except for O(disable_clients) and O(enable_clients); without them it never changes
+    anything and reports RV(ignore:changed=false).
+  - Warns about every connected client that O(expected_clients) does not list (RV(unknown_clients)), and, with
+    O(expected_clients) set, fails on one unless O(fail_unknown=false).
+  - Reports each participant's certificate expiry date and days left (RV(certificates)) from O(certificates)
+    or O(kits_dir), and warns about those below O(cert_warn_days).
+  - RV(job_guard) says whether a job runs on the server, for the restart guard of the playbooks.
   - Made for C(until:) loops, for example waiting until RV(all_clients_connected) is true. Set
     O(fail_unreachable=false) to get RV(reachable=false) instead of a failure while the server starts.
 author:
@@ -27,7 +33,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - Read only; runs the same in check mode.
+      - Reads the same in check mode; O(disable_clients) / O(enable_clients) are not sent, every name given
+        counts as a change.
   diff_mode:
     support: N/A
   idempotent:
@@ -36,6 +43,46 @@ options:
   expected_clients:
     description:
       - Client site names that should be connected; drives RV(missing_clients) and RV(all_clients_connected).
+    type: list
+    elements: str
+    default: []
+  fail_unknown:
+    description:
+      - With O(expected_clients) set, fail when a connected client is not in it (a removed client still
+        connected). When V(false), warn instead. Always only a warning when O(expected_clients) is empty.
+    type: bool
+    default: true
+  certificates:
+    description:
+      - The C(certificates) result of M(edgefl.nvflare.provision) (name to C(type) and C(not_after)); RV(certificates)
+        shows each with its days left.
+    type: dict
+  kits_dir:
+    description:
+      - When O(certificates) is not given, read the certificates from the startup kits under this control-node
+        directory instead (C(<workspace>/<project>/kits)).
+    type: path
+  cert_warn_days:
+    description: Warn about every certificate that expires in fewer days than this.
+    type: int
+    default: 30
+  job_guard_timeout:
+    description: The guard's waiting time in seconds, only quoted in RV(job_guard)'s message.
+    type: int
+    default: 0
+  disable_clients:
+    description:
+      - Client names to disable at the server with NVFLARE's own C(disable_client) admin command - the server
+        drops the client's session, refuses its registration and heartbeats from then on, and keeps the list
+        across restarts in C(disabled_clients.json) of its workspace. A name already disabled is no change.
+      - Needs a reachable server.
+    type: list
+    elements: str
+    default: []
+  enable_clients:
+    description:
+      - Client names to enable again at the server (NVFLARE's C(enable_client)), for a removed client added back.
+        A name that was not disabled is no change. Needs a reachable server.
     type: list
     elements: str
     default: []
@@ -66,13 +113,60 @@ EXAMPLES = r"""
     admin_kit: "{{ nvflare_workspace }}/{{ nvflare_project_name }}/kits/admin@nvidia.com"
     # the client site names exactly as provisioning names them (nvflare_site_name, else the inventory name)
     expected_clients: "{{ (groups | edgefl.nvflare.participants(hostvars)).clients | map(attribute='name') | list }}"
-    fail_unreachable: false
+    fail_unknown:
+    description:
+      - With O(expected_clients) set, fail when a connected client is not in it (a removed client still
+        connected). When V(false), warn instead. Always only a warning when O(expected_clients) is empty.
+    type: bool
+    default: true
+  certificates:
+    description:
+      - The C(certificates) result of M(edgefl.nvflare.provision) (name to C(type) and C(not_after)); RV(certificates)
+        shows each with its days left.
+    type: dict
+  kits_dir:
+    description:
+      - When O(certificates) is not given, read the certificates from the startup kits under this control-node
+        directory instead (C(<workspace>/<project>/kits)).
+    type: path
+  cert_warn_days:
+    description: Warn about every certificate that expires in fewer days than this.
+    type: int
+    default: 30
+  job_guard_timeout:
+    description: The guard's waiting time in seconds, only quoted in RV(job_guard)'s message.
+    type: int
+    default: 0
+  disable_clients:
+    description:
+      - Client names to disable at the server with NVFLARE's own C(disable_client) admin command - the server
+        drops the client's session, refuses its registration and heartbeats from then on, and keeps the list
+        across restarts in C(disabled_clients.json) of its workspace. A name already disabled is no change.
+      - Needs a reachable server.
+    type: list
+    elements: str
+    default: []
+  enable_clients:
+    description:
+      - Client names to enable again at the server (NVFLARE's C(enable_client)), for a removed client added back.
+        A name that was not disabled is no change. Needs a reachable server.
+    type: list
+    elements: str
+    default: []
+  fail_unreachable: false
   delegate_to: localhost
   run_once: true
   register: fl_status
   until: fl_status.all_clients_connected
   retries: 30
   delay: 2
+
+- name: Disable a removed client at the server (NVFLARE's disable_client; kept across server restarts)
+  edgefl.nvflare.status:
+    admin_kit: "{{ nvflare_workspace }}/{{ nvflare_project_name }}/kits/admin@nvidia.com"
+    disable_clients: [site-3]
+  delegate_to: localhost
+  run_once: true
 
 - name: Show connected clients
   ansible.builtin.debug:
@@ -116,6 +210,40 @@ all_clients_connected:
   description: True when every name in O(expected_clients) is connected.
   returned: always
   type: bool
+unknown_clients:
+  description: Connected clients that O(expected_clients) does not list (empty when it is empty).
+  returned: success
+  type: list
+  elements: str
+  sample: ["site-3"]
+certificates:
+  description: Each certificate's expiry (root CA first by name C(rootCA)), with C(ok) false below O(cert_warn_days).
+  returned: when O(certificates) or O(kits_dir) is given
+  type: list
+  elements: dict
+  sample: [{"name": "site-1", "type": "client", "not_after": "2027-12-01T18:00:00Z", "days_left": 364, "ok": true}]
+expiring_certificates:
+  description: Names whose certificate expires in fewer than O(cert_warn_days) days (or has expired).
+  returned: when O(certificates) or O(kits_dir) is given
+  type: list
+  elements: str
+job_guard:
+  description:
+    - Whether a restart now would hit a running job - C(busy), C(job_ids) and a C(msg) that names the jobs and
+      the override C(nvflare_allow_restart_during_job). An unreachable server is not busy.
+  returned: success
+  type: dict
+  sample: {"busy": true, "job_ids": ["c174f0d6"], "msg": "job(s) c174f0d6 still running on the server after 600s: ..."}
+disabled:
+  description: Names of O(disable_clients) that this run disabled (not already disabled).
+  returned: when O(disable_clients) or O(enable_clients) is given
+  type: list
+  elements: str
+enabled:
+  description: Names of O(enable_clients) that were disabled and this run enabled.
+  returned: when O(disable_clients) or O(enable_clients) is given
+  type: list
+  elements: str
 jobs:
   description: Most recent jobs, newest first.
   returned: when O(jobs=true)
@@ -132,7 +260,7 @@ unreachable_msg:
   returned: when RV(reachable=false)
   type: str
 error:
-  description: Kind of failure (C(unreachable), C(auth), C(admin_kit)).
+  description: Kind of failure (C(unreachable), C(auth), C(admin_kit), C(unknown_clients)).
   returned: failure
   type: str
 """
@@ -145,11 +273,13 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._flare_status impor
 
 
 class StatusModule(EdgeflModule):
-    """Information only: never reports a change."""
+    """Information only, except for disable_clients / enable_clients."""
 
     def run(self):
-        result = get_status(self.module.params)
-        result.pop("changed", None)
+        result = get_status(self.module.params, check_mode=self.check_mode)
+        self.set_changed(result.pop("changed", False))
+        for warning in result.pop("warnings", []):
+            self.module.warn(warning)
         self.add_result(**result)
 
 
@@ -158,6 +288,13 @@ def main():
         argument_spec=dict(
             **SESSION_ARGUMENT_SPEC,
             expected_clients=dict(type="list", elements="str", default=[]),
+            fail_unknown=dict(type="bool", default=True),
+            certificates=dict(type="dict"),
+            kits_dir=dict(type="path"),
+            cert_warn_days=dict(type="int", default=30),
+            job_guard_timeout=dict(type="int", default=0),
+            disable_clients=dict(type="list", elements="str", default=[]),
+            enable_clients=dict(type="list", elements="str", default=[]),
             fail_unreachable=dict(type="bool", default=True),
             jobs=dict(type="bool", default=False),
             jobs_limit=dict(type="int", default=10),

@@ -104,3 +104,51 @@ def test_status_result_feeds_the_status_table(fed, capsys):
     assert rows["site-9"]["registered"] == "NOT connected" and rows["site-9"]["nvflare"] == "?"
     assert report["jobs"][0].startswith("running jobs: ")
     assert len(report["jobs"]) == 1 + len(res["jobs"])
+
+
+def test_status_flags_unknown_clients(fed, capsys, request):
+    """A connected client the inventory does not list: a failure with expected_clients, else a warning."""
+    wait_connected(fed, capsys, list(CLIENTS))
+    failed, res = run_module(status_module, {"admin_kit": fed.admin_kit, "expected_clients": list(CLIENTS[:1])}, capsys)
+    assert failed and res["error"] == "unknown_clients", res
+    assert res["unknown_clients"] == sorted(CLIENTS[1:]) and "nvflare_remove_clients=" in res["msg"]
+    # the conftest runner: module warnings as a real module process returns them
+    from conftest import warnings_of
+
+    res = request.getfixturevalue("run_module")(
+        status_module.main, {"admin_kit": fed.admin_kit, "expected_clients": list(CLIENTS[:1]), "fail_unknown": False}
+    )
+    assert not res.get("failed") and res["unknown_clients"] == sorted(CLIENTS[1:]), res
+    assert any("not in the inventory" in w for w in warnings_of(res)), res
+
+
+def test_disable_client_locks_it_out_until_enabled(fed, capsys):
+    """NVFLARE's own disable_client: the session is dropped, the server persists the name, enable lets it back."""
+    import json
+    import time
+
+    victim = CLIENTS[-1]
+    wait_connected(fed, capsys, list(CLIENTS))
+    args = {"admin_kit": fed.admin_kit, "disable_clients": [victim]}
+    failed, res = run_module(status_module, args, capsys, check_mode=True)
+    assert not failed and res["changed"] is True and res["disabled"] == [victim], res
+    assert victim in res["client_names"]  # check mode sent nothing
+    failed, res = run_module(status_module, args, capsys)
+    assert not failed and res["changed"] is True and res["disabled"] == [victim], res
+    assert victim not in res["client_names"]
+    with open(os.path.join(fed.kit("localhost"), "disabled_clients.json")) as f:
+        assert json.load(f) == {"disabled_clients": [victim]}
+    failed, res = run_module(status_module, args, capsys)
+    assert not failed and res["changed"] is False and res["disabled"] == [], res
+    # the running client keeps trying: it must not come back while disabled
+    time.sleep(8)
+    failed, res = run_module(status_module, {"admin_kit": fed.admin_kit}, capsys)
+    assert victim not in res["client_names"], res
+    failed, res = run_module(status_module, {"admin_kit": fed.admin_kit, "enable_clients": [victim]}, capsys)
+    assert not failed and res["changed"] is True and res["enabled"] == [victim], res
+    with open(os.path.join(fed.kit("localhost"), "disabled_clients.json")) as f:
+        assert json.load(f) == {"disabled_clients": []}
+    # leave the shared federation as found: restart the client process if it gave up
+    fed.procs.pop(victim).kill()
+    fed.start(victim, "client")
+    wait_connected(fed, capsys, list(CLIENTS), tries=90)

@@ -120,7 +120,7 @@ def row(site, role, service, registered, nvflare, path=None):
 )
 def test_rows_and_job_lines(status, rows, jobs):
     report = status_report(HOSTS, status)
-    assert report == {"hosts": rows, "jobs": jobs}
+    assert report == {"hosts": rows, "jobs": jobs, "notes": []}
 
 
 def test_server_version_is_read_under_server_not_its_site_name():
@@ -221,4 +221,18 @@ def test_relays_and_the_path_of_each_client_from_the_model():
         row("site-1", "client", "active", "connected", "2.9.0", "site-1 -> relay-b -> relay-a -> server1"),
         row("site-2", "client", "active", "connected", "?", "site-2 -> relay-a -> server1"),
         row("site-3", "client", "inactive", "NOT connected", "?", "site-3 -> server1"),
+    ]
+
+
+def test_notes_flag_unknown_clients_and_expiring_certificates():
+    status = dict(REACHABLE, unknown_clients=["site-9"], certificates=[
+        {"name": "site-1", "type": "client", "not_after": "2026-12-20T18:00:00Z", "days_left": 19, "ok": False},
+        {"name": "rootCA", "type": "root_ca", "not_after": "2027-01-01T00:00:00Z", "days_left": 10, "ok": False},
+        {"name": "server1", "type": "server", "not_after": "2027-12-01T18:00:00Z", "days_left": 364, "ok": True},
+    ])
+    assert status_report([], status)["notes"] == [
+        "WARNING unknown client connected: site-9 (not in the inventory; playbooks/remove_client.yml)",
+        "WARNING certificate rootCA (root_ca) expires 2027-01-01T00:00:00Z, 10 days left: playbooks/rotate_ca.yml",
+        "certificate server1 (server) expires 2027-12-01T18:00:00Z, 364 days left",
+        "WARNING certificate site-1 (client) expires 2026-12-20T18:00:00Z, 19 days left: playbooks/renew_certs.yml",
     ]
