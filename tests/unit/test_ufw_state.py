@@ -320,8 +320,9 @@ def test_narrowed_sources_delete_the_wider_rules():
 
 @pytest.mark.parametrize("sources, deleted", [
     # ufw keeps a /32 as the plain address and a network with host bits as its network: the same rule
-    (["10.89.0.7/32", "any"], ["ufw allow from 10.89.0.0/24 to any port 8002 proto tcp comment 'edgefl nvflare 8002'",
-                              "ufw allow from 2001:db8::/32 to any port 8003 proto tcp comment 'edgefl nvflare 8003'"]),
+    (["10.89.0.7/32", "any"], [
+        "ufw allow from 10.89.0.0/24 to any port 8002 proto tcp comment 'edgefl nvflare 8002'",
+        "ufw allow from 2001:db8::/32 to any port 8003 proto tcp comment 'edgefl nvflare 8003'"]),
     (["10.89.0.9/24", "10.89.0.7", "2001:db8:0:0::/32", "any"], []),
 ])
 def test_sources_compare_as_ufw_keeps_them(sources, deleted):

@@ -48,12 +48,12 @@ def test_deploy_with_diff_vvv_prints_no_key(podman_host):
     assert len(fragments) > 10  # the root CA and every participant: the check below has something to find
     t0 = time.time()
     site1.check_output("rm -f %s", KEY)
-    check, _ = playbook("deploy.yml", "--check", "--diff", "-vvv", *LIMIT)
+    check = playbook("deploy.yml", "--check", "--diff", "-vvv", *LIMIT)[0]
     _assert_no_secret(check.stdout + check.stderr, fragments, "deploy.yml --check --diff -vvv")
     # the key did go through the kit copy (which would have shown it in a diff)
     assert re.search(r"changed: \[%s\] => \(item=startup/client\.key\)" % SITE1, check.stdout), check.stdout[-3000:]
     assert not site1.file(KEY).exists  # check mode changed nothing
-    real, _ = playbook("deploy.yml", "--diff", "-vvv", *LIMIT)
+    real = playbook("deploy.yml", "--diff", "-vvv", *LIMIT)[0]
     _assert_no_secret(real.stdout + real.stderr, fragments, "deploy.yml --diff -vvv")
     key = site1.file(KEY)
     assert key.exists and key.mode == 0o600 and key.user == "nvflare"
@@ -64,7 +64,7 @@ def test_deploy_with_diff_vvv_prints_no_key(podman_host):
 def test_provision_and_status_vvv_print_no_key():
     # the playbooks that read the workspace and the admin kit on the control node (no change here)
     for name in ("provision.yml", "status.yml"):
-        proc, _ = playbook(name, "--diff", "-vvv")
+        proc = playbook(name, "--diff", "-vvv")[0]
         _assert_no_secret(proc.stdout + proc.stderr, _cert_json_fragments(), name + " --diff -vvv")
 
 
@@ -90,7 +90,7 @@ def test_firewall_deletes_the_rule_of_an_old_port(podman_host):
         assert not _reaches(client, ip, 8003)  # the old rule is gone: the listening port is closed
         assert _reaches(client, ip, 8002)
     finally:
-        proc, _ = playbook("deploy.yml", "--tags", "firewall", "--limit", SERVER)
+        proc = playbook("deploy.yml", "--tags", "firewall", "--limit", SERVER)[0]
     added = _added(server)
     assert "'edgefl nvflare 8003'" in added and "8013" not in added, added
     assert re.search(r"%s\s*:.*changed=[1-9]" % SERVER, proc.stdout) and _reaches(client, ip, 8003)
