@@ -21,8 +21,15 @@ description:
     active ufw shows its IPv4 line with the rule's comment and, for source V(any) with IPv6 on, its C((v6))
     line; anything the output cannot confirm (an inactive ufw's rules to open, a source that ufw prints
     differently such as a /32 as a plain address) is returned as work, so the caller never skips a change.
-  - Closing a port (O(open_ports=false)) is returned unless the running firewall shows no rule for that port,
-    or C(ufw show added) (the rules ufw keeps, active or not) mentions the port nowhere.
+  - The firewall converges to exactly the wanted rules - every rule that C(ufw show added) lists with the
+    comment O(ssh_comment) or a comment starting with O(nvflare_comment) and that is not wanted (an old port, a
+    source network no longer listed, a port the host no longer opens) is returned in RV(_value.rules_to_delete),
+    as C(ufw show added) spells it. Rules without these comments (the user's own) are never touched.
+  - When C(ufw show added) cannot be read, closing a port (O(open_ports=false)) is returned for the wanted
+    ports, as the rules cannot be listed.
+  - The SSH rule allows O(ssh_port) when it is set, else the port of the live SSH connection (the server port
+    of C(SSH_CONNECTION), which the probe reads from its own or its parent processes' environment), else
+    O(ssh_port_fallback). The live port is always allowed too, so that the run never closes its own connection.
   - When ufw is not installed (a fresh host, or check mode before the install) no ufw work is returned.
   - For the role's C(uninstall) entry point it lists the rules whose comment starts with O(nvflare_comment)
     (parsed from C(ufw show added)) and the packages the role recorded as installed by itself.
@@ -45,7 +52,11 @@ options:
     type: bool
     default: true
   ssh_port:
-    description: The SSH port.
+    description: The SSH port to allow; V(null) means the port of the live connection (see above).
+    type: raw
+    default: null
+  ssh_port_fallback:
+    description: The SSH port to allow when O(ssh_port) is V(null) and the probe found no live SSH connection.
     type: raw
     default: 22
   ssh_sources:
@@ -128,9 +139,16 @@ _value:
       type: list
       elements: dict
     rules_to_delete:
-      description: Allow rules to delete (ports to close) - each C({port, proto, from_ip, comment}).
+      description: Rules of this collection to delete (not wanted any more), parsed as in RV(_value.added_rules).
       type: list
       elements: dict
+    ssh_ports:
+      description: The SSH ports the rules allow (strings), the chosen one first.
+      type: list
+      elements: str
+    live_ssh_port:
+      description: The server port of the live SSH connection, or V(null) when there is none (local, podman...).
+      type: str
     policies_to_set:
       description: Default policies to set - each C({direction, policy}).
       type: list
@@ -164,13 +182,14 @@ _value:
       type: dict
 """
 
+import ipaddress
 import re
 import shlex
 
 from ansible.errors import AnsibleFilterError
 
 SEPARATOR = "--edgefl-section--"
-SECTIONS = ("dpkg", "status", "settings", "boot", "added", "apt_lists", "state_dir", "marker")
+SECTIONS = ("dpkg", "status", "settings", "boot", "added", "apt_lists", "state_dir", "marker", "ssh")
 POLICY_WORDS = {"deny": "DROP", "reject": "REJECT", "allow": "ACCEPT"}
 RULE_ACTIONS = ("allow", "deny", "reject", "limit")
 
@@ -299,6 +318,67 @@ def _status_has_rule(status_lines, port, source, comment, ipv6):
     return any(v6.match(line) for line in status_lines)
 
 
+def live_ssh_port(text):
+    """The server port of the probe's SSH_CONNECTION ("client_ip client_port server_ip server_port"), or None."""
+    for line in (text or "").splitlines():
+        words = line.split()
+        if len(words) == 4 and re.match(r"^[0-9]{1,5}$", words[3]) and 1 <= int(words[3]) <= 65535:
+            return str(int(words[3]))
+    return None
+
+
+def _port(value, name):
+    try:
+        port = int(str(value).strip())
+    except (TypeError, ValueError):
+        port = 0
+    if not 1 <= port <= 65535:
+        raise AnsibleFilterError("edgefl.nvflare.ufw_state: %s must be a TCP port between 1 and 65535, got %r"
+                                 % (name, value))
+    return str(port)
+
+
+def ssh_ports(ssh_port, live_port, fallback):
+    """The SSH ports to allow: the chosen one (ssh_port, else the live one, else fallback), then the live one."""
+    chosen = _port(ssh_port, "ssh_port") if ssh_port not in (None, "") else live_port or _port(fallback, "ssh_port_fallback")
+    return [chosen] + ([live_port] if live_port and live_port != chosen else [])
+
+
+def norm_source(value):
+    """A source as ufw keeps it: any, a plain address for a full-length prefix, else network/prefix."""
+    text = str(value).strip()
+    if text.lower() in ("", "any", "anywhere"):
+        return "any"
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return text
+    if net.prefixlen == net.max_prefixlen:
+        return str(net.network_address)
+    return str(net)
+
+
+def _rule_key(rule):
+    """(comment, port, proto, source) of a simple allow rule as the role adds it, or None for any other rule."""
+    if (rule["rule"] != "allow" or rule["route"] or rule["direction"] not in (None, "in") or rule["interface"]
+            or rule["app"] or rule["from_port"] or rule["to_ip"] != "any" or not rule["to_port"]):
+        return None
+    return (rule["comment"], rule["to_port"], rule["proto"], norm_source(rule["from_ip"]))
+
+
+def ours(rule, ssh_comment, nvflare_comment):
+    """The rule carries a comment of this collection."""
+    comment = rule.get("comment") or ""
+    return comment in (ssh_comment, nvflare_comment) or comment.startswith(nvflare_comment + " ")
+
+
+def _close_rule(port, source, comment):
+    """A rule to delete when `ufw show added` cannot be read, shaped like a parsed added rule."""
+    return {"rule": "allow", "route": False, "direction": None, "interface": None, "from_ip": source,
+            "from_port": None, "to_ip": "any", "to_port": port, "proto": "tcp", "app": None, "comment": comment,
+            "command": "ufw allow from %s to any port %s proto tcp comment '%s'" % (source, port, comment)}
+
+
 def _bool(value, name):
     if isinstance(value, bool):
         return value
@@ -307,9 +387,9 @@ def _bool(value, name):
     raise AnsibleFilterError("edgefl.nvflare.ufw_state: %s must be a boolean, got %r" % (name, value))
 
 
-def ufw_state(stdout, packages=("ufw", "procps"), ipv6=True, allow_ssh=True, ssh_port=22, ssh_sources=(),
+def ufw_state(stdout, packages=("ufw", "procps"), ipv6=True, allow_ssh=True, ssh_port=None, ssh_sources=(),
               ports=(), sources=(), open_ports=False, default_incoming="deny", ssh_comment="edgefl ssh",
-              nvflare_comment="edgefl nvflare", marker="nvflare_firewall.packages"):
+              nvflare_comment="edgefl nvflare", marker="nvflare_firewall.packages", ssh_port_fallback=22):
     """Probe stdout + wanted settings -> parsed state and the work to do (see RETURN)."""
     ipv6 = _bool(ipv6, "ipv6")
     allow_ssh = _bool(allow_ssh, "allow_ssh")
@@ -328,6 +408,8 @@ def ufw_state(stdout, packages=("ufw", "procps"), ipv6=True, allow_ssh=True, ssh
     state_dir_entries = [line for line in sec["state_dir"].splitlines() if line.strip()]
     marker_present = marker in state_dir_entries
     installed_by_role = [line.strip() for line in sec["marker"].splitlines() if line.strip()] if marker_present else []
+    live_port = live_ssh_port(sec["ssh"])
+    wanted_ssh_ports = ssh_ports(ssh_port, live_port, ssh_port_fallback)
 
     want_ipv6 = "yes" if ipv6 else "no"
     ssh_sources = list(ssh_sources or ()) or ["any"]
@@ -354,31 +436,44 @@ def ufw_state(stdout, packages=("ufw", "procps"), ipv6=True, allow_ssh=True, ssh
         "marker_present": marker_present,
         "installed_by_role": installed_by_role,
         "state_dir_entries": state_dir_entries,
+        "ssh_ports": wanted_ssh_ports,
+        "live_ssh_port": live_port,
     }
 
     if packages_ok:
         if settings.get("IPV6", "") != want_ipv6:
             state["ipv6_setting_change"] = want_ipv6
+        wanted = set()
         if allow_ssh:
-            for source in ssh_sources:
-                if not (active and _status_has_rule(status_lines, str(ssh_port), source, ssh_comment, ipv6)):
-                    state["rules_to_add"].append({"port": str(ssh_port), "proto": "tcp", "from_ip": source,
-                                                  "comment": ssh_comment})
+            for port in wanted_ssh_ports:
+                for source in ssh_sources:
+                    wanted.add((ssh_comment, port, "tcp", norm_source(source)))
+                    if not (active and _status_has_rule(status_lines, port, source, ssh_comment, ipv6)):
+                        state["rules_to_add"].append({"port": port, "proto": "tcp", "from_ip": source,
+                                                      "comment": ssh_comment})
         for port in unique_ports:
             comment = "%s %s" % (nvflare_comment, port)
             for source in sources:
-                rule = {"port": port, "proto": "tcp", "from_ip": source, "comment": comment}
                 if open_ports:
+                    wanted.add((comment, port, "tcp", norm_source(source)))
                     if not (active and _status_has_rule(status_lines, port, source, comment, ipv6)):
-                        state["rules_to_add"].append(rule)
+                        state["rules_to_add"].append({"port": port, "proto": "tcp", "from_ip": source,
+                                                      "comment": comment})
                     continue
-                # closing: skipped only when the running firewall shows no rule for the port, or the rules
-                # ufw keeps (active or not) mention the port nowhere
+                if added_lines is not None:
+                    continue  # the rules ufw keeps are known: the loop below deletes what is not wanted
+                # `ufw show added` unreadable: closing is skipped only when the running firewall shows no
+                # rule for the port
                 if active and not any(re.match(r"^%s/tcp " % re.escape(port), line) for line in status_lines):
                     continue
-                if added_lines is not None and not any(
-                        re.search(r"(^|[^0-9])%s([^0-9]|$)" % re.escape(port), line) for line in added_lines):
-                    continue
+                state["rules_to_delete"].append(_close_rule(port, source, comment))
+        # exactly the wanted rules: every rule of ours that ufw keeps and is not wanted goes
+        seen = set()
+        for rule in added_rules:
+            if not ours(rule, ssh_comment, nvflare_comment) or _rule_key(rule) in wanted:
+                continue
+            if rule["command"] not in seen:
+                seen.add(rule["command"])
                 state["rules_to_delete"].append(rule)
         for direction, policy in (("incoming", default_incoming), ("outgoing", "allow")):
             if active:

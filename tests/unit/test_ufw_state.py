@@ -253,30 +253,143 @@ def test_ssh_comes_first():
 
 
 # ---- closing ports (nvflare_firewall_open_nvflare_ports: false) ---------------------------------------------
+def commands(state):
+    return [r["command"] for r in state["rules_to_delete"]]
+
+
+SERVER_8002 = "ufw allow from 10.89.0.0/24 to any port 8002 proto tcp comment 'edgefl nvflare 8002'"
+SERVER_8003 = "ufw allow from 10.89.0.0/24 to any port 8003 proto tcp comment 'edgefl nvflare 8003'"
+
+
 @pytest.mark.parametrize("status, added, sources, to_delete", [
     # the server's rules, now on a host that must not have them
-    (STATUS_SERVER, ADDED_SERVER, ["10.89.0.0/24"], [rule(8002, "10.89.0.0/24"), rule(8003, "10.89.0.0/24")]),
-    # the running firewall shows no rule for the ports: nothing to close
+    (STATUS_SERVER, ADDED_SERVER, ["10.89.0.0/24"], [SERVER_8002, SERVER_8003]),
+    # no rule of ours for the ports: nothing to close
     (STATUS_CLIENT, ADDED_CLIENT, ["10.89.0.0/24"], []),
-    # inactive, `ufw show added` mentions no such port: nothing to close
     (STATUS_INACTIVE, ADDED_CLIENT, [], []),
-    # inactive, `ufw show added` mentions the port: it runs
-    (STATUS_INACTIVE, ADDED_SERVER, [], [rule(8002), rule(8003)]),
+    # inactive: the rules ufw keeps are what counts, whatever the sources asked for now
+    (STATUS_INACTIVE, ADDED_SERVER, [], [SERVER_8002, SERVER_8003]),
     # show added unreadable and ufw inactive: cannot prove anything, so it runs
-    (STATUS_INACTIVE, "", [], [rule(8002), rule(8003)]),
-    # a port number inside a longer number is no mention (18002 is not 8002)
-    (STATUS_INACTIVE, ADDED_NONE.replace("(None)", "ufw allow 18002/tcp"), [], []),
+    (STATUS_INACTIVE, "", [], ["ufw allow from any to any port 8002 proto tcp comment 'edgefl nvflare 8002'",
+                               "ufw allow from any to any port 8003 proto tcp comment 'edgefl nvflare 8003'"]),
+    # a rule of the user (no comment of ours) is never touched, even on the port
+    (STATUS_INACTIVE, ADDED_NONE.replace("(None)", "ufw allow 18002/tcp\nufw allow 8002/tcp"), [], []),
 ])
 def test_rules_to_delete(status, added, sources, to_delete):
     state = ufw_state(probe(status=status, added=added), ports=[8002, 8003], sources=sources, open_ports=False)
-    assert state["rules_to_delete"] == to_delete
+    assert commands(state) == to_delete
     assert [r for r in state["rules_to_add"] if r["comment"] != "edgefl ssh"] == []
 
 
 def test_closing_only_the_port_that_is_there():
     added = ADDED_NONE.replace("(None)", "ufw allow 8003/tcp comment 'edgefl nvflare 8003'")
     state = ufw_state(probe(status=STATUS_INACTIVE, added=added), ports=[8002, 8003], open_ports=False)
-    assert state["rules_to_delete"] == [rule(8003)]
+    assert commands(state) == ["ufw allow 8003/tcp comment 'edgefl nvflare 8003'"]
+    # what the role passes to community.general.ufw (delete: true)
+    assert state["rules_to_delete"][0] == {
+        "rule": "allow", "route": False, "direction": None, "interface": None, "from_ip": "any", "from_port": None,
+        "to_ip": "any", "to_port": "8003", "proto": "tcp", "app": None, "comment": "edgefl nvflare 8003",
+        "command": "ufw allow 8003/tcp comment 'edgefl nvflare 8003'"}
+
+
+# ---- exactly the wanted rules: what we added and no longer want goes -----------------------------------------
+def test_port_change_deletes_the_old_rule():
+    # the server of the service scenario, its admin port moved from 8003 to 8004
+    state = ufw_state(probe(), ports=[8002, 8004], sources=["10.89.0.0/24"], open_ports=True)
+    assert state["rules_to_add"] == [rule(8004, "10.89.0.0/24")]
+    assert commands(state) == [SERVER_8003]
+
+
+def test_unchanged_server_deletes_nothing():
+    state = ufw_state(probe(), **SERVER)
+    assert state["rules_to_add"] == [] and state["rules_to_delete"] == []
+
+
+def test_narrowed_sources_delete_the_wider_rules():
+    # the mixed host: 8002 from any and 8003 from 10.89.0.7 and 2001:db8::/32, now only 10.89.0.0/24
+    state = ufw_state(probe(status=STATUS_MIXED, added=ADDED_MIXED), **SERVER)
+    assert state["rules_to_add"] == [rule(8003, "10.89.0.0/24")]
+    assert commands(state) == [
+        "ufw allow from 10.89.0.7 to any port 8003 proto tcp comment 'edgefl nvflare 8003'",
+        "ufw allow 8002/tcp comment 'edgefl nvflare 8002'",
+        "ufw allow from 2001:db8::/32 to any port 8003 proto tcp comment 'edgefl nvflare 8003'",
+    ]
+    # the user's 80/tcp and our SSH rule stay
+    assert not any("80/tcp" in c or "edgefl ssh" in c for c in commands(state))
+
+
+@pytest.mark.parametrize("sources, deleted", [
+    # ufw keeps a /32 as the plain address and a network with host bits as its network: the same rule
+    (["10.89.0.7/32", "any"], [
+        "ufw allow from 10.89.0.0/24 to any port 8002 proto tcp comment 'edgefl nvflare 8002'",
+        "ufw allow from 2001:db8::/32 to any port 8003 proto tcp comment 'edgefl nvflare 8003'"]),
+    (["10.89.0.9/24", "10.89.0.7", "2001:db8:0:0::/32", "any"], []),
+])
+def test_sources_compare_as_ufw_keeps_them(sources, deleted):
+    added = ADDED_MIXED.replace("ufw allow 8002/tcp comment 'edgefl nvflare 8002'",
+                                "ufw allow 8002/tcp comment 'edgefl nvflare 8002'\n"
+                                "ufw allow 8003/tcp comment 'edgefl nvflare 8003'")
+    state = ufw_state(probe(status=STATUS_MIXED, added=added), ports=[8002, 8003], sources=sources, open_ports=True)
+    assert commands(state) == deleted
+
+
+def test_a_rule_of_ours_in_another_form_is_replaced():
+    added = ADDED_CLIENT + "ufw allow in on eth0 to any port 8002 proto tcp comment 'edgefl nvflare 8002'\n"
+    state = ufw_state(probe(status=STATUS_CLIENT, added=added), ports=[8002], open_ports=True)
+    assert state["rules_to_add"] == [rule(8002)]
+    assert commands(state) == ["ufw allow in on eth0 to any port 8002 proto tcp comment 'edgefl nvflare 8002'"]
+
+
+# ---- the SSH rule: the port of the live connection ----------------------------------------------------------------
+def ssh_probe(connection, added=ADDED_CLIENT, status=STATUS_CLIENT):
+    return probe(status=status, added=added) + SEPARATOR + "\n" + connection
+
+
+@pytest.mark.parametrize("connection, port", [
+    ("10.89.0.1 51234 10.89.0.11 2222\n", "2222"),
+    ("fe80::1%eth0 40000 fe80::2 22\n", "22"),
+    ("", None),
+    ("garbage\n", None),
+    ("10.89.0.1 51234 10.89.0.11 99999\n", None),
+])
+def test_live_ssh_port_is_read(connection, port):
+    assert ufw_state(ssh_probe(connection), **CLIENT)["live_ssh_port"] == port
+
+
+def test_ssh_on_a_non_standard_port_moves_the_rule():
+    # sshd moved to 2222 and Ansible connects there: 2222 opens first, then the old 22 rule of ours goes
+    state = ufw_state(ssh_probe("10.89.0.1 51234 10.89.0.11 2222\n"), ssh_port_fallback=22, **CLIENT)
+    assert state["ssh_ports"] == ["2222"]
+    assert state["rules_to_add"] == [rule(2222, comment="edgefl ssh")]
+    assert commands(state) == ["ufw allow 22/tcp comment 'edgefl ssh'"]
+
+
+@pytest.mark.parametrize("connection, ssh_port, fallback, ports", [
+    ("", None, 22, ["22"]),
+    ("", None, "2200", ["2200"]),  # no SSH (podman, local): ansible_port
+    ("10.89.0.1 5 10.89.0.11 22\n", None, 2200, ["22"]),  # the live port wins over ansible_port
+    ("10.89.0.1 5 10.89.0.11 22\n", 2222, 22, ["2222", "22"]),  # set explicitly: the live one stays open too
+    ("10.89.0.1 5 10.89.0.11 2222\n", "2222", 22, ["2222"]),
+])
+def test_ssh_port_choice(connection, ssh_port, fallback, ports):
+    state = ufw_state(ssh_probe(connection), ssh_port=ssh_port, ssh_port_fallback=fallback, **CLIENT)
+    assert state["ssh_ports"] == ports
+    assert [r["port"] for r in state["rules_to_add"]] == [p for p in ports if p != "22"]
+    assert commands(state) == ([] if "22" in ports else ["ufw allow 22/tcp comment 'edgefl ssh'"])
+
+
+@pytest.mark.parametrize("ssh_port, fallback", [(0, 22), ("x", 22), (70000, 22), (None, 0)])
+def test_bad_ssh_port(ssh_port, fallback):
+    with pytest.raises(AnsibleFilterError, match="TCP port"):
+        ufw_state(ssh_probe(""), ssh_port=ssh_port, ssh_port_fallback=fallback, **CLIENT)
+
+
+def test_narrowed_ssh_sources_and_no_ssh():
+    state = ufw_state(probe(status=STATUS_CLIENT, added=ADDED_CLIENT), ssh_sources=["10.0.0.0/8"], **CLIENT)
+    assert state["rules_to_add"] == [rule(22, "10.0.0.0/8")]
+    assert commands(state) == ["ufw allow 22/tcp comment 'edgefl ssh'"]
+    state = ufw_state(probe(status=STATUS_CLIENT, added=ADDED_CLIENT), allow_ssh=False, **CLIENT)
+    assert state["rules_to_add"] == [] and commands(state) == ["ufw allow 22/tcp comment 'edgefl ssh'"]
 
 
 # ---- default policies and the IPv6 switch --------------------------------------------------------------------
@@ -458,4 +571,16 @@ def test_probe_script_without_ufw_or_state(tmp_path):
     assert state["packages_missing"] == ["nosuchpackage"]
     assert state["ufw_usable"] is False
     assert state["state_dir_entries"] == [] and state["marker_present"] is False
-    assert out.count(SEPARATOR) == 7
+    assert out.count(SEPARATOR) == 8
+
+
+def test_probe_script_finds_the_live_ssh_connection_of_a_parent(tmp_path):
+    # as under become: the probe's own environment has no SSH_CONNECTION, the login shell above it has
+    run_probe(tmp_path, STATUS_CLIENT, ADDED_CLIENT)  # creates the stubs
+    env = dict(os.environ, PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"]), STUB_DIR=str(tmp_path),
+               SSH_CONNECTION="10.89.0.1 51234 10.89.0.11 2222")
+    out = subprocess.run(["/bin/sh", "-c", 'env -u SSH_CONNECTION /bin/sh "$0" "$1" "$2" ufw procps; true',
+                          PROBE, str(tmp_path / "state"), MARKER], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    state = ufw_state(out, **CLIENT)
+    assert state["live_ssh_port"] == "2222" and state["ssh_ports"] == ["2222"]

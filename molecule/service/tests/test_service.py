@@ -39,6 +39,29 @@ def test_unit_active_enabled_as_nvflare(node):
     assert host.check_output("systemctl show -p Restart --value %s", UNITS[name]) == "on-failure"
 
 
+ENV = {"EDGEFL_TEST_TOKEN": "s3cr3t-token ab'c\"d$e`f\\g ${HOME} %n %%", "EDGEFL_TEST_PLAIN": "a b  c"}
+
+
+def test_unit_environment_file(podman_host):
+    """nvflare_service_environment (converge.yml): a root 0600 EnvironmentFile; the running process has the
+    values exactly (quotes, $, backslash, % specifiers untouched); the world-readable unit does not."""
+    client, server = podman_host(CLIENT), podman_host(SERVER)
+    env_file = client.file("/etc/default/nvflare-client")
+    assert env_file.exists and env_file.mode == 0o600 and env_file.user == "root" and env_file.group == "root"
+    unit = client.file("/etc/systemd/system/nvflare-client.service").content_string
+    assert "EnvironmentFile=/etc/default/nvflare-client" in unit and "s3cr3t" not in unit
+    pid = int(client.check_output("systemctl show -p MainPID --value nvflare-client.service"))
+    # root in the container has no CAP_SYS_PTRACE: read the process's environment as its own user
+    read = client.run("setpriv --reuid nvflare --regid nvflare --clear-groups cat /proc/%d/environ" % pid)
+    assert read.rc == 0, read.stderr
+    got = dict(item.split("=", 1) for item in read.stdout.split("\0") if "=" in item)
+    assert {k: got.get(k) for k in ENV} == ENV
+    assert "s3cr3t" not in client.check_output("systemctl show -p Environment nvflare-client.service")
+    # no environment: no file, no EnvironmentFile line
+    assert not server.file("/etc/default/nvflare-server").exists
+    assert "EnvironmentFile" not in server.file("/etc/systemd/system/nvflare-server.service").content_string
+
+
 def test_server_listens(podman_host):
     host = podman_host(SERVER)
     assert host.socket("tcp://0.0.0.0:8002").is_listening or host.socket("tcp://:::8002").is_listening

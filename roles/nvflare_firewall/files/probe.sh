@@ -4,7 +4,9 @@
 # Prints sections separated by a line "--edgefl-section--", in the order the edgefl.nvflare.ufw_state
 # filter reads them: dpkg status of each PACKAGE, `ufw status verbose`, the IPv6 and default-policy lines
 # of /etc/default/ufw, `systemctl is-enabled ufw.service`, `ufw show added`, a downloaded apt package list
-# (if any), the entries of STATE_DIR, the content of STATE_DIR/MARKER.
+# (if any), the entries of STATE_DIR, the content of STATE_DIR/MARKER, the SSH_CONNECTION of the live SSH
+# session (its own environment, else the nearest parent process's: become/sudo drops it from the probe's own,
+# the login shell under sshd still has it; empty when Ansible does not connect over SSH).
 state_dir=$1
 marker=$2
 shift 2
@@ -27,4 +29,12 @@ sep
 ls -A "$state_dir" 2>/dev/null
 sep
 cat "$state_dir/$marker" 2>/dev/null
+sep
+ssh_connection=${SSH_CONNECTION:-}
+pid=$$
+while [ -z "$ssh_connection" ] && [ "${pid:-0}" -gt 1 ]; do
+  ssh_connection=$(tr '\000' '\n' < "/proc/$pid/environ" 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p' | head -n 1)
+  pid=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+done
+[ -n "$ssh_connection" ] && echo "$ssh_connection"
 exit 0
