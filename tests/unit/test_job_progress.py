@@ -114,3 +114,18 @@ def test_wait_clients_fails_below_quorum(fed, tmp_path):
     assert proc.returncode != 0
     assert "only 2 of the 4 clients connected after" in proc.stdout and "below the quorum of 3" in proc.stdout, proc.stdout
     assert "missing: site-8, site-9" in proc.stdout
+
+
+def test_job_timeout_through_the_action_plugin(fed, tmp_path):
+    import shutil
+
+    src = tmp_path / "unschedulable"
+    shutil.copytree(EXAMPLE_JOB, str(src))
+    meta = json.loads((src / "meta.json").read_text())
+    meta["min_clients"] = 9
+    (src / "meta.json").write_text(json.dumps(meta))
+    proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(src), "timeout": 6}, tmp_path)
+    assert proc.returncode != 0
+    assert re.search(r"^\[localhost\] job \S+: SUBMITTED, \d+s/6s$", proc.stdout, re.M), proc.stdout
+    assert "did not finish within 6s (last status SUBMITTED)" in proc.stdout, proc.stdout
+    assert '"error": "timeout"' in proc.stdout and '"submitted": true' in proc.stdout, proc.stdout
