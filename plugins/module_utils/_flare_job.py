@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import (
     SUCCESS_STATUS,
@@ -19,10 +22,18 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import (
     InvalidJob,
     JobFailed,
     check_admin_kit,
-    check_job_folder,
     is_terminal,
     job_folder_token,
 )
+
+try:
+    from nvflare.fuel.utils.config import ConfigFormat
+    from nvflare.fuel.utils.config_factory import ConfigFactory
+except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
+    ConfigFormat = ConfigFactory = None
+
+# What NVFLARE itself writes next to the job (signatures); never part of what we submit or hash.
+_NVFL_ARTIFACTS = ".__nvfl_*"
 
 META_KEYS = (
     "name",
@@ -38,13 +49,132 @@ META_KEYS = (
 )
 
 
-def validate(params):
-    """Check the arguments before connecting; returns the submit token (None for job_id mode)."""
-    check_admin_kit(params["admin_kit"])
-    if params.get("job_id"):
-        return None
-    check_job_folder(params["src"])
-    token = params.get("submit_token") or job_folder_token(params["src"])
+def _inside(path, root):
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def check_links(src):
+    """Refuse symbolic links that leave the job folder, dangle or loop; links inside it are followed.
+
+    Everything a link points at is copied into the submitted job and sent to every site, so a link to
+    e.g. the control node's provisioning state (state/cert.json holds the root CA key) would ship that
+    file. The job folder itself may be reached through a link (``src`` is resolved first).
+    """
+    root = os.path.realpath(src)
+    for base, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            path = os.path.join(base, name)
+            if not os.path.islink(path):
+                continue
+            shown = os.path.relpath(path, root)
+            target = os.readlink(path)
+            real = os.path.realpath(path)
+            if not os.path.exists(real):
+                raise InvalidJob(
+                    "job folder %s: symlink %s -> %s is dangling (its target does not exist): remove the link "
+                    "or copy the file into the job folder" % (src, shown, target),
+                    link=shown,
+                )
+            if not _inside(real, root):
+                raise InvalidJob(
+                    "job folder %s: symlink %s -> %s points outside the job folder (to %s); it would be copied "
+                    "into the job and sent to every site. Refusing to submit: copy what the job needs into the "
+                    "job folder instead" % (src, shown, target, real),
+                    link=shown,
+                )
+            if os.path.isdir(real) and _inside(base, real):
+                raise InvalidJob(
+                    "job folder %s: symlink %s -> %s points at a folder that contains it (a loop): remove it"
+                    % (src, shown, target),
+                    link=shown,
+                )
+
+
+def _find_config(folder, basename):
+    """(format, path) of ``<basename>.<ext>`` directly in folder, in NVFLARE's own extension order."""
+    for ext, fmt in ConfigFormat.config_ext_formats().items():
+        path = os.path.join(folder, basename + ext)
+        if os.path.isfile(path):
+            return fmt, path
+    return None, None
+
+
+def _load_config(fmt, path, src):
+    loader = ConfigFactory.get_config_loader(fmt)
+    if loader is None:
+        raise InvalidJob(
+            "job folder %s: %s needs the Python package for the %s format (pyhocon for .conf, omegaconf for "
+            ".yml) next to nvflare" % (src, os.path.basename(path), fmt.value)
+        )
+    try:
+        return loader.load_config(file_path=path).to_dict()
+    except ImportError as e:
+        # NVFLARE registers its .yml loader (OmegaConf) even when omegaconf is not installed
+        raise InvalidJob(
+            "job folder %s: NVFLARE reads %s with a Python package that is not installed next to nvflare (%s): "
+            "install it (pip install omegaconf for .yml, pyhocon for .conf) on the control node and on every "
+            "site, or write the file as .json" % (src, os.path.basename(path), e)
+        )
+    except Exception as e:
+        raise InvalidJob("job folder %s: cannot read %s: %s" % (src, os.path.basename(path), e))
+
+
+def check_job_folder(src):
+    """Check src is a job folder NVFLARE's submit accepts; return its meta as a dict.
+
+    The meta file may be written in any format NVFLARE reads (meta.json, meta.conf, meta.yml, ...) and
+    is parsed with NVFLARE's own loaders (ConfigFactory). Every app named in its deploy_map must be a
+    folder of the job with a config_fed_server or config_fed_client file in any of those formats.
+    """
+    if not os.path.isdir(src):
+        raise InvalidJob("src %r is not a directory: give the path of an NVFLARE job folder (it holds meta.json)" % src)
+    names = ", ".join("meta" + ext for ext in ConfigFormat.config_ext_formats())
+    fmt, meta_path = _find_config(src, "meta")
+    if meta_path is None:
+        raise InvalidJob(
+            "src %r has no meta.json, meta.conf or meta.yml (NVFLARE reads %s): it is not an NVFLARE job folder. "
+            "Export one with a recipe's export() or create one with `nvflare job create`" % (src, names)
+        )
+    meta = _load_config(fmt, meta_path, src)
+    if not isinstance(meta, dict):
+        raise InvalidJob("job folder %s: %s does not hold a mapping" % (src, os.path.basename(meta_path)))
+    deploy_map = meta.get("deploy_map")
+    if deploy_map is None:
+        return meta
+    if not isinstance(deploy_map, dict) or not deploy_map:
+        raise InvalidJob("job folder %s: deploy_map in %s must map app folders to sites" % (src, os.path.basename(meta_path)))
+    for app in sorted(deploy_map):
+        config_dir = os.path.join(src, app, "config")
+        if not os.path.isdir(os.path.join(src, app)):
+            raise InvalidJob("job folder %s: app %r of deploy_map has no folder %s" % (src, app, os.path.join(src, app)))
+        if not any(_find_config(config_dir, base)[1] for base in ("config_fed_server", "config_fed_client")):
+            raise InvalidJob(
+                "job folder %s: app %r has no config/config_fed_server or config/config_fed_client file "
+                "(.json, .conf or .yml)" % (src, app)
+            )
+    return meta
+
+
+@contextlib.contextmanager
+def staged_job(src):
+    """Check src and yield a private copy of it with every (inside) link resolved, named like src.
+
+    The copy is what gets hashed for the default submit token and what gets submitted, so the token
+    covers the content of linked files too and NVFLARE never sees a link.
+    """
+    check_job_folder(src)
+    check_links(src)
+    tmp = tempfile.mkdtemp(prefix="edgefl-stage-")
+    try:
+        copy = os.path.join(tmp, os.path.basename(os.path.normpath(src)))
+        shutil.copytree(os.path.realpath(src), copy, symlinks=False, ignore=shutil.ignore_patterns(_NVFL_ARTIFACTS))
+        yield copy
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _token(params, staged):
+    token = params.get("submit_token") or job_folder_token(staged)
     if not TOKEN_RE.match(token):
         raise InvalidJob(
             "submit_token %r is invalid: use 1-128 characters from letters, digits and . _ : -" % token
@@ -57,12 +187,20 @@ def _public_meta(meta):
 
 
 def run_job(params, check_mode=False):
-    token = validate(params)
+    """Check everything before connecting, then submit/wait/download."""
+    check_admin_kit(params["admin_kit"])
+    if params.get("job_id"):
+        return _session(params, None, None, check_mode)
+    with staged_job(params["src"]) as staged:
+        return _session(params, _token(params, staged), staged, check_mode)
+
+
+def _session(params, token, staged, check_mode):
     result = {"changed": False, "submitted": False, "submit_token": token, "job_id": params.get("job_id"), "status": None}
     client = FlareClient(params["admin_kit"], params.get("username"), params["connect_timeout"])
     with client:
         try:
-            _run(client, params, token, result, check_mode)
+            _run(client, params, token, staged, result, check_mode)
         except FlareError as e:
             e.details.setdefault("job_id", result["job_id"])
             e.details.setdefault("submit_token", token)
@@ -72,7 +210,7 @@ def run_job(params, check_mode=False):
     return result
 
 
-def _run(client, params, token, result, check_mode):
+def _run(client, params, token, staged, result, check_mode):
     if token:
         existing = client.find_job(token)
         if existing:
@@ -81,7 +219,7 @@ def _run(client, params, token, result, check_mode):
             result.update(changed=True, status="NOT_SUBMITTED")
             return
         else:
-            result["job_id"] = client.submit(params["src"], token)
+            result["job_id"] = client.submit(staged, token)
             result.update(changed=True, submitted=True)
     job_id = result["job_id"]
     meta = client.job_meta(job_id)

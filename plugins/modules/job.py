@@ -16,6 +16,9 @@ description:
     folder's content) always resolves to the same job, so re-running the task never submits twice.
   - Optionally waits until the job reaches a final state and downloads its result into a directory on the
     machine that runs the module (normally the control node, with C(delegate_to) set to C(localhost)).
+  - Run through its action plugin (the normal case), a waiting task prints the job status and the time waited
+    (C(job <id>; <status>, <waited>s/<timeout>s)) on the default callback on every status change and at least every 20 seconds; it then polls at most
+    every 5 seconds, each poll being one module run with O(wait=false).
   - Fails with a distinct RV(error) kind and a clear message when the server is unreachable, the server
     refuses the admin credentials, waiting times out, or the job ends in any state other than
     C(FINISHED:COMPLETED) (then the message carries the final status and the tail of the server's job log).
@@ -40,8 +43,15 @@ attributes:
 options:
   src:
     description:
-      - NVFLARE job folder to submit (it holds C(meta.json)), for example the shipped example
-        C(playbooks/files/jobs/numpy_fedavg).
+      - NVFLARE job folder to submit, for example the shipped example C(playbooks/files/jobs/numpy_fedavg).
+      - Any folder NVFLARE's own submit accepts. Its meta file may be C(meta.json), C(meta.conf) (what
+        C(nvflare job create) writes) or C(meta.yml), and its app configs may use any of those formats; they are
+        read with NVFLARE's own loaders before connecting, and a folder that is not a job fails with
+        RV(error=invalid_job). C(.yml) files need the C(omegaconf) package next to nvflare.
+      - Symbolic links that point outside the folder, dangle or loop are refused with RV(error=invalid_job)
+        naming the link (whatever a link points at would be sent to every site). Links inside the folder are
+        followed; the job is submitted as a copy with each link replaced by its target, and the default
+        O(submit_token) hashes that copy.
       - Exactly one of O(src) and O(job_id) is required.
     type: path
   job_id:

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Action plugin for edgefl.nvflare.job: shows the progress of a job while the task waits for it.
+
+Without waiting (or in check mode) it runs the module once. When the task waits, the module runs
+first with ``wait=false`` (checks the folder and submits, or finds the job its submit token already
+has), then once per poll on that job id with ``wait=false``; between polls this plugin prints
+``job <id>: <status>`` through Ansible's Display (the default callback shows it at once) on every
+change and at least every 20 s. A last module run waits out the rest of the timeout (immediate
+for a finished job), downloads the result and reports a failed job exactly as the module does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
+
+PROGRESS_EVERY = 20  # seconds between two progress lines when nothing changes
+MIN_POLL = 5.0  # each poll is one module run (a new admin session): not more often than this
+_SESSION = ("admin_kit", "username", "connect_timeout")
+_TERMINAL = ("FINISHED_OK", "FINISHED_EXCEPTION", "ABORTED", "ABANDONED", "FAILED")
+
+
+def is_terminal(status):
+    return isinstance(status, str) and (status.startswith("FINISHED") or status in _TERMINAL)
+
+
+def _truthy(value, default=True):
+    if value is None:
+        return default
+    return to_text(value).lower() in ("1", "true", "yes", "on", "y")
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def _module(self, args, task_vars):
+        return self._execute_module(module_name="edgefl.nvflare.job", module_args=args, task_vars=task_vars)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = dict(self._task.args)
+        if self._task.check_mode or not _truthy(args.get("wait")):
+            result.update(self._module(args, task_vars))
+            return result
+        try:
+            timeout = int(args.get("timeout", 900))
+            poll = max(float(args.get("poll_interval", 2)), MIN_POLL)
+        except (TypeError, ValueError):
+            result.update(self._module(args, task_vars))  # the module reports the bad value
+            return result
+        host = (task_vars or {}).get("inventory_hostname", "localhost")
+        start = time.monotonic()
+        first_args = dict(args, wait=False)
+        first_args.pop("dest", None)
+        first = self._module(first_args, task_vars)
+        if first.get("failed") or not first.get("job_id"):
+            result.update(first)
+            return result
+        job_id, status = first["job_id"], first.get("status")
+        by_id = dict((k, args[k]) for k in _SESSION if k in args)
+        by_id.update(job_id=job_id, wait=False)
+        last_status, last_shown = None, None
+        while True:
+            waited = time.monotonic() - start
+            now = time.monotonic()
+            if status != last_status or now - last_shown >= PROGRESS_EVERY:
+                display.display("[%s] job %s: %s, %ds/%ds" % (host, job_id, status, waited, timeout))
+                last_status, last_shown = status, now
+            if is_terminal(status) or waited >= timeout:
+                break
+            time.sleep(min(poll, max(timeout - waited, 0.1)))
+            res = self._module(by_id, task_vars)
+            if res.get("failed"):
+                res.update(submitted=first.get("submitted"), submit_token=first.get("submit_token"))
+                res["changed"] = bool(first.get("changed") or res.get("changed"))
+                result.update(res)
+                return result
+            status = res.get("status")
+        remaining = timeout - (time.monotonic() - start)
+        last_args = dict((k, v) for k, v in args.items() if k not in ("src", "submit_token"))
+        last_args.update(job_id=job_id, wait=True, timeout=max(1, int(math.ceil(remaining))))
+        final = self._module(last_args, task_vars)
+        final.update(submitted=first.get("submitted"), submit_token=first.get("submit_token"))
+        final["changed"] = bool(first.get("changed") or final.get("changed"))
+        if final.get("error") == "timeout":
+            final["msg"] = (
+                "job %s did not finish within %ss (last status %s): raise timeout, or check that enough "
+                "clients are connected for the job's min_clients" % (job_id, timeout, final.get("status") or status)
+            )
+        if final.get("status") != status and final.get("status"):
+            display.display("[%s] job %s: %s" % (host, job_id, final.get("status")))
+        result.update(final)
+        return result

@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Job folders the job module accepts (every meta/config format NVFLARE reads, parsed by NVFLARE's own
+loaders) and the symlinks it refuses. No federation needed: these run before any connection."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare_job as fj
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import InvalidJob, job_folder_token
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EXAMPLE_JOB = os.path.join(REPO, "playbooks", "files", "jobs", "numpy_fedavg")
+NVFLARE = os.path.join(os.path.dirname(sys.executable), "nvflare")
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _to_hocon(data):
+    """JSON is valid HOCON; write it the way people write .conf files (unquoted keys, no commas)."""
+    if isinstance(data, dict):
+        return "{\n" + "\n".join("%s = %s" % (k, _to_hocon(v)) for k, v in data.items()) + "\n}"
+    if isinstance(data, list):
+        return "[" + ", ".join(_to_hocon(v) for v in data) + "]"
+    return json.dumps(data)
+
+
+def _to_yaml(data):
+    import yaml
+
+    return yaml.safe_dump(data, default_flow_style=False)
+
+
+def convert(dst, ext):
+    """Rewrite the example job's meta and configs as <name><ext>."""
+    shutil.copytree(EXAMPLE_JOB, dst)
+    writer = {".conf": _to_hocon, ".yml": _to_yaml, ".yaml": _to_yaml}[ext]
+    for rel in ("meta", "app/config/config_fed_client", "app/config/config_fed_server"):
+        src = os.path.join(dst, rel + ".json")
+        data = _json(src)
+        os.remove(src)
+        with open(os.path.join(dst, rel + ext), "w") as f:
+            f.write(writer(data))
+    return dst
+
+
+@pytest.mark.parametrize("ext", [".conf", ".yml", ".yaml"])
+def test_every_meta_format_is_read_by_nvflare_loaders(tmp_path, ext):
+    src = convert(str(tmp_path / "np_job"), ext)
+    try:
+        import omegaconf  # noqa: F401  pylint: disable=unused-import
+
+        have_omegaconf = True
+    except ImportError:
+        have_omegaconf = False
+    if ext == ".conf" or have_omegaconf:
+        meta = fj.check_job_folder(src)
+        assert meta == _json(os.path.join(EXAMPLE_JOB, "meta.json"))
+    else:
+        # NVFLARE reads .yml with OmegaConf, an optional package: a clear error, not a traceback
+        with pytest.raises(InvalidJob) as exc:
+            fj.check_job_folder(src)
+        assert "meta%s" % ext in exc.value.msg and "pip install omegaconf" in exc.value.msg, exc.value.msg
+
+
+def test_meta_json_example():
+    assert fj.check_job_folder(EXAMPLE_JOB)["deploy_map"] == {"app": ["@ALL"]}
+
+
+def test_nvflare_job_create_folder_is_accepted(tmp_path):
+    """A job written by `nvflare job create` (meta.conf, .conf configs) from a local template."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    for name in ("config_fed_client", "config_fed_server"):
+        shutil.copy(os.path.join(EXAMPLE_JOB, "app", "config", name + ".json"), str(tpl / (name + ".conf")))
+    shutil.copy(os.path.join(EXAMPLE_JOB, "meta.json"), str(tpl / "meta.conf"))
+    (tpl / "info.conf").write_text('description = "numpy fedavg"\nclient_category = "client_api"\ncontroller_type = "server"\n')
+    job = tmp_path / "np_conf"
+    proc = subprocess.run(
+        [NVFLARE, "job", "create", "-j", str(job), "-w", str(tpl), "-sd", os.path.join(EXAMPLE_JOB, "app", "custom"), "-force"],
+        capture_output=True, text=True, env=dict(os.environ, HOME=str(tmp_path)), check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (job / "meta.conf").is_file() and not (job / "meta.json").exists()
+    meta = fj.check_job_folder(str(job))
+    assert meta["name"] == "np_conf" and meta["min_clients"] == 2
+
+
+@pytest.mark.parametrize(
+    "breakage, words",
+    [
+        (lambda d: os.remove(os.path.join(d, "meta.json")), ["no meta.json, meta.conf or meta.yml", "not an NVFLARE job"]),
+        (lambda d: open(os.path.join(d, "meta.json"), "w").write("{not json"), ["cannot read meta.json"]),
+        (lambda d: open(os.path.join(d, "meta.json"), "w").write("[1, 2]"), ["does not hold a mapping"]),
+        (lambda d: shutil.rmtree(os.path.join(d, "app")), ["app 'app' of deploy_map has no folder"]),
+        (lambda d: shutil.rmtree(os.path.join(d, "app", "config")), ["app 'app' has no config/config_fed_server"]),
+    ],
+)
+def test_not_a_job_is_a_clear_error(tmp_path, breakage, words):
+    src = str(tmp_path / "job")
+    shutil.copytree(EXAMPLE_JOB, src)
+    breakage(src)
+    with pytest.raises(InvalidJob) as exc:
+        fj.check_job_folder(src)
+    for w in words:
+        assert w in exc.value.msg, exc.value.msg
+
+
+def test_broken_meta_conf_is_reported_with_its_name(tmp_path):
+    src = convert(str(tmp_path / "job"), ".conf")
+    with open(os.path.join(src, "meta.conf"), "a") as f:
+        f.write("\nbroken = {{{\n")
+    with pytest.raises(InvalidJob, match="cannot read meta.conf"):
+        fj.check_job_folder(src)
+
+
+# --- symlinks -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def job(tmp_path):
+    src = tmp_path / "ws" / "jobs" / "np"
+    shutil.copytree(EXAMPLE_JOB, str(src))
+    secret = tmp_path / "ws" / "state"
+    secret.mkdir()
+    (secret / "cert.json").write_text('{"root_key": "-----BEGIN PRIVATE KEY-----"}')
+    return src
+
+
+def _staged_files(src):
+    with fj.staged_job(str(src)) as copy:
+        files = {}
+        for base, _dirs, names in os.walk(copy):
+            for n in names:
+                p = os.path.join(base, n)
+                assert not os.path.islink(p)
+                with open(p) as f:
+                    files[os.path.relpath(p, copy)] = f.read()
+        return os.path.basename(copy), files
+
+
+@pytest.mark.parametrize(
+    "link, target",
+    [
+        ("app/custom/cert.json", "../../../../state/cert.json"),  # relative, leaves the folder
+        ("app/custom/state", "../../../../state"),  # a directory outside
+        ("ca.json", "ABS"),  # absolute path outside
+    ],
+)
+def test_link_outside_the_job_is_refused_and_named(job, link, target):
+    state = os.path.join(str(job), "..", "..", "state")
+    if target == "ABS":
+        target = os.path.realpath(os.path.join(state, "cert.json"))
+    os.symlink(target, os.path.join(str(job), link))
+    with pytest.raises(InvalidJob) as exc:
+        _staged_files(job)
+    assert link in exc.value.msg and "points outside the job folder" in exc.value.msg, exc.value.msg
+    assert exc.value.details["link"] == link
+
+
+def test_dangling_link_is_refused(job):
+    os.symlink("nowhere.py", os.path.join(str(job), "app", "custom", "gone.py"))
+    with pytest.raises(InvalidJob, match=r"app/custom/gone.py -> nowhere.py is dangling"):
+        _staged_files(job)
+
+
+def test_loop_link_is_refused(job):
+    os.symlink("..", os.path.join(str(job), "app", "custom", "up"))
+    with pytest.raises(InvalidJob, match="a loop"):
+        _staged_files(job)
+
+
+def test_links_inside_are_followed_and_hashed(job, tmp_path):
+    plain = tmp_path / "plain" / "np"
+    shutil.copytree(str(job), str(plain))
+    name, plain_files = _staged_files(plain)
+    with fj.staged_job(str(plain)) as copy:
+        plain_token = job_folder_token(copy)
+    assert plain_token == job_folder_token(str(plain)), "a folder without links keeps its token"
+
+    # the client script moved into a shared folder of the job and linked back, file and directory links
+    custom = os.path.join(str(job), "app", "custom")
+    os.makedirs(os.path.join(str(job), "shared"))
+    shutil.move(os.path.join(custom, "numpy_fedavg_client.py"), os.path.join(str(job), "shared", "client.py"))
+    os.symlink("../../shared/client.py", os.path.join(custom, "numpy_fedavg_client.py"))
+    os.symlink("../../shared", os.path.join(custom, "lib"))
+    name, files = _staged_files(job)
+    assert name == "np"
+    assert files["app/custom/numpy_fedavg_client.py"] == plain_files["app/custom/numpy_fedavg_client.py"]
+    assert files["app/custom/lib/client.py"] == plain_files["app/custom/numpy_fedavg_client.py"]
+    with fj.staged_job(str(job)) as copy:
+        linked_token = job_folder_token(copy)
+    # editing the linked file changes the token (the link's content counts, not the link)
+    with open(os.path.join(str(job), "shared", "client.py"), "a") as f:
+        f.write("\n# edited\n")
+    with fj.staged_job(str(job)) as copy:
+        assert job_folder_token(copy) != linked_token
+
+
+def test_job_folder_reached_through_a_link(job, tmp_path):
+    alias = tmp_path / "alias"
+    os.symlink(str(job), str(alias))
+    name, files = _staged_files(alias)
+    assert name == "alias" and "meta.json" in files
+
+
+def test_module_refuses_link_before_connecting(job, tmp_path, run_module):
+    from ansible_collections.edgefl.nvflare.plugins.modules import job as job_module
+
+    os.symlink(os.path.realpath(os.path.join(str(job), "..", "..", "state", "cert.json")), os.path.join(str(job), "ca.json"))
+    kit = tmp_path / "admin@nvidia.com" / "startup"
+    kit.mkdir(parents=True)
+    (kit / "fed_admin.json").write_text("{}")
+    res = run_module(job_module.main, {"admin_kit": str(kit.parent), "src": str(job), "connect_timeout": 1})
+    assert res["failed"] and res["error"] == "invalid_job" and "ca.json" in res["msg"], res
+    assert not res["changed"]

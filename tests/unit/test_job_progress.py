@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Through Ansible (the action plugins), against a real local NVFLARE federation (server + 2 clients):
+a meta.conf job from `nvflare job create` completes with progress lines on the default callback, and the
+client wait with a quorum names the missing client, or fails below the quorum."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from flare_local_federation import CLIENTS, get_federation
+from test_job_folder import EXAMPLE_JOB, NVFLARE, convert
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory, pytestconfig):
+    return get_federation(str(tmp_path_factory.getbasetemp() / "federation"), pytestconfig)
+
+
+def adhoc(module, args, tmp_path):
+    """Run edgefl.nvflare.<module> with `ansible localhost -v` and the default callback; return the process."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+    )
+    return subprocess.run(
+        [ANSIBLE, "localhost", "-v", "-e", "ansible_python_interpreter=" + sys.executable, "-m", "edgefl.nvflare." + module, "-a", json.dumps(args)],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True, check=False,
+    )
+
+
+def created_job(tmp_path):
+    tpl = tmp_path / "tpl"
+    convert(str(tpl / "x"), ".conf")  # the example as .conf files
+    for name in ("config_fed_client", "config_fed_server"):
+        os.rename(str(tpl / "x" / "app" / "config" / (name + ".conf")), str(tpl / (name + ".conf")))
+    os.rename(str(tpl / "x" / "meta.conf"), str(tpl / "meta.conf"))
+    (tpl / "info.conf").write_text('description = "numpy fedavg"\nclient_category = "client_api"\ncontroller_type = "server"\n')
+    import shutil
+
+    shutil.rmtree(str(tpl / "x"))
+    job = tmp_path / "np_conf"
+    proc = subprocess.run(
+        [NVFLARE, "job", "create", "-j", str(job), "-w", str(tpl), "-sd", os.path.join(EXAMPLE_JOB, "app", "custom"), "-force"],
+        capture_output=True, text=True, env=dict(os.environ, HOME=str(tmp_path)), check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (job / "meta.conf").is_file() and (job / "app" / "config" / "config_fed_server.conf").is_file()
+    return str(job)
+
+
+def test_meta_conf_job_completes_with_progress_lines(fed, tmp_path):
+    src = created_job(tmp_path)
+    proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": src, "timeout": 180, "dest": str(tmp_path / "res")}, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = re.findall(r"^\[localhost\] job (\S+): (\S+), \d+s/180s$", proc.stdout, re.M)
+    assert lines, proc.stdout
+    job_id = lines[0][0]
+    assert lines[0][1] in ("SUBMITTED", "DISPATCHED", "RUNNING")
+    assert "[localhost] job %s: FINISHED:COMPLETED" % job_id in proc.stdout, proc.stdout
+    assert '"status": "FINISHED:COMPLETED"' in proc.stdout and '"submitted": true' in proc.stdout
+    model = tmp_path / "res" / job_id / "workspace" / "models" / "server.npy"
+    assert model.is_file()
+    # the same folder again: the token finds the job, nothing is submitted
+    again = adhoc("job", {"admin_kit": fed.admin_kit, "src": src, "timeout": 60}, tmp_path)
+    assert again.returncode == 0 and '"submitted": false' in again.stdout and job_id in again.stdout, again.stdout
+
+
+def test_job_link_outside_refused_through_ansible(fed, tmp_path):
+    src = tmp_path / "job"
+    import shutil
+
+    shutil.copytree(EXAMPLE_JOB, str(src))
+    os.symlink(os.path.join(fed.admin_kit, "startup", "client.key"), str(src / "app" / "custom" / "key.pem"))
+    proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(src), "timeout": 30}, tmp_path)
+    assert proc.returncode != 0
+    assert "app/custom/key.pem" in proc.stdout and "points outside the job folder" in proc.stdout, proc.stdout
+
+
+def test_wait_clients_quorum_names_the_missing_client(fed, tmp_path):
+    expected = list(CLIENTS) + ["site-9"]
+    proc = adhoc(
+        "wait_clients",
+        {"admin_kit": fed.admin_kit, "expected_clients": expected, "min_clients": "2", "timeout": 60, "quorum_grace": 4, "poll_interval": 1},
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^\[localhost\] wait for clients, \d+s/60s: 2/3 clients connected \(quorum 2\); missing: site-9$", proc.stdout, re.M), proc.stdout
+    assert '"missing_clients": [\n        "site-9"\n    ]' in proc.stdout or '"site-9"' in proc.stdout
+
+
+def test_wait_clients_fails_below_quorum(fed, tmp_path):
+    proc = adhoc(
+        "wait_clients",
+        {"admin_kit": fed.admin_kit, "expected_clients": list(CLIENTS) + ["site-8", "site-9"], "min_clients": "75%", "timeout": 3, "poll_interval": 1},
+        tmp_path,
+    )
+    assert proc.returncode != 0
+    assert "only 2 of the 4 clients connected after" in proc.stdout and "below the quorum of 3" in proc.stdout, proc.stdout
+    assert "missing: site-8, site-9" in proc.stdout
+
+
+def test_job_timeout_through_the_action_plugin(fed, tmp_path):
+    import shutil
+
+    src = tmp_path / "unschedulable"
+    shutil.copytree(EXAMPLE_JOB, str(src))
+    meta = json.loads((src / "meta.json").read_text())
+    meta["min_clients"] = 9
+    (src / "meta.json").write_text(json.dumps(meta))
+    proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(src), "timeout": 6}, tmp_path)
+    assert proc.returncode != 0
+    assert re.search(r"^\[localhost\] job \S+: SUBMITTED, \d+s/6s$", proc.stdout, re.M), proc.stdout
+    assert "did not finish within 6s (last status SUBMITTED)" in proc.stdout, proc.stdout
+    assert '"error": "timeout"' in proc.stdout and '"submitted": true' in proc.stdout, proc.stdout
