@@ -92,7 +92,8 @@ def test_detect_no_render_group_on_older_l4t(tmp_path):
 
 
 def render_template(devices, groups, private_devices=True):
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    # Ansible renders templates with trim_blocks=True
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True)
     env.filters["comment"] = lambda text: "#\n# " + text + "\n#"
     with open(TEMPLATE) as f:
         tmpl = env.from_string(f.read())
