@@ -86,7 +86,10 @@ def test_detect_boards(name, size, want):
 
 def test_detect_plain_host(tmp_path):
     out = run("detect", dict(board("nano"), release_file=str(tmp_path / "missing")))
-    assert out == {"is_jetson": False, "model": "", "l4t_release": "", "jetpack_major": 0, "ram_mb": 0, "swap_mb": 4096}
+    assert out == {
+        "is_jetson": False, "model": "", "l4t_release": "", "jetpack_major": 0, "ram_mb": 0, "swap_mb": 4096,
+        "gpu": {"devices": [], "groups": []},
+    }
 
 
 def test_detect_unknown_l4t_and_missing_model(tmp_path):

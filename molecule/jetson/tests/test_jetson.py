@@ -19,6 +19,8 @@ EXPECTED_FACTS = {
         "jetpack_major": 6,
         "ram_mb": 7619,
         "swap_mb": 64,
+        # the stand-in nodes molecule.yml maps (groups: the GPU groups the image has, checked below)
+        "gpu": {"devices": ["/dev/nvhost-ctrl-gpu", "/dev/nvmap"]},
     },
     "edgefl-j-nano": {
         "is_jetson": True,
@@ -27,6 +29,7 @@ EXPECTED_FACTS = {
         "jetpack_major": 4,
         "ram_mb": 3965,
         "swap_mb": 4096,  # sized from RAM: the 4 GB the manual guide used on a Nano
+        "gpu": {"devices": []},
     },
 }
 
@@ -37,10 +40,16 @@ def _facts(name):
 
 
 @pytest.mark.parametrize("name", JETSONS)
-def test_detection_facts(name):
+def test_detection_facts(podman_host, name):
     facts = _facts(name)
     for key, want in EXPECTED_FACTS[name].items():
+        if key == "gpu":
+            assert facts[key]["devices"] == want["devices"]
+            continue
         assert facts[key] == want, key
+    host = podman_host(name)
+    assert facts["gpu"]["groups"] == [g for g in ("video", "render") if host.run("getent group %s", g).rc == 0]
+    assert "video" in facts["gpu"]["groups"]
     assert facts["python"] == "/usr/bin/python3"
     assert facts["python_version"].startswith("3.11.")
 
@@ -108,6 +117,18 @@ def test_torch_wheel_imports_in_venv(podman_host, name):
     out = host.check_output("/opt/nvflare/venv/bin/python -c 'import torch; print(torch.__version__)'")
     assert out == "2.3.0+jetsonfake"
     assert host.package("zlib1g-dev").is_installed
+
+
+def test_torch_check_saw_cuda_only_in_the_sandbox(podman_host):
+    """Converge passed with nvflare_jetson_torch_require_cuda on the Orin: the stand-in torch reports CUDA
+    only to a non-root, no_new_privs process that opens the GPU nodes - the check ran as nvflare in the
+    unit's sandbox. As root outside it, or on the Nano without GPU nodes, it reports none."""
+    code = "import torch; print(torch.cuda.is_available())"
+    assert podman_host("edgefl-j-orin").check_output("/opt/nvflare/venv/bin/python -c %s", code) == "False"
+    res = podman_host("edgefl-j-nano").run(
+        "systemd-run --wait --pipe --quiet -p User=nvflare -p NoNewPrivileges=yes -p SupplementaryGroups=video "
+        "-- /opt/nvflare/venv/bin/python -c %s", code)
+    assert (res.rc, res.stdout.strip()) == (0, "False"), res.stderr
 
 
 @pytest.mark.parametrize("name", JETSONS)

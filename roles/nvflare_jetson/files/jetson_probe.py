@@ -10,6 +10,7 @@ ships Python 3.6, so no walrus, no f-string '=', no subprocess capture_output/te
     jetson_probe.py swap '<json>'       the swap file's state and what to do about it
     jetson_probe.py uninstall '<json>'  what tasks_from: uninstall has to remove
     jetson_probe.py wheels '<json>'     run with the VENV's python: the wheels missing from it
+    jetson_probe.py sandbox '<json>'    the systemd-run -p properties of the NVFLARE unit's sandbox
 
 One JSON object on stdout.
 """
@@ -18,6 +19,7 @@ import glob
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 
@@ -43,6 +45,48 @@ def auto_swap_mb(ram_mb):
     return min(8192, half_gib * 1024)
 
 
+# The L4T device nodes CUDA opens, relative to /dev (NVIDIA's container toolkit l4t/devices.csv and strace of
+# cuInit on the boards): JetPack 4 (L4T R32) nvhost-ctrl + nvhost-*-gpu + nvmap; JetPack 5 (R35) adds
+# nvhost-{nvsched,power,prof-ctx,prof-dev}-gpu and /dev/nvgpu/igpu0/*; JetPack 6 (R36) adds host1x-fence,
+# the DRM render node and, with the OpenRM display driver, /dev/nvidia*. The multimedia and camera engines
+# (nvhost-vic, -nvdec, -msenc, -nvjpg, -isp, -vi, -nvdla*) are not for jobs and stay hidden.
+GPU_DEVICE_GLOBS = (
+    "nvhost-ctrl",
+    "nvhost-*gpu",
+    "nvmap",
+    "nvgpu/igpu*/*",
+    "host1x-fence",
+    "nvidia*",
+    "dri/renderD*",
+)
+# L4T gives these groups the GPU nodes (root:video 0660; the render node root:render on JetPack 6).
+GPU_GROUPS = ("video", "render")
+
+
+def group_exists(name, group_file):
+    for line in (read(group_file) or "").splitlines():
+        if line.split(":", 1)[0] == name:
+            return True
+    return False
+
+
+def gpu_access(dev_dir, group_file):
+    """The GPU device nodes present under dev_dir (char devices, sorted) and the GPU groups that exist."""
+    nodes = set()
+    for pattern in GPU_DEVICE_GLOBS:
+        for path in glob.glob(os.path.join(dev_dir, pattern)):
+            try:
+                is_char = stat.S_ISCHR(os.stat(path).st_mode)
+            except OSError:
+                continue
+            if is_char:
+                nodes.add(path)
+    return {
+        "devices": sorted(nodes),
+        "groups": [g for g in GPU_GROUPS if group_exists(g, group_file)],
+    }
+
+
 def detect(args):
     release = read(args["release_file"])
     size = int(args.get("swap_size_mb") or 0)
@@ -54,6 +98,8 @@ def detect(args):
             "jetpack_major": 0,
             "ram_mb": 0,
             "swap_mb": size if size > 0 else auto_swap_mb(0),
+            # not a Jetson: the unit keeps every device hidden
+            "gpu": {"devices": [], "groups": []},
         }
     major = re.search(r"#\s*R(\d+)", release)
     rev = re.search(r"REVISION:\s*([0-9.]+)", release)
@@ -69,6 +115,7 @@ def detect(args):
         "jetpack_major": int(args["jetpack_by_l4t"].get(l4t_major, 0)),
         "ram_mb": ram_mb,
         "swap_mb": size if size > 0 else auto_swap_mb(ram_mb),
+        "gpu": gpu_access(args.get("dev_dir", "/dev"), args.get("group_file", "/etc/group")),
     }
 
 
@@ -198,12 +245,102 @@ def wheels(args, paths=None):
     return {"python": sys.executable, "missing": missing}
 
 
-COMMANDS = {"detect": detect, "power": power, "swap": swap, "uninstall": uninstall, "wheels": wheels}
+# [Service] settings that are not the sandbox: systemd-run gets every other one.
+NOT_SANDBOX = frozenset((
+    "Type", "ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "ExecStopPost", "ExecReload",
+    "Restart", "RestartSec", "TimeoutSec", "TimeoutStartSec", "TimeoutStopSec", "WorkingDirectory",
+    "PIDFile", "KillMode", "KillSignal", "WatchdogSec", "StartLimitBurst", "StartLimitIntervalSec",
+))
+# The systemd version that added each sandbox setting: systemd-run on an older one refuses the
+# property, where the unit file only warns and ignores it (JetPack 4: 237, JetPack 5: 245, JetPack 6: 249).
+SINCE = {
+    "ProtectProc": 247,
+    "ProcSubset": 247,
+    "ProtectClock": 245,
+    "ProtectKernelLogs": 244,
+    "ProtectHostname": 242,
+    "RestrictSUIDSGID": 242,
+}
+
+
+def unit_settings(text):
+    """(key, value) of every setting in the [Service] section of a unit file, in order."""
+    out = []
+    section = None
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        key, sep, value = line.partition("=")
+        if sep and section == "Service":
+            out.append((key.strip(), value.strip()))
+    return out
+
+
+def template_settings(text):
+    """The static [Service] settings of the unit template (lines without Jinja): the sandbox the unit
+    will have before the service role has installed it."""
+    kept = [ln for ln in (text or "").splitlines() if "{{" not in ln and "{%" not in ln]
+    return unit_settings("\n".join(kept))
+
+
+def optional_paths(value):
+    """'-' before every path: a directory the service role creates later must not fail the check."""
+    return " ".join(p if p.startswith("-") else "-" + p for p in value.split())
+
+
+def systemd_version():
+    """The major version `systemctl --version` reports (0 when it cannot run)."""
+    try:
+        proc = subprocess.Popen(["systemctl", "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                universal_newlines=True)
+        output = proc.communicate()[0]
+    except (IOError, OSError):
+        return 0
+    found = re.match(r"\s*systemd\s+(\d+)", output or "")
+    return int(found.group(1)) if found else 0
+
+
+def sandbox(args):
+    """The systemd-run properties that reproduce the NVFLARE unit's sandbox: read from the installed unit,
+    else from the unit template with this host's user and GPU settings."""
+    installed = read(args["unit_file"])
+    if installed is not None:
+        source = "unit"
+        settings = unit_settings(installed)
+    else:
+        source = "template"
+        gpu = args.get("gpu") or {}
+        settings = [("User", args["user"]), ("Group", args["group"])] + template_settings(args["template"])
+        if any(k == "PrivateDevices" and v == "yes" for k, v in settings):
+            for node in gpu.get("devices") or []:
+                settings += [("BindPaths", "-" + node), ("DeviceAllow", node + " rw")]
+        if gpu.get("groups"):
+            settings.append(("SupplementaryGroups", " ".join(gpu["groups"])))
+    version = int(args.get("systemd_version") or 0) or systemd_version()
+    props = []
+    skipped = []
+    for key, value in settings:
+        if key in NOT_SANDBOX:
+            continue
+        if version and version < SINCE.get(key, 0):
+            skipped.append(key)
+            continue
+        if key == "ReadWritePaths":
+            value = optional_paths(value)
+        props.append(key + "=" + value)
+    return {"source": source, "properties": props, "skipped": sorted(set(skipped))}
+
+
+COMMANDS = {"detect": detect, "power": power, "swap": swap, "uninstall": uninstall, "wheels": wheels, "sandbox": sandbox}
 
 
 def main(argv):
     if len(argv) != 3 or argv[1] not in COMMANDS:
-        sys.stderr.write("usage: jetson_probe.py detect|power|swap|uninstall|wheels '<json>'\n")
+        sys.stderr.write("usage: jetson_probe.py detect|power|swap|uninstall|wheels|sandbox '<json>'\n")
         return 2
     print(json.dumps(COMMANDS[argv[1]](json.loads(argv[2]))))
     return 0

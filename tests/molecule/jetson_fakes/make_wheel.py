@@ -8,8 +8,31 @@ import sys
 import zipfile
 
 NAME, VERSION = "torch", "2.3.0+jetsonfake"
+# torch.cuda.is_available() of the stand-in: True only where a job in the NVFLARE unit's sandbox would get
+# the GPU - a non-root process with no_new_privs that can open the L4T GPU nodes read-write (the Jetson
+# lookalikes map stand-in nodes, root:video 0660). The torch check must run that way to see CUDA.
+TORCH_INIT = '''import os
+
+__version__ = "%s"
+GPU_NODES = ("/dev/nvmap", "/dev/nvhost-ctrl-gpu")
+
+
+class cuda:
+    @staticmethod
+    def is_available():
+        with open("/proc/self/status") as f:
+            sandboxed = "NoNewPrivs:\\t1" in f.read()
+        if os.geteuid() == 0 or not sandboxed:
+            return False
+        try:
+            for node in GPU_NODES:
+                os.close(os.open(node, os.O_RDWR))
+        except OSError:
+            return False
+        return True
+''' % VERSION
 FILES = {
-    "torch/__init__.py": '__version__ = "%s"\n\n\nclass cuda:\n    @staticmethod\n    def is_available():\n        return False\n' % VERSION,
+    "torch/__init__.py": TORCH_INIT,
     "torch-%s.dist-info/METADATA" % VERSION: "Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: stand-in\n" % (NAME, VERSION),
     "torch-%s.dist-info/WHEEL" % VERSION: "Wheel-Version: 1.0\nGenerator: edgefl-make-wheel\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
 }
