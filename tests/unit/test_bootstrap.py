@@ -87,7 +87,7 @@ class Host:
                "EDGEFL_BOOTSTRAP_DIRS": dirs or str(self.pydir), "FAKE_APT_LOG": str(self.apt_log)}
         env.update(self.env_extra)
         argv = [self.shell, SCRIPT, mode, floor] + ([interpreter] if interpreter is not None else [])
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
         assert proc.returncode == 0, proc.stderr
         return bootstrap_plan({"stdout": proc.stdout, "stderr": proc.stderr, "rc": proc.returncode})
 
@@ -238,7 +238,8 @@ def test_user_interpreter_is_verified_never_replaced(host):
 
 @pytest.mark.parametrize("args", [("install", "3.8"), ("apply", "three"), ("apply", "3.x")])
 def test_bad_arguments_fail_clearly(host, args):
-    proc = subprocess.run([host.shell, SCRIPT] + list(args), capture_output=True, text=True, env={"PATH": "/nonexistent"})
+    proc = subprocess.run([host.shell, SCRIPT] + list(args), capture_output=True, text=True,
+                          env={"PATH": "/nonexistent"}, check=False)
     plan = bootstrap_plan(proc.stdout)
     assert plan["status"] == "failed" and "bootstrap.sh:" in plan["msg"]
 
