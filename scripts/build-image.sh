@@ -4,6 +4,8 @@
 # Skips the build when the image already exists with the current content revision
 # (label edgefl.image.revision; FORCE=1 rebuilds anyway).
 # Image name: localhost/edgefl-debian:<suite>[-arm64]
+# For bookworm/amd64 it also derives localhost/edgefl-debian:bookworm-nopython (every python3 package
+# purged; molecule/venv bootstraps it with playbooks/bootstrap.yml), built only when missing or older.
 set -euo pipefail
 SUITE=${1:-bookworm}
 ARCH=${2:-amd64}
@@ -17,13 +19,49 @@ INCLUDE=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,sudo,ca-ce
 # Bump when INCLUDE or the rootfs tweaks below change: older images are rebuilt.
 REVISION=2
 
-if [[ -z ${FORCE:-} ]] && podman image exists "$IMAGE"; then
-  have=$(podman image inspect --format '{{index .Labels "edgefl.image.revision"}}' "$IMAGE" 2>/dev/null || true)
-  if [[ $have == "$REVISION" ]]; then
-    echo "[image] $IMAGE exists (FORCE=1 to rebuild)" >&2
-    exit 0
+# Revision of the derived image without Python (bump when its recipe changes).
+NOPY_REVISION=1
+NOPY_IMAGE=localhost/edgefl-debian:$SUITE-nopython
+
+# current IMAGE REVISION: true when IMAGE exists with label edgefl.image.revision=REVISION (and no FORCE)
+current() {
+  [[ -z ${FORCE:-} ]] && podman image exists "$1" || return 1
+  local have
+  have=$(podman image inspect --format '{{index .Labels "edgefl.image.revision"}}' "$1" 2>/dev/null || true)
+  [[ $have == "$2" ]] && return 0
+  echo "[image] $1 has revision '${have:-none}', want $2: rebuilding" >&2
+  return 1
+}
+
+# The base image with every python3 package purged (dpkg only, no network): a host too old or too bare
+# for Ansible modules. Its base revision is part of its label, so a rebuilt base rebuilds it.
+build_nopython() {
+  [[ $SUITE == bookworm && $ARCH == amd64 ]] || return 0
+  local rev=$REVISION.$NOPY_REVISION start=$SECONDS name=edgefl-image-nopython-$$
+  if current "$NOPY_IMAGE" "$rev"; then
+    echo "[image] $NOPY_IMAGE exists (FORCE=1 to rebuild)" >&2
+    return 0
   fi
-  echo "[image] $IMAGE has revision '${have:-none}', want $REVISION: rebuilding" >&2
+  podman rm -f "$name" >/dev/null 2>&1 || true
+  podman run --name "$name" --network none --entrypoint /bin/sh "$IMAGE" -c '
+    set -e
+    export DEBIAN_FRONTEND=noninteractive
+    pkgs=$(dpkg-query -W -f "\${Package}\n" | grep -E "^(lib)?python3" || true)
+    [ -z "$pkgs" ] || apt-get purge -y -q --auto-remove $pkgs >/dev/null
+    rm -rf /usr/lib/python3* /usr/local/lib/python3* /var/cache/apt/archives/*.deb
+    if ls /usr/bin/python* /usr/local/bin/python* >/dev/null 2>&1; then echo "python left" >&2; exit 1; fi
+  ' || { podman rm -f "$name" >/dev/null 2>&1; echo "[image] purging python3 failed" >&2; exit 1; }
+  podman commit -q \
+    --change 'CMD ["/sbin/init"]' --change 'ENTRYPOINT []' --change "LABEL edgefl.image.revision=$rev" \
+    "$name" "$NOPY_IMAGE" >/dev/null
+  podman rm -f "$name" >/dev/null
+  echo "[image] built $NOPY_IMAGE in $((SECONDS - start)) s" >&2
+}
+
+if current "$IMAGE" "$REVISION"; then
+  echo "[image] $IMAGE exists (FORCE=1 to rebuild)" >&2
+  build_nopython
+  exit 0
 fi
 if [[ $ARCH != amd64 ]]; then
   # Foreign architectures run through qemu-user-static via binfmt_misc. The handler must be
@@ -72,3 +110,4 @@ tar -C "$root" -c . | podman import "${platform[@]}" \
   --change "LABEL edgefl.image.revision=$REVISION" \
   - "$IMAGE" >/dev/null
 echo "[image] built $IMAGE in $((SECONDS - start)) s" >&2
+build_nopython
