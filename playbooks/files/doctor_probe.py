@@ -22,8 +22,8 @@ starts a dry run of the participant from the same kit, and its cleanup `pkill -9
 line - the running service's own - and, for a server, deletes the snapshot and job storage
 directories. This probe runs the same checker classes (nvflare.tool.package_checker) with the dry run
 left out, and on the server without the port-binding rules (the running server holds those ports;
-the connect check covers them). Nothing is written, except the checker's own writability test, which
-creates a temporary file in the server's storage directories and deletes it.
+the connect check covers them). Nothing is written: the server's writability rules would write a
+temporary file into storage named in fed_server.json, and NVFLARE 2.9 kits name none there.
 """
 
 import glob

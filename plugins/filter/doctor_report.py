@@ -85,7 +85,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.edgefl.nvflare.plugins.filter.clock_skew import clock_skew
 
 CHECKS = ("preflight", "connect", "clock", "disk", "swap", "throttle")
-CELL_WIDTH = 48
+CELL_WIDTH = 40
 
 
 def _cell(level, reason="", short=None):
@@ -112,7 +112,20 @@ def _connect(data):
         return _cell("ok")
     return _cell("FAIL", "; ".join(("%s %s: %s" % (t.get("name") or "", t.get("target"), t.get("error") or "failed")).strip()
                                    for t in bad),
-                 "%s %s" % (bad[0].get("target"), bad[0].get("error") or "failed"))
+                 "%s %s" % (bad[0].get("target"), _short_error(bad[0].get("error"))))
+
+
+_SHORT_ERRORS = (("refused", "refused"), ("timed out", "timed out"), ("no route", "no route"),
+                 ("not known", "unknown host"), ("temporary failure in name resolution", "unknown host"),
+                 ("unreachable", "unreachable"), ("reset", "reset"))
+
+
+def _short_error(error):
+    low = (error or "").lower()
+    for needle, short in _SHORT_ERRORS:
+        if needle in low:
+            return short
+    return error or "failed"
 
 
 def _clock(data, max_clock_skew):

@@ -118,9 +118,20 @@ def test_swap_and_throttling_warn_but_do_not_fail(data, swap, throttle, failed):
 def test_a_host_that_did_not_answer_fails(res, reason):
     rep = doctor_report([{"site_name": "site-3", "role": "client", "result": res}])
     assert rep["failed"] is True
-    assert rep["rows"][0]["preflight"] == reason[:45] + "..." if len(reason) > 48 else reason
+    cell = rep["rows"][0]["preflight"]
+    assert cell == (reason if len(reason) <= 40 else reason[:37] + "..."), cell
     assert rep["rows"][0]["connect"] == "-"
-    assert rep["problems"][0].startswith("FAIL site-3 preflight: ")
+    # the whole reason is in the problem lines
+    assert rep["problems"] == ["FAIL site-3 preflight: " + reason[len("FAIL "):]]
+
+
+def test_connect_errors_are_short_in_the_cell_and_whole_in_the_problems():
+    bad = [{"target": "server1:8002", "name": "server1", "ok": False, "error": "[Errno 111] Connection refused"},
+           {"target": "relay-1:8102", "name": "relay-1", "ok": False, "error": "[Errno -2] Name or service not known"}]
+    rep = doctor_report([client(changed(connect=bad))])
+    assert rep["rows"][0]["connect"] == "FAIL server1:8002 refused"
+    assert rep["problems"] == ["FAIL site-1 connect: server1 server1:8002: [Errno 111] Connection refused; "
+                               "relay-1 relay-1:8102: [Errno -2] Name or service not known"]
 
 
 def test_no_clock_reading_warns():
