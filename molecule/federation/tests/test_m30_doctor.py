@@ -8,6 +8,7 @@ a container's clock cannot be set)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 
@@ -66,7 +67,8 @@ def test_doctor_reports_low_disk_and_clock_offset():
     assert "FAIL site-1 disk: /var/lib/nvflare/site-1:" in out
     rc, rows, tables, out = doctor("-e", "nvflare_doctor_test_clock_offset=-3600")
     assert rc != 0 and tables == 1, out[-3000:]
-    assert all(r["clock"].startswith("FAIL 36") and r["clock"].endswith("behind") for r in rows.values()), rows
+    # -3600 s, give or take the second or two the probe takes to reach the host
+    assert all(re.fullmatch(r"FAIL 3[56]\d\d(\.\d)? s behind", r["clock"]) for r in rows.values()), rows
     assert "sync it with NTP" in out
 
 
@@ -80,7 +82,7 @@ def test_deploy_stops_on_clock_skew_before_changing_anything():
     STATE["deploy_clock_stop_seconds"] = round(time.time() - t0, 1)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
-    assert "edgefl-f-site-1: clock 3" in out and "behind the control node (max 60 s)" in out, out[-3000:]
+    assert re.search(r"edgefl-f-site-1: clock 3[56]\d\d(\.\d)? s behind the control node \(max 60 s\)", out), out[-3000:]
     assert "timedatectl set-ntp true" in out
     recap = [ln for ln in proc.stdout.splitlines() if ln.startswith("edgefl-f-")]
     assert len(recap) == len(HOSTS) and all("changed=0" in ln and "failed=1" in ln for ln in recap), recap
