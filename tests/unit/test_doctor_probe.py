@@ -71,6 +71,18 @@ def test_running_server_passes_without_the_port_binding_rules(federation, tmp_pa
     assert federation.procs["localhost"].poll() is None
 
 
+def test_client_behind_a_relay_is_checked_against_the_relay(federation, tmp_path):
+    # NVFLARE's connectivity function with the kit's scheme and certificates, aimed at the parent relay's
+    # endpoint (its site name and port); the running server's port stands in for a relay that answers
+    kit = federation.kit("site-2")
+    up = {"role": "relay", "site_name": "localhost", "address": None, "port": federation.fed_port}
+    out = run_probe(base_args(tmp_path, kit, "client", parent=up))
+    assert out["preflight"] == {"status": "ok", "detail": "relay localhost:%d answers" % federation.fed_port}
+    down = dict(up, port=free_port())
+    out = run_probe(base_args(tmp_path, kit, "client", parent=down))
+    assert out["preflight"] == {"status": "FAIL", "detail": "cannot connect to http relay (localhost:%d)" % down["port"]}
+
+
 def test_kit_with_a_missing_key_fails(federation, tmp_path):
     kit = str(tmp_path / "site-2")
     shutil.copytree(federation.kit("site-2"), kit)
