@@ -55,7 +55,7 @@ def rss_per_node():
     out = bf.sh(["podman", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"])[0].stdout
     mem = {}
     for line in out.splitlines():
-        name, _, usage = line.partition("\t")
+        name, usage = (line.split("\t", 1) + [""])[:2]
         if name.startswith("edgefl-sbx-") and mib(usage) is not None:
             mem[name[len("edgefl-sbx-"):]] = mib(usage)
     clients = [v for k, v in mem.items() if k.startswith("site-")]
@@ -159,8 +159,9 @@ def main():
     for n in ns:
         r = rows[str(n)]
         print("%-6d %-6d " % (n, r["forks"]) + " ".join("%12s" % r.get(c) for c in cols))
-    print("marginal seconds per added host: cold %s, re-run %s" % (results["marginal"]["cold_s_per_host"],
-                                                                  results["marginal"]["rerun_s_per_host"]))
+    marginal = results["marginal"]
+    print("marginal seconds per added host: cold %s, re-run %s"
+          % (marginal["cold_s_per_host"], marginal["rerun_s_per_host"]))
     print("checks:", checks)
     return 0 if all(checks.values()) else 1
 
