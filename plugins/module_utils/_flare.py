@@ -108,13 +108,6 @@ def job_folder_token(path):
     return "edgefl-%s-%s" % (name, canonical_job_content_hash(path)[:40])
 
 
-def check_job_folder(path):
-    if not os.path.isdir(path):
-        raise InvalidJob("src %r is not a directory: give the path of an NVFLARE job folder (it holds meta.json)" % path)
-    if not os.path.isfile(os.path.join(path, "meta.json")):
-        raise InvalidJob("src %r has no meta.json: it is not an NVFLARE job folder (export one with a recipe's export())" % path)
-
-
 def _quiet():
     """Swallow the FLARE API's prints: a module's stdout must carry only its JSON result."""
     out = io.StringIO()
