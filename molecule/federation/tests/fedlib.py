@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -71,6 +72,19 @@ def module(name, args):
 
 def status(expected=None):
     return module("status", {"admin_kit": admin_kit(), "expected_clients": expected or [], "fail_unreachable": False})
+
+
+def drop_client(name):
+    """Make the server forget a connected client now (NVFLARE's remove_client admin command), as its heartbeat
+    timeout would after a while for a device that went offline; a running client registers again."""
+    code = ("import contextlib, io, sys\n"
+            "from nvflare.fuel.flare_api.flare_api import new_secure_session\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    s = new_secure_session(sys.argv[1], sys.argv[2], timeout=30)\n"
+            "    s.remove_client(sys.argv[3])\n"
+            "    s.close()\n")
+    subprocess.run([sys.executable, "-c", code, "admin@nvidia.com", admin_kit(), name], check=True,
+                   capture_output=True, env=env())
 
 
 def wait_all_connected(names, timeout):
