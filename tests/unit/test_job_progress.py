@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from flare_local_federation import CLIENTS, get_federation
@@ -123,6 +124,9 @@ def test_job_timeout_through_the_action_plugin(fed, tmp_path):
     shutil.copytree(EXAMPLE_JOB, str(src))
     meta = json.loads((src / "meta.json").read_text())
     meta["min_clients"] = 9
+    # a name of this run's own: the submit token hashes the content, and the shared federation may hold
+    # an identical job from another test (then this run would find it instead of submitting)
+    meta["name"] = "unschedulable-%d-%d" % (os.getpid(), time.time_ns())
     (src / "meta.json").write_text(json.dumps(meta))
     proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(src), "timeout": 6}, tmp_path)
     assert proc.returncode != 0
