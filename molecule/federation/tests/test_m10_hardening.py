@@ -83,8 +83,8 @@ def test_firewall_deletes_the_rule_of_an_old_port(podman_host):
     t0 = time.time()
     assert "'edgefl nvflare 8003'" in _added(server) and _reaches(client, ip, 8003)
     # the server's admin port moves to 8013 for the firewall only (the server keeps listening on 8003)
-    # JSON extra vars: a port is an int, as in an inventory (key=value would make it a string)
-    playbook("deploy.yml", "--tags", "firewall", "--limit", SERVER, "-e", '{"nvflare_firewall_admin_port": 8013}')
+    # key=value extra vars: the port arrives as the string "8013" (the role's check accepts digit strings)
+    playbook("deploy.yml", "--tags", "firewall", "--limit", SERVER, "-e", "nvflare_firewall_admin_port=8013")
     try:
         added = _added(server)
         assert "'edgefl nvflare 8013'" in added and "8003" not in added, added
