@@ -39,6 +39,7 @@ import importlib
 import io
 import os
 import re
+import stat
 
 RELAY_MIN = (2, 6)
 CONN_SECURITY_MIN = (2, 5)
@@ -372,7 +373,17 @@ def provision(project_dict, root_dir, version, ca_days, cert_days):
     if build_error or errors or not result or not os.path.isdir(result):
         raise ProvisionFailed("NVFLARE provisioning failed: %s" % ("; ".join(errors) or "a builder raised an error"),
                               logger.messages + printed)
+    lock_private_keys(result)
     return result
+
+
+def lock_private_keys(prod_dir):
+    """Private keys 0600: NVFLARE before 2.8 writes them with the process umask (0644 under the usual 022)."""
+    for dirpath, _dirs, files in os.walk(prod_dir):
+        for fn in files:
+            full = os.path.join(dirpath, fn)
+            if fn.endswith(".key") and not os.path.islink(full) and stat.S_IMODE(os.lstat(full).st_mode) != 0o600:
+                os.chmod(full, 0o600)
 
 
 def _lines(buf):
