@@ -2,8 +2,8 @@
 # Real provisioning with every NVFLARE minor line (issue #13): one cached venv per version, then pytest.
 #   scripts/test-versions.sh [VERSION ...]      default: 2.4.2 2.5.2 2.6.3 2.7.3 2.8.3 2.9.0
 # The venvs come from scripts/nvflare-venv.sh (${EDGEFL_NV_CACHE:-~/.cache/edgefl}/nv-<version>); a second
-# run finds them and downloads nothing. EDGEFL_TEST_JOBS=2 runs the tests in two halves side by side (no
-# faster on a busy 2-core machine: measured 168 s against 141 s in one process).
+# run finds them and downloads nothing. EDGEFL_TEST_JOBS=2 runs the tests in two halves side by side (not
+# faster on a busy 2-core machine, so one process is the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
