@@ -16,7 +16,7 @@ for v in "${versions[@]}"; do
   scripts/nvflare-venv.sh "$v" >/dev/null
 done
 echo "venvs ready in $((SECONDS - t0)) s: ${versions[*]}"
-pytest_run() { python -m pytest -q -p no:cacheprovider tests/versions "$@"; }
+pytest_run() { python -m pytest -q -p no:cacheprovider tests/versions; }
 if [[ ${EDGEFL_TEST_JOBS:-1} == 1 || ${#versions[@]} -lt 2 ]]; then
   EDGEFL_NV_VERSIONS="${versions[*]}" pytest_run
   exit

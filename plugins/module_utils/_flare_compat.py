@@ -170,7 +170,7 @@ def check_builders(project, version):
         if not isinstance(path, str) or "." not in path:
             out.append((i, path, "needs a 'path' naming a builder class (module.Class)"))
             continue
-        mod, _, cls = path.rpartition(".")
+        mod, cls = path.rsplit(".", 1)
         try:
             found = getattr(importlib.import_module(mod), cls, None)
         except ImportError as exc:

@@ -83,8 +83,11 @@ def kit_tree(project_dir, name):
     return out
 
 
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
 def check_modes(project_dir):
-    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
     state = os.path.join(project_dir, "state")
     assert mode(project_dir) == 0o700 and mode(state) == 0o700
     for fn in os.listdir(state):
