@@ -185,8 +185,12 @@ def test_guide_project_file(version, venvs, tmp_path):
     python = venvs[version]
     ws = str(tmp_path / "ws")
     project = os.path.join(ws, "jetson_fl")
-    res = driver(python, workspace=ws, project_file=GUIDE, nvflare_version=version)
+    res = driver(python, workspace=ws, project_file=GUIDE, nvflare_version=version, ca_validity_days=400,
+                 cert_validity_days=30)
     assert not res.get("failed") and res["changed"] is True, res.get("msg")
+    # our lifetimes on every line (NVFLARE before 2.9 issues everything for 360 days)
+    assert res["certificates"]["rootCA"]["days_left"] == 399
+    assert res["certificates"]["jetson-nano-1"]["days_left"] == 29
     assert sorted(res["kits"]) == ["admin@nvidia.com", "fl-server", "jetson-nano-1", "jetson-nano-2"]
     with open(os.path.join(project, "kits", "fl-server", "startup", "fed_server.json")) as f:
         fed_server = json.load(f)
