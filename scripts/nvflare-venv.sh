@@ -7,7 +7,9 @@
 # A second call finds the venv (its stamp file) and does nothing else: no network, no uv.
 # uv itself is cached in <cache>/uvtool (a venv with `pip install uv`); uv's download cache is its own
 # (UV_CACHE_DIR, default ~/.cache/uv). EDGEFL_NV_PYTHON picks the interpreter (default python3):
-# nvflare 2.4.x needs Python >= 3.8, 2.5-2.7 >= 3.9, 2.8-2.9 >= 3.10.
+# nvflare 2.4.x needs Python >= 3.8, 2.5-2.7 >= 3.9, 2.8-2.9 >= 3.10. Provisioning works on any newer Python;
+# NVFLARE's own server/client start-up refuses 2.4.x on >= 3.11 and 2.5-2.7 on >= 3.13, so a venv that
+# also runs NVFLARE needs a Python below that (e.g. EDGEFL_NV_PYTHON=python3.10 for 2.4.2).
 set -euo pipefail
 die() { echo "nvflare-venv.sh: $*" >&2; exit 1; }
 (($# == 1)) || die "usage: scripts/nvflare-venv.sh VERSION (a full nvflare version, e.g. 2.4.2)"
