@@ -116,7 +116,7 @@ def _resolve_ports(field, server, fed_learn_explicit, admin_explicit):
     if fed == adm and not (fed_learn_explicit and admin_explicit):
         raise SpecError(
             field + ".admin_port",
-            "admin_port and fed_learn_port would both be %d; NVFLARE 2.9 can share one port, but only "
+            "admin_port and fed_learn_port would both be %d; NVFLARE 2.8 and later can share one port, but only "
             "when you set both fed_learn_port and admin_port explicitly - set admin_port (default %d) "
             "to another port or set both explicitly" % (fed, DEFAULT_ADMIN_PORT),
         )
