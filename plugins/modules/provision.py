@@ -13,6 +13,15 @@ version_added: 0.1.0
 description:
   - Runs NVIDIA FLARE provisioning on the control node, in-process through NVFLARE's lighter API
     (C(prepare_project), C(prepare_builders), C(prepare_packager), C(Provisioner)); it does not shell out to the CLI.
+  - Works with NVFLARE 2.4.x through 2.9.x, through the installed version's own API. Inventory input gets that
+    version's own builder list (2.4 to 2.6 with the DummyOverseerAgent, 2.4 and 2.5 with the TemplateBuilder).
+    What a version cannot provision fails before anything is written, naming the option and the version. That
+    covers relays before 2.6, C(connection_security) before 2.5, C(default_host) before 2.6, one shared admin and
+    fed_learn port before 2.8, C(api_version) 4 before 2.8, and a builder class the version does not have.
+    Before 2.6 the server certificate names only the server. O(server.host_names) are then left out, with a warning.
+  - The module runs in the Python of the task's C(ansible_python_interpreter). It runs in-process when that is
+    the Python running Ansible, else as a module process under that Python. C(playbooks/provision.yml) sets it
+    from C(nvflare_control_python), for example a venv made by C(scripts/nvflare-venv.sh 2.4.2).
   - Each participant's current kit is reachable at the stable path C(<workspace>/<project>/kits/<name>/)
     (C(startup/), C(local/), C(transfer/)), a symlink into the C(prod_NN) directory that built it.
     For admins the name is the e-mail address.
@@ -64,8 +73,8 @@ description:
 author:
   - edgefl maintainers (@edgefl)
 requirements:
-  - nvflare (same version as O(nvflare_version)) and netaddr in the Python that runs Ansible on the control node
-    (C(ansible_playbook_python)).
+  - nvflare 2.4.x to 2.9.x (the same version as O(nvflare_version)) and netaddr in the Python that runs the task on the
+    control node (C(ansible_python_interpreter), by default C(ansible_playbook_python)).
   - nvflare 2.6.0 or later for O(relays). An older nvflare fails with an error naming that version.
 extends_documentation_fragment:
   - edgefl.nvflare.attributes
@@ -296,8 +305,9 @@ options:
     version_added: 1.0.0
   nvflare_version:
     description:
-      - The nvflare version the control node must have, for example V(2.9.0). The module fails with the
-        C(pip install) command to run when another version (or none) is installed.
+      - The nvflare version the control node must have, for example V(2.9.0) or V(2.4.2). The module fails when
+        another version (or none) is installed, naming the venv to make (C(scripts/nvflare-venv.sh <version>))
+        and C(nvflare_control_python).
     type: str
   force:
     description:

@@ -1,0 +1,266 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Real provisioning with every NVFLARE minor line 2.4-2.9, each from its own cached venv.
+
+For each version: playbooks/provision.yml from an inventory (the provision task runs under
+nvflare_control_python = that venv's python), a no-change re-run that writes nothing, adding one
+client leaves every other kit byte-identical, state modes 0700/0600; the manual guide's project.yml
+(api_version 3, overseer agent, separate admin port) through the module's runner in that venv; and
+the clear errors for what a version cannot provision.
+
+The venvs come from scripts/nvflare-venv.sh (cached under ${EDGEFL_NV_CACHE:-~/.cache/edgefl}; a second
+run downloads nothing). EDGEFL_NV_VERSIONS="2.4.2 2.9.0" narrows the set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+DRIVER = os.path.join(HERE, "provision_driver.py")
+GUIDE = os.path.join(HERE, "fixtures", "guide-project.yml")
+VERSIONS = os.environ.get("EDGEFL_NV_VERSIONS", "2.4.2 2.5.2 2.6.3 2.7.3 2.8.3 2.9.0").split()
+LOCK = "edgefl_provision.lock"
+
+
+def minor(version):
+    return tuple(int(x) for x in version.split(".")[:2])
+
+
+@pytest.fixture(scope="session")
+def venvs():
+    """{version: python} made (or found) by scripts/nvflare-venv.sh."""
+    out = {}
+    for version in VERSIONS:
+        proc = subprocess.run([os.path.join(ROOT, "scripts", "nvflare-venv.sh"), version], capture_output=True,
+                              text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        out[version] = proc.stdout.strip().splitlines()[-1]
+    return out
+
+
+def snapshot(path):
+    """{relative path: (kind, sha256 or link target, mode, mtime_ns)}; the lock file is left out (every run
+    takes the lock and records its holder there)."""
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, path)
+            if name == LOCK:
+                continue
+            st = os.lstat(full)
+            if os.path.islink(full):
+                snap[rel] = ("link", os.readlink(full), st.st_mode, st.st_mtime_ns)
+            elif os.path.isdir(full):
+                snap[rel] = ("dir", None, st.st_mode, None)
+            else:
+                with open(full, "rb") as f:
+                    snap[rel] = ("file", hashlib.sha256(f.read()).hexdigest(), st.st_mode, st.st_mtime_ns)
+    return snap
+
+
+def kit_tree(project_dir, name):
+    """{path inside the kit: sha256} of kits/<name> (followed through the link)."""
+    kit = os.path.realpath(os.path.join(project_dir, "kits", name))
+    out = {}
+    for dirpath, _dirs, files in os.walk(kit):
+        for fn in files:
+            full = os.path.join(dirpath, fn)
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, kit)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def check_modes(project_dir):
+    state = os.path.join(project_dir, "state")
+    assert mode(project_dir) == 0o700 and mode(state) == 0o700
+    for fn in os.listdir(state):
+        if os.path.isfile(os.path.join(state, fn)):
+            assert mode(os.path.join(state, fn)) == 0o600, fn
+    for name in os.listdir(os.path.join(project_dir, "kits")):
+        startup = os.path.join(project_dir, "kits", name, "startup")
+        keys = [fn for fn in os.listdir(startup) if fn.endswith(".key")]
+        assert keys, name
+        for fn in keys:
+            assert mode(os.path.join(startup, fn)) & 0o077 == 0, (name, fn, oct(mode(os.path.join(startup, fn))))
+
+
+def write_inventory(path, clients):
+    inv = {
+        "nvflare_server": {"hosts": {"server1": {"ansible_host": "10.89.70.10", "nvflare_address": "10.89.70.10"}}},
+        "nvflare_clients": {"hosts": dict((c, {"ansible_host": "10.89.70.%d" % (11 + i)})
+                                          for i, c in enumerate(clients))},
+        "all": {"vars": {"nvflare_project_name": "edgefl", "nvflare_org": "nvidia",
+                         "nvflare_admins": [{"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin"}]}},
+    }
+    with open(path, "w") as f:
+        yaml.safe_dump(inv, f)
+
+
+def playbook(inventory, workspace, version, python):
+    """ansible-playbook playbooks/provision.yml; returns (rc, the provision task's result, output)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_NOCOLOR="1")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
+           os.path.join(ROOT, "playbooks", "provision.yml"), "-e", "nvflare_version=%s" % version,
+           "-e", "nvflare_control_python=%s" % python, "-e", "nvflare_workspace=%s" % workspace]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    out = json.loads(proc.stdout)
+    result = None
+    for play in out["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] == "Provision startup kits for every inventory participant":
+                result = task["hosts"]["localhost"]
+    return proc.returncode, result, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def driver(python, **args):
+    proc = subprocess.run([python, DRIVER, json.dumps(args)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_inventory_provisioning(version, venvs, tmp_path):
+    """Inventory input through playbooks/provision.yml under the version's own Python."""
+    python = venvs[version]
+    inventory = str(tmp_path / "hosts.yml")
+    ws = str(tmp_path / "ws")
+    project = os.path.join(ws, "edgefl")
+    write_inventory(inventory, ["site-1", "site-2"])
+    rc, res, out = playbook(inventory, ws, version, python)
+    assert rc == 0 and res and res.get("changed") is True, out
+    assert res["nvflare_version"] == version
+    assert sorted(res["kits"]) == ["admin@nvidia.com", "server1", "site-1", "site-2"]
+    check_modes(project)
+    with open(os.path.join(project, "state", "edgefl_provision.json")) as f:
+        assert json.load(f)["nvflare_version"] == version
+    with open(os.path.join(project, "kits", "site-1", "startup", "fed_client.json")) as f:
+        fed_client = json.load(f)
+    if minor(version) <= (2, 6):
+        # that line's own sample: the DummyOverseerAgent tells the client where the server is
+        assert fed_client["overseer_agent"]["args"]["sp_end_point"] == "server1:8002:8003"
+    if minor(version) < (2, 6):
+        assert any("has no server host_names" in w for w in res.get("warnings", [])), res.get("warnings")
+    else:
+        assert not res.get("warnings")
+
+    # a no-change re-run writes nothing (state bytes and mtimes included)
+    before = snapshot(ws)
+    rc, res, out = playbook(inventory, ws, version, python)
+    assert rc == 0 and res["changed"] is False, out
+    assert snapshot(ws) == before
+
+    # one more client: only its kit is new, every other kit byte-identical
+    kits = dict((n, kit_tree(project, n)) for n in ("server1", "site-1", "site-2", "admin@nvidia.com"))
+    write_inventory(inventory, ["site-1", "site-2", "site-3"])
+    rc, res, out = playbook(inventory, ws, version, python)
+    assert rc == 0 and res["changed"] is True and res["added"] == ["site-3"], out
+    assert res["changed_participants"] == []
+    for name, tree in kits.items():
+        assert kit_tree(project, name) == tree, name
+    assert os.path.isfile(os.path.join(project, "kits", "site-3", "startup", "client.key"))
+    check_modes(project)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_guide_project_file(version, venvs, tmp_path):
+    """The manual guide's api_version 3 project.yml (overseer agent, separate admin port)."""
+    python = venvs[version]
+    ws = str(tmp_path / "ws")
+    project = os.path.join(ws, "jetson_fl")
+    res = driver(python, workspace=ws, project_file=GUIDE, nvflare_version=version, ca_validity_days=400,
+                 cert_validity_days=30)
+    assert not res.get("failed") and res["changed"] is True, res.get("msg")
+    # our lifetimes on every line (NVFLARE before 2.9 issues everything for 360 days)
+    assert res["certificates"]["rootCA"]["days_left"] == 399
+    assert res["certificates"]["jetson-nano-1"]["days_left"] == 29
+    assert sorted(res["kits"]) == ["admin@nvidia.com", "fl-server", "jetson-nano-1", "jetson-nano-2"]
+    with open(os.path.join(project, "kits", "fl-server", "startup", "fed_server.json")) as f:
+        fed_server = json.load(f)
+    assert fed_server["servers"][0]["admin_port"] == 8003
+    check_modes(project)
+    before = snapshot(ws)
+    res = driver(python, workspace=ws, project_file=GUIDE, nvflare_version=version)
+    assert not res.get("failed") and res["changed"] is False, res.get("msg")
+    assert snapshot(ws) == before
+    # the guide's third board, added to the file
+    with open(GUIDE) as f:
+        data = yaml.safe_load(f)
+    data["participants"].insert(3, {"name": "jetson-nano-3", "type": "client", "org": "nvidia"})
+    grown = str(tmp_path / "project.yml")
+    with open(grown, "w") as f:
+        yaml.safe_dump(data, f)
+    kits = dict((n, kit_tree(project, n)) for n in ("fl-server", "jetson-nano-1", "jetson-nano-2", "admin@nvidia.com"))
+    res = driver(python, workspace=ws, project_file=grown, nvflare_version=version)
+    assert not res.get("failed") and res["added"] == ["jetson-nano-3"], res.get("msg")
+    for name, tree in kits.items():
+        assert kit_tree(project, name) == tree, name
+
+
+# what a version cannot provision: refused before anything is written, naming the option and the version
+REFUSALS = [
+    ("2.5.2", {"relays": [{"name": "relay-1", "host": "10.0.0.5"}]}, "relays[0]", "need nvflare 2.6.0 or later"),
+    ("2.4.2", {"connection_security": "tls"}, "server.connection_security", "nvflare 2.4.2 has no connection_security"),
+    ("2.5.2", {"server": {"name": "server1", "default_host": "fl.example.com"}}, "server.default_host",
+     "nvflare 2.5.2 has no default_host"),
+    ("2.7.3", {"server": {"name": "server1", "fed_learn_port": 8002, "admin_port": 8002}}, "server.admin_port",
+     "one shared port needs nvflare 2.8 or later"),
+    ("2.7.3", {"api_version": 4}, "api_version", "api_version 4 needs nvflare 2.8 or later"),
+    # a 2.4 builder NVFLARE 2.6 removed
+    ("2.6.3", {"builder": "nvflare.lighter.impl.local_static_file.LocalStaticFileBuilder"}, "builders[5].path",
+     "nvflare 2.6.3 cannot load it"),
+]
+
+
+@pytest.mark.parametrize("version, change, field, text", REFUSALS, ids=[r[2] for r in REFUSALS])
+def test_refused_with_a_clear_error(version, change, field, text, venvs, tmp_path):
+    if version not in venvs:
+        pytest.skip("nvflare %s not in EDGEFL_NV_VERSIONS" % version)
+    ws = str(tmp_path / "ws")
+    if "api_version" in change or "builder" in change:
+        with open(GUIDE) as f:
+            data = yaml.safe_load(f)
+        if "api_version" in change:
+            data["api_version"] = change["api_version"]
+        else:
+            data["builders"].append({"path": change["builder"]})
+        path = str(tmp_path / "project.yml")
+        with open(path, "w") as f:
+            yaml.safe_dump(data, f)
+        args = {"project_file": path}
+    else:
+        args = dict({"project_name": "fed", "server": {"name": "server1"}, "clients": [{"name": "site-1"}]}, **change)
+    res = driver(venvs[version], workspace=ws, nvflare_version=version, **args)
+    assert res.get("failed") and res.get("field") == field, res
+    assert res["msg"].startswith(field) and text in res["msg"], res["msg"]
+    assert not os.path.exists(ws)
+
+
+def test_control_python_must_have_the_wanted_version(venvs, tmp_path):
+    """nvflare_version and the control-node Python disagree: the error says how to get the right venv."""
+    if len(VERSIONS) < 2:
+        pytest.skip("needs two versions")
+    have, want = VERSIONS[0], VERSIONS[1]
+    inventory = str(tmp_path / "hosts.yml")
+    write_inventory(inventory, ["site-1"])
+    rc, res, out = playbook(inventory, str(tmp_path / "ws"), want, venvs[have])
+    assert rc != 0 and res and res.get("failed"), out
+    assert "nvflare %s is installed on the control node but nvflare_version is %s" % (have, want) in res["msg"]
+    assert "scripts/nvflare-venv.sh %s" % want in res["msg"] and "nvflare_control_python" in res["msg"]
