@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup sandbox sandbox-down test lint docs sanity unit integration molecule build bench image
+.PHONY: setup sandbox sandbox-down test lint docs sanity unit versions integration molecule build bench image
 
 setup:
 	@scripts/setup.sh
@@ -26,7 +26,7 @@ sandbox-down: setup
 test: setup
 	scripts/test.sh all
 
-lint docs sanity unit integration molecule build: setup
+lint docs sanity unit versions integration molecule build: setup
 	scripts/test.sh $@
 
 image: setup

@@ -34,7 +34,7 @@ if [[ ! -x $uv ]]; then
   echo "nvflare-venv.sh: installing uv into $cache/uvtool" >&2
   rm -rf "$cache/uvtool"
   "${EDGEFL_NV_PYTHON:-python3}" -m venv "$cache/uvtool"
-  "$cache/uvtool/bin/pip" install -q --disable-pip-version-check uv >&2
+  "$cache/uvtool/bin/pip" install -q --disable-pip-version-check "uv==0.13.9" >&2
 fi
 if [[ ! -x $venv/bin/python ]]; then
   rm -rf "$venv"

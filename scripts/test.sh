@@ -2,7 +2,7 @@
 # The do_* stage functions are only called through stage():
 # shellcheck disable=SC2317
 # The whole test suite, stage by stage (make test == scripts/test.sh all).
-#   scripts/test.sh [all|lint|docs|sanity|unit|integration|build|molecule] [molecule scenario ...]
+#   scripts/test.sh [all|lint|docs|sanity|unit|versions|integration|build|molecule] [molecule scenario ...]
 # Prints a wall-time table at the end and writes it to .work/test-times.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,8 @@ do_lint() { antsibull-changelog lint && ansible-lint --profile production; }
 do_docs() { python scripts/role_docs.py --check; }
 do_sanity() { scripts/sanity.sh; }
 do_unit() { python -m pytest -q -p no:cacheprovider tests/unit; }
+# Real provisioning with each NVFLARE minor line 2.4-2.9, one cached venv each (~/.cache/edgefl/nv-<version>)
+do_versions() { scripts/test-versions.sh; }
 do_integration() {
   local pb rc=0
   shopt -s nullglob
@@ -69,16 +71,17 @@ case $what in
     stage docs do_docs
     stage sanity do_sanity
     stage unit do_unit
+    stage versions do_versions
     stage integration do_integration
     stage build do_build
     stage image scripts/build-image.sh
     for s in $(molecule_scenarios); do stage "molecule:$s" molecule test -s "$s"; done
     ;;
-  lint | docs | sanity | unit | integration | build) stage "$what" "do_$what" ;;
+  lint | docs | sanity | unit | versions | integration | build) stage "$what" "do_$what" ;;
   molecule)
     stage image scripts/build-image.sh
     for s in $(molecule_scenarios "$@"); do stage "molecule:$s" molecule test -s "$s"; done
     ;;
-  *) echo "usage: $0 [all|lint|docs|sanity|unit|integration|build|molecule [scenario...]]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|lint|docs|sanity|unit|versions|integration|build|molecule [scenario...]]" >&2; exit 2 ;;
 esac
 finish
