@@ -25,12 +25,48 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._base import Module
 
 NVFLARE_IMPORT_ERROR = None
 try:
-    from nvflare.apis.utils.job_submit_token import canonical_job_content_hash
     from nvflare.fuel.flare_api import api_spec as _spec
     from nvflare.fuel.flare_api.flare_api import new_secure_session
 except ImportError:  # pragma: no cover - reported by the modules through missing_required_lib
     NVFLARE_IMPORT_ERROR = traceback.format_exc()
     _spec = None
+try:
+    from nvflare.apis.utils.job_submit_token import canonical_job_content_hash
+except ImportError:  # NVFLARE before 2.8: no submit tokens on the server; see FlareClient.find_job
+    canonical_job_content_hash = None
+
+# NVFLARE before 2.8 keeps no submit token: the module writes its token into the submitted job's meta under
+# this key and finds the job again in the server's detailed job list (the server keeps every meta key).
+TOKEN_META_KEY = "edgefl_submit_token"
+
+
+class _Never(Exception):
+    """Stands for an exception class the installed FLARE API does not have (an older NVFLARE)."""
+
+
+def _api_error(name):
+    return getattr(_spec, name, _Never) if _spec is not None else _Never
+
+
+def content_hash(path):
+    """A hash of a job folder's files (paths and bytes; NVFLARE's signature files left out), for NVFLARE
+    versions without canonical_job_content_hash."""
+    import hashlib
+
+    h = hashlib.sha256()
+    root = os.path.abspath(path)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.startswith(".__nvfl_"):
+                continue
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            h.update(rel.encode("utf-8") + b"\0")
+            with open(full, "rb") as f:
+                h.update(f.read())
+            h.update(b"\0")
+    return h.hexdigest()
 
 SUCCESS_STATUS = "FINISHED:COMPLETED"
 
@@ -84,6 +120,10 @@ class KitError(FlareError):
     kind = "admin_kit"
 
 
+class Unsupported(FlareError):
+    kind = "unsupported"
+
+
 def is_terminal(status):
     return isinstance(status, str) and (status.startswith("FINISHED") or status in _LEGACY_TERMINAL)
 
@@ -105,7 +145,8 @@ def job_folder_token(path):
     an edited job gets a new token and therefore a new job.
     """
     name = re.sub(r"[^A-Za-z0-9._-]", "-", os.path.basename(os.path.normpath(path)))[:40] or "job"
-    return "edgefl-%s-%s" % (name, canonical_job_content_hash(path)[:40])
+    digest = canonical_job_content_hash(path) if canonical_job_content_hash is not None else content_hash(path)
+    return "edgefl-%s-%s" % (name, digest[:40])
 
 
 def _quiet():
@@ -203,13 +244,13 @@ class FlareClient:
             raise ServerUnreachable("lost the connection to the NVFLARE server: %s" % e)
         except (_spec.AuthenticationError, _spec.AuthorizationError) as e:
             raise AuthRefused("the server refused the request: %s" % e)
-        except _spec.SubmitTokenConflict as e:
+        except _api_error("SubmitTokenConflict") as e:
             raise TokenConflict(
                 "submit_token was already used for different job content (existing job %s): use a new "
                 "submit_token or leave it unset to derive one from the job content" % e.existing_job_id,
                 job_id=e.existing_job_id,
             )
-        except _spec.SubmitTokenJobDeleted as e:
+        except _api_error("SubmitTokenJobDeleted") as e:
             raise TokenConflict(
                 "submit_token refers to job %s which was deleted: use a new submit_token" % e.job_id, job_id=e.job_id
             )
@@ -220,6 +261,8 @@ class FlareClient:
 
     # --- status -----------------------------------------------------------------
     def system_status(self):
+        if not hasattr(self.session, "check_status"):  # NVFLARE before 2.8
+            return self._system_info()
         meta = self._call(self.session.check_status, "server")
         clients = []
         for c in meta.get("clients") or []:
@@ -234,14 +277,34 @@ class FlareClient:
             "running_jobs": running,
         }
 
+    def _system_info(self):
+        info = self._call(self.session.get_system_info)
+        clients = sorted(({"name": c.name, "last_connect_time": c.last_connect_time} for c in info.client_info or []),
+                         key=lambda c: c["name"] or "")
+        return {
+            "server": {"status": info.server_info.status, "start_time": info.server_info.start_time},
+            "clients": clients,
+            "running_jobs": [{"job_id": j.job_id, "app_name": j.app_name} for j in info.job_info or []],
+        }
+
+    def _needs(self, method, what):
+        if not hasattr(self.session, method):
+            raise Unsupported(
+                "%s needs NVFLARE 2.8 or later on the control node and the server (the FLARE API here has no %s)"
+                % (what, method)
+            )
+        return getattr(self.session, method)
+
     def disable_client(self, name):
         """NVFLARE's disable_client: drop the client's session, refuse its registration and heartbeats from now
         on (the server keeps the list in <its workspace>/disabled_clients.json). Returns the per-client rows."""
-        return ((self._call(self.session.disable_client, name) or {}).get("clients")) or []
+        func = self._needs("disable_client", "Locking a removed client out (disable_client)")
+        return ((self._call(func, name) or {}).get("clients")) or []
 
     def enable_client(self, name):
         """NVFLARE's enable_client: let a disabled client register again. Returns the per-client rows."""
-        return ((self._call(self.session.enable_client, name) or {}).get("clients")) or []
+        func = self._needs("enable_client", "Enabling a re-added client (enable_client)")
+        return ((self._call(func, name) or {}).get("clients")) or []
 
     def client_versions(self):
         try:
@@ -254,7 +317,19 @@ class FlareClient:
         return self._call(self.session.list_jobs, limit=limit, reverse=True)
 
     # --- jobs -------------------------------------------------------------------
+    def _has_tokens(self):
+        import inspect
+
+        try:
+            return "submit_token" in inspect.signature(self.session.submit_job).parameters
+        except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+            return False
+
     def find_job(self, token):
+        if not self._has_tokens():  # NVFLARE before 2.8: the token is in the job's meta
+            jobs = [j for j in self._call(self.session.list_jobs, detailed=True, reverse=True) or []
+                    if isinstance(j, dict) and j.get(TOKEN_META_KEY) == token]
+            return jobs[0] if jobs else None
         jobs = self._call(self.session.list_jobs, submit_token=token)
         return jobs[0] if jobs else None
 
@@ -266,6 +341,9 @@ class FlareClient:
         try:
             copy = os.path.join(tmp, os.path.basename(os.path.normpath(path)))
             shutil.copytree(path, copy, ignore=shutil.ignore_patterns(".__nvfl_*"))
+            if not self._has_tokens():
+                _write_token_meta(copy, token)
+                return self._call(self.session.submit_job, copy)
             return self._call(self.session.submit_job, copy, submit_token=token)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -307,3 +385,26 @@ class FlareClient:
         """Download the job result into dest/<job_id>; return the path."""
         os.makedirs(dest, exist_ok=True)
         return self._call(self.session.download_job_result, job_id, dest)
+
+
+def _write_token_meta(folder, token):
+    """Add TOKEN_META_KEY to the job copy's meta; a meta.conf/meta.yml becomes the equivalent meta.json."""
+    import json
+
+    for name in ("meta.json", "meta.conf", "meta.yml", "meta.yaml"):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            continue
+        if name == "meta.json":
+            with open(path, encoding="utf-8") as f:
+                meta = json.load(f)
+        else:
+            from nvflare.fuel.utils.config_factory import ConfigFactory
+
+            meta = ConfigFactory.load_config(path).to_dict()
+            os.unlink(path)
+        meta[TOKEN_META_KEY] = token
+        with open(os.path.join(folder, "meta.json"), "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2)
+        return
+    raise InvalidJob("job folder %s has no meta.json, meta.conf or meta.yml" % folder)

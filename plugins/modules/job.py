@@ -92,6 +92,12 @@ options:
     default: 40
 notes:
   - The admin kit holds the admin's private key; run the module where the kit lives (the control node).
+  - The module uses the FLARE API of the Python that runs it; for a federation on another NVFLARE version run
+    it with that version's Python (the playbooks set C(ansible_python_interpreter) from
+    C(nvflare_control_python)).
+  - NVFLARE before 2.8 keeps no submit tokens. The module then writes O(submit_token) into the submitted
+    copy's meta (key C(edgefl_submit_token); a C(meta.conf) or C(meta.yml) is sent as the equivalent
+    C(meta.json)) and finds the job again in the server's job list, so a re-run still submits nothing twice.
 seealso:
   - module: edgefl.nvflare.status
   - module: edgefl.nvflare.provision

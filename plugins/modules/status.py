@@ -75,7 +75,7 @@ options:
       - Client names to disable at the server with NVFLARE's own C(disable_client) admin command - the server
         drops the client's session, refuses its registration and heartbeats from then on, and keeps the list
         across restarts in C(disabled_clients.json) of its workspace. A name already disabled is no change.
-      - Needs a reachable server.
+      - Needs a reachable server, and NVFLARE 2.8 or later (an older FLARE API fails with C(error=unsupported)).
     type: list
     elements: str
     default: []
@@ -142,7 +142,7 @@ EXAMPLES = r"""
       - Client names to disable at the server with NVFLARE's own C(disable_client) admin command - the server
         drops the client's session, refuses its registration and heartbeats from then on, and keeps the list
         across restarts in C(disabled_clients.json) of its workspace. A name already disabled is no change.
-      - Needs a reachable server.
+      - Needs a reachable server, and NVFLARE 2.8 or later (an older FLARE API fails with C(error=unsupported)).
     type: list
     elements: str
     default: []
