@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup sandbox sandbox-down test lint docs sanity unit versions integration molecule build bench image
+.PHONY: setup sandbox sandbox-down test lint docs sanity unit versions integration molecule build bench image pt-job sandbox-pt
 
 setup:
 	@scripts/setup.sh
@@ -34,3 +34,19 @@ image: setup
 
 bench: setup
 	scripts/bench.sh
+
+# The PyTorch workload (opt-in, docs/workload.md): a torch venv outside the repository
+# (examples/pt_cifar/torch-venv.sh), the re-export check and a 2-site simulator run of
+# playbooks/files/jobs/pt_cifar_fedavg
+pt-job: setup
+	EDGEFL_TORCH_PYTHON=$$(examples/pt_cifar/torch-venv.sh) python -m pytest -q -p no:cacheprovider tests/unit/test_pt_job.py
+
+# ... and on the running sandbox: torch into every host's venv, then the job. TORCH_WHEEL=<a torch wheel
+# file> (e.g. a CPU build) installs that wheel; unset installs torch==2.13.0 from PyPI (the CUDA build, ~2.7 GB).
+TORCH_WHEEL ?=
+sandbox-pt: setup
+	if [[ -n "$(TORCH_WHEEL)" ]]; then extra='{"nvflare_venv_local_wheels": ["$(TORCH_WHEEL)"]}'; \
+	else extra='{"nvflare_venv_requirements": ["torch==2.13.0"]}'; fi; \
+	ansible-playbook -i inventories/sandbox playbooks/deploy.yml -e "$$extra"
+	ansible-playbook -i inventories/sandbox playbooks/submit_job.yml \
+	  -e nvflare_submit_src=$(CURDIR)/playbooks/files/jobs/pt_cifar_fedavg -e nvflare_submit_timeout=1800
