@@ -7,9 +7,10 @@
 Without waiting (or in check mode) it runs the module once. When the task waits, the module runs
 first with ``wait=false`` (checks the folder and submits, or finds the job its submit token already
 has), then once per poll on that job id with ``wait=false``; between polls this plugin prints
-``job <id>: <status>`` through Ansible's Display (the default callback shows it at once) on every
-change and at least every 20 s. A last module run waits out the rest of the timeout (immediate
-for a finished job), downloads the result and reports a failed job exactly as the module does.
+``job <id>: <status>, <waited>s/<timeout>s[, round <n> started]`` through Ansible's Display (the default
+callback shows it at once) on every change of status or round and at least every 20 s; the round is the
+last "Round <n> started" line of the server's job log (NVFLARE's FedAvg and ScatterAndGather write it).
+A last module run waits out the rest of the timeout (immediate for a finished job), downloads the result and reports a failed job exactly as the module does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ _TERMINAL = ("FINISHED_OK", "FINISHED_EXCEPTION", "ABORTED", "ABANDONED", "FAILE
 
 def is_terminal(status):
     return isinstance(status, str) and (status.startswith("FINISHED") or status in _TERMINAL)
+
+
+def progress_line(host, job_id, status, waited, timeout, job_round=None):
+    """One progress line: status and time, then the training round the server's job log last started."""
+    line = "[%s] job %s: %s, %ds/%ds" % (host, job_id, status, waited, timeout)
+    return line if job_round is None else "%s, round %s started" % (line, job_round)
 
 
 def _truthy(value, default=True):
@@ -69,14 +76,14 @@ class ActionModule(ActionBase):
             return result
         job_id, status = first["job_id"], first.get("status")
         by_id = dict((k, args[k]) for k in _SESSION if k in args)
-        by_id.update(job_id=job_id, wait=False)
-        last_status, last_shown = None, None
+        by_id.update(job_id=job_id, wait=False, progress=True)
+        last_status, last_shown, job_round = None, None, None
         while True:
             waited = time.monotonic() - start
             now = time.monotonic()
-            if status != last_status or now - last_shown >= PROGRESS_EVERY:
-                display.display("[%s] job %s: %s, %ds/%ds" % (host, job_id, status, waited, timeout))
-                last_status, last_shown = status, now
+            if (status, job_round) != last_status or now - last_shown >= PROGRESS_EVERY:
+                display.display(progress_line(host, job_id, status, waited, timeout, job_round))
+                last_status, last_shown = (status, job_round), now
             if is_terminal(status) or waited >= timeout:
                 break
             time.sleep(min(poll, max(timeout - waited, 0.1)))
@@ -86,7 +93,7 @@ class ActionModule(ActionBase):
                 res["changed"] = bool(first.get("changed") or res.get("changed"))
                 result.update(res)
                 return result
-            status = res.get("status")
+            status, job_round = res.get("status"), res.get("round")
         remaining = timeout - (time.monotonic() - start)
         last_args = dict((k, v) for k, v in args.items() if k not in ("src", "submit_token"))
         last_args.update(job_id=job_id, wait=True, timeout=max(1, int(math.ceil(remaining))))

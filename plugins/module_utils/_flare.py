@@ -44,8 +44,10 @@ class _Never(Exception):
     """Stands for an exception class the installed FLARE API does not have (an older NVFLARE)."""
 
 
-def _api_error(name):
-    return getattr(_spec, name, _Never) if _spec is not None else _Never
+def _token_errors():
+    """The FLARE API's submit-token exceptions (NVFLARE 2.8+), or a class nothing raises."""
+    found = tuple(getattr(_spec, n) for n in ("SubmitTokenConflict", "SubmitTokenJobDeleted") if hasattr(_spec, n))
+    return found or _Never
 
 
 def content_hash(path):
@@ -67,6 +69,7 @@ def content_hash(path):
                 h.update(f.read())
             h.update(b"\0")
     return h.hexdigest()
+
 
 SUCCESS_STATUS = "FINISHED:COMPLETED"
 
@@ -244,15 +247,16 @@ class FlareClient:
             raise ServerUnreachable("lost the connection to the NVFLARE server: %s" % e)
         except (_spec.AuthenticationError, _spec.AuthorizationError) as e:
             raise AuthRefused("the server refused the request: %s" % e)
-        except _api_error("SubmitTokenConflict") as e:
+        except _token_errors() as e:  # NVFLARE 2.8+: SubmitTokenConflict, SubmitTokenJobDeleted
+            if hasattr(e, "existing_job_id"):
+                raise TokenConflict(
+                    "submit_token was already used for different job content (existing job %s): use a new "
+                    "submit_token or leave it unset to derive one from the job content" % e.existing_job_id,
+                    job_id=e.existing_job_id,
+                )
             raise TokenConflict(
-                "submit_token was already used for different job content (existing job %s): use a new "
-                "submit_token or leave it unset to derive one from the job content" % e.existing_job_id,
-                job_id=e.existing_job_id,
-            )
-        except _api_error("SubmitTokenJobDeleted") as e:
-            raise TokenConflict(
-                "submit_token refers to job %s which was deleted: use a new submit_token" % e.job_id, job_id=e.job_id
+                "submit_token refers to job %s which was deleted: use a new submit_token" % getattr(e, "job_id", None),
+                job_id=getattr(e, "job_id", None),
             )
         except _spec.InvalidJobDefinition as e:
             raise InvalidJob("the server rejected the job folder: %s" % e)
@@ -372,6 +376,18 @@ class FlareClient:
             )
         return progress.meta
 
+    def job_round(self, job_id, lines=400):
+        """The last training round the server's job log says started (NVFLARE's FedAvg and ScatterAndGather log
+        "Round <n> started."), or None (no such line yet, another workflow, or no log access)."""
+        if not hasattr(self.session, "get_job_logs"):
+            return None
+        try:
+            with _quiet():
+                logs = self.session.get_job_logs(job_id, target="server", tail_lines=lines)
+        except Exception:
+            return None
+        return last_round((logs or {}).get("logs", {}).get("server") or "")
+
     def log_tail(self, job_id, lines):
         try:
             with _quiet():
@@ -385,6 +401,15 @@ class FlareClient:
         """Download the job result into dest/<job_id>; return the path."""
         os.makedirs(dest, exist_ok=True)
         return self._call(self.session.download_job_result, job_id, dest)
+
+
+ROUND_RE = re.compile(r"\bRound (\d+) started\b")
+
+
+def last_round(log_text):
+    """The number of the last "Round <n> started" line of a server job log, or None."""
+    found = ROUND_RE.findall(log_text or "")
+    return int(found[-1]) if found else None
 
 
 def _write_token_meta(folder, token):

@@ -227,6 +227,8 @@ def _run(client, params, token, staged, result, check_mode):
         meta = client.wait(job_id, params["timeout"], params["poll_interval"])
     status = meta.get("status")
     result.update(status=status, job_meta=_public_meta(meta))
+    if params.get("progress") and not params["wait"] and not is_terminal(status):
+        result["round"] = client.job_round(job_id)
     if meta.get("duration"):
         result["duration"] = meta["duration"]
     if is_terminal(status) and status != SUCCESS_STATUS:

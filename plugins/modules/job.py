@@ -90,6 +90,13 @@ options:
     description: Lines of the server's job log to include when the job did not complete.
     type: int
     default: 40
+  progress:
+    description:
+      - With O(wait=false) on a job that has not ended, also return RV(round), read from the tail of the server's
+        job log. The action plugin sets it on its polls to print the round in its progress lines.
+    type: bool
+    default: false
+    version_added: 1.1.0
 notes:
   - The admin kit holds the admin's private key; run the module where the kit lives (the control node).
   - The module uses the FLARE API of the Python that runs it; for a federation on another NVFLARE version run
@@ -146,6 +153,13 @@ status:
   returned: always
   type: str
   sample: "FINISHED:COMPLETED"
+round:
+  description: The last training round the server's job log says started (C(Round <n> started), written by
+    NVFLARE's FedAvg and ScatterAndGather; numbered from 0); null when there is no such line yet.
+  returned: when O(progress=true), O(wait=false) and the job has not ended
+  type: int
+  sample: 2
+  version_added: 1.1.0
 duration:
   description: Job run time as reported by the server.
   returned: when known
@@ -207,6 +221,7 @@ def main():
             poll_interval=dict(type="float", default=2.0),
             dest=dict(type="path"),
             log_lines=dict(type="int", default=40),
+            progress=dict(type="bool", default=False),
         ),
         required_one_of=[("src", "job_id")],
         mutually_exclusive=[("src", "job_id"), ("job_id", "submit_token")],

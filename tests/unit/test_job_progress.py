@@ -70,7 +70,7 @@ def test_meta_conf_job_completes_with_progress_lines(fed, tmp_path):
     src = created_job(tmp_path)
     proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": src, "timeout": 180, "dest": str(tmp_path / "res")}, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = re.findall(r"^\[localhost\] job (\S+): (\S+), \d+s/180s$", proc.stdout, re.M)
+    lines = re.findall(r"^\[localhost\] job (\S+): (\S+), \d+s/180s(?:, round \d+ started)?$", proc.stdout, re.M)
     assert lines, proc.stdout
     job_id = lines[0][0]
     assert lines[0][1] in ("SUBMITTED", "DISPATCHED", "RUNNING")
@@ -133,3 +133,54 @@ def test_job_timeout_through_the_action_plugin(fed, tmp_path):
     assert re.search(r"^\[localhost\] job \S+: SUBMITTED, \d+s/6s$", proc.stdout, re.M), proc.stdout
     assert "did not finish within 6s (last status SUBMITTED)" in proc.stdout, proc.stdout
     assert '"error": "timeout"' in proc.stdout and '"submitted": true' in proc.stdout, proc.stdout
+
+
+def test_progress_polls_report_the_round_the_server_log_started(fed, tmp_path):
+    """The job module's progress=true polls read the round from the real server's job log while it runs."""
+    import shutil
+
+    src = tmp_path / "np_rounds"
+    shutil.copytree(EXAMPLE_JOB, str(src))
+    cfg = src / "app" / "config" / "config_fed_server.json"
+    data = json.loads(cfg.read_text())
+    data["workflows"][0]["args"]["num_rounds"] = 8
+    cfg.write_text(json.dumps(data))
+    sub = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(src), "wait": False}, tmp_path)
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    job_id = re.search(r'"job_id": "([^"]+)"', sub.stdout).group(1)
+    rounds, deadline = [], time.time() + 120
+    while time.time() < deadline:
+        poll = adhoc("job", {"admin_kit": fed.admin_kit, "job_id": job_id, "wait": False, "progress": True}, tmp_path)
+        assert poll.returncode == 0, poll.stdout
+        status = re.search(r'"status": "([^"]+)"', poll.stdout).group(1)
+        found = re.search(r'"round": (\d+)', poll.stdout)
+        if found:
+            rounds.append(int(found.group(1)))
+        if status.startswith("FINISHED") or len(set(rounds)) >= 2:
+            break
+        time.sleep(1)
+    assert rounds and all(0 <= r < 8 for r in rounds) and rounds == sorted(rounds), (rounds, poll.stdout)
+    done = adhoc("job", {"admin_kit": fed.admin_kit, "job_id": job_id, "timeout": 180}, tmp_path)
+    assert '"status": "FINISHED:COMPLETED"' in done.stdout, done.stdout
+    assert '"round"' not in done.stdout  # a waiting run reports no round
+
+
+def test_last_round_reads_nvflare_round_lines():
+    from nvflare.fuel.utils.log_utils import center_message
+
+    from ansible_collections.edgefl.nvflare.plugins.action.job import progress_line
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import last_round
+
+    # FedAvg logs the round centred between two rules (center_message); ScatterAndGather on one line
+    log = "\n".join([
+        "2026-12-01 22:35:48,000 - FedAvg - INFO - [identity=server1, run=abc, wf=controller]: "
+        + center_message(message="Round 0 started.", boarder_str="-"),
+        "2026-12-01 22:35:50,000 - ScatterAndGather - INFO - [identity=server1, run=abc]: Round 1 started.",
+        "2026-12-01 22:35:52,000 - FedAvg - INFO - Round 1 global metrics: {'accuracy': 1.0}",
+        "2026-12-01 22:35:53,000 - FedAvg - INFO - " + center_message(message="Round 12 started.", boarder_str="-"),
+        "2026-12-01 22:35:54,000 - X - INFO - Ground 99 started.",
+    ])
+    assert last_round(log) == 12
+    assert last_round("no rounds yet") is None and last_round("") is None and last_round(None) is None
+    assert progress_line("h", "j1", "RUNNING", 35.2, 900, 3) == "[h] job j1: RUNNING, 35s/900s, round 3 started"
+    assert progress_line("h", "j1", "SUBMITTED", 1, 900) == "[h] job j1: SUBMITTED, 1s/900s"

@@ -49,7 +49,7 @@ def test_meta_conf_job_completes_through_submit_job(tmp_path):
         "-e", "nvflare_submit_token=m20-meta-conf", "-e", "nvflare_submit_timeout=300",
     )
     STATE["meta_conf_job_seconds"] = round(seconds, 1)
-    progress = re.findall(r"^\[localhost\] job (\S+): (\S+), \d+s/300s$", proc.stdout, re.M)
+    progress = re.findall(r"^\[localhost\] job (\S+): (\S+), \d+s/300s(?:, round \d+ started)?$", proc.stdout, re.M)
     assert progress, proc.stdout[-3000:]
     job_id = progress[0][0]
     assert "[localhost] job %s: FINISHED:COMPLETED" % job_id in proc.stdout, proc.stdout[-3000:]
