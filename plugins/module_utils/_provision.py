@@ -68,7 +68,6 @@ import errno
 import fcntl
 import getpass
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -78,6 +77,7 @@ import sys
 import tempfile
 import time
 
+from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare_compat as compat
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
@@ -346,7 +346,11 @@ def _dist_info_version(name):
 
 def installed_nvflare_version(wanted=None):
     """Version of nvflare importable here, without importing it (fast). Fails with the fix."""
-    fix = "pip install nvflare==%s on the control node (into %s)" % (wanted or "<version>", sys.executable)
+    ver = wanted or "<version>"
+    fix = ("give the provisioning a Python with nvflare %s: scripts/nvflare-venv.sh %s creates one under "
+           "~/.cache/edgefl/nv-%s (or: python3 -m venv DIR && DIR/bin/pip install nvflare==%s netaddr), then run "
+           "with -e nvflare_control_python=~/.cache/edgefl/nv-%s/bin/python; or pip install nvflare==%s into %s"
+           % (ver, ver, ver, ver, ver, ver, sys.executable))
     found = _dist_info_version("nvflare")
     if found is None:
         from importlib.metadata import PackageNotFoundError, version
@@ -431,28 +435,6 @@ def _changed_keys(old, new, prefix=""):
         else:
             keys.append(prefix + k)
     return keys
-
-
-class _Collector:
-    """Logger for Provisioner: keeps NVFLARE's messages out of the module's JSON output."""
-
-    def __init__(self):
-        self.messages = []
-
-    def _add(self, level, msg):
-        self.messages.append("%s: %s" % (level, msg))
-
-    def info(self, msg):
-        self._add("INFO", msg)
-
-    def debug(self, msg):
-        self._add("DEBUG", msg)
-
-    def warning(self, msg):
-        self._add("WARNING", msg)
-
-    def error(self, msg):
-        self._add("ERROR", msg)
 
 
 class Layout:
@@ -811,7 +793,7 @@ class Plan:
 def check_names(plan):
     """NVFLARE's own validation; needed only when the spec differs from what it already accepted."""
     if plan.to_build or plan.state is None:
-        validate_with_nvflare(plan.project, plan.labels)
+        validate_with_nvflare(plan.project, plan.labels, plan.nvflare_version)
 
 
 def _lock_modes(layout):
@@ -824,50 +806,11 @@ def _lock_modes(layout):
             os.chmod(p, 0o600)
 
 
-def _edgefl_cert_builder(builder, ca_days, cert_days):
-    """Turn NVFLARE's CertBuilder instance into one with our lifetimes.
-
-    NVFLARE 2.9 issues participant certificates for a fixed 360 days and refuses an existing root CA whose
-    validity differs from root_valid_days. Ours: a new root CA for ``ca_days``, participant certificates for
-    ``cert_days`` (capped by the root CA's end, as NVFLARE caps them), an existing root CA accepted as it is.
-    The signing itself stays NVFLARE's (_generate_cert).
-    """
-    from nvflare.lighter.constants import ParticipantType, PropKey
-    from nvflare.lighter.impl.cert import CertBuilder
-    from nvflare.lighter.utils import generate_keys
-
-    class EdgeflCertBuilder(CertBuilder):
-        def _validate_existing_root_validity(self):
-            return None
-
-        def get_pri_key_cert(self, participant):
-            pri_key, pub_key = generate_keys()
-            role = participant.get_prop(PropKey.ROLE) if participant.type == ParticipantType.ADMIN else None
-            now = _utcnow()
-            root_not_after = self.root_cert.not_valid_after_utc
-            if root_not_after <= now:
-                raise RuntimeError("cannot generate certificate for '%s': root CA expired at %s (rotate_ca makes "
-                                   "a new one)" % (participant.name, root_not_after.isoformat()))
-            not_after = min(root_not_after, now + datetime.timedelta(days=cert_days))
-            server = participant if participant.type == ParticipantType.SERVER else None
-            cert = self._generate_cert(participant.subject, participant.org, self.issuer, self.pri_key, pub_key,
-                                       role=role, server=server, not_valid_before=now, not_valid_after=not_after)
-            return pri_key, cert
-
-    if not isinstance(builder, CertBuilder):
-        return builder
-    builder.__class__ = EdgeflCertBuilder
-    builder.root_valid_days = ca_days
-    return builder
-
-
 def _run_nvflare(plan, names, root_dir):
-    """Provision ``names`` (plus the server NVFLARE always needs) under ``root_dir``; return the prod_NN path."""
-    from nvflare.lighter.constants import CtxKey
-    from nvflare.lighter.prov_utils import prepare_builders, prepare_packager
-    from nvflare.lighter.provision import prepare_project
-    from nvflare.lighter.provisioner import Provisioner
+    """Provision ``names`` (plus the server NVFLARE always needs) under ``root_dir``; return the prod_NN path.
 
+    Through the control node's own nvflare (2.4-2.9, _flare_compat.provision).
+    """
     server_name = plan.server["name"]
     parts = [copy.deepcopy(plan.wanted[server_name])]
     if plan.links:
@@ -880,25 +823,10 @@ def _run_nvflare(plan, names, root_dir):
         parts += [copy.deepcopy(plan.wanted[n]) for n in names if n != server_name]
     project_dict = copy.deepcopy({k: v for k, v in plan.project.items() if k != "participants"})
     project_dict["participants"] = parts
-    logger = _Collector()
-    out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            project = prepare_project(project_dict)
-            builders = [_edgefl_cert_builder(b, plan.ca_days, plan.cert_days) for b in prepare_builders(project_dict)]
-            packager = prepare_packager(project_dict)
-            ctx = Provisioner(root_dir, builders, packager).provision(project, logger=logger)
-    except (ValueError, RuntimeError, TypeError) as exc:
-        raise ModuleError("NVFLARE provisioning failed: %s" % exc, messages=logger.messages)
-    # Provisioner swallows builder exceptions: it deletes the partial prod_NN, logs and sets a flag.
-    errors = [m for m in logger.messages if m.startswith("ERROR")]
-    result = ctx.get_result_location()
-    if ctx.get(CtxKey.BUILD_ERROR) or errors:
-        raise ModuleError("NVFLARE provisioning failed: %s" % ("; ".join(errors) or "a builder raised an error"),
-                          messages=logger.messages)
-    if not result:  # pragma: no cover - the staging workspace always starts empty
-        raise ModuleError("NVFLARE wrote no prod_NN directory", field="workspace", messages=logger.messages)
-    return result
+        return compat.provision(project_dict, root_dir, plan.nvflare_version, plan.ca_days, plan.cert_days)
+    except compat.ProvisionFailed as exc:
+        raise ModuleError(exc.msg, messages=exc.messages)
 
 
 def _crash_point(name):

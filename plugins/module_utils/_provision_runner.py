@@ -24,7 +24,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import (
 )
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
-    check_relay_support,
+    check_version_support,
     from_options,
     from_project_file,
 )
@@ -131,10 +131,10 @@ class ProvisionRunner(EdgeflModule):
                     raise SpecError("project_file", "give either project_file or server/relays/clients/admins, "
                                     "not both")
                 data = load_project_file(params["project_file"])
-                project, labels, hosts = from_project_file(params["project_file"], data)
+                project, labels, hosts = from_project_file(params["project_file"], data, version)
             else:
-                project, labels, hosts = from_options(params)
-            check_relay_support(project, labels, version)
+                project, labels, hosts = from_options(params, version)
+            version_warnings = check_version_support(project, labels, version)
             options = Options(force=params.get("force"), renew=params.get("renew"),
                               rotate_ca=params.get("rotate_ca"), allow_readd=params.get("allow_readd"),
                               remove=params.get("remove"), cert_validity_days=params.get("cert_validity_days"),
@@ -151,6 +151,8 @@ class ProvisionRunner(EdgeflModule):
                 raise SpecError("workspace", problem)
         except SpecError as exc:
             raise ModuleError(exc.msg, field=exc.field)
+        for warning in version_warnings:
+            self.module.warn(warning)
         notify = getattr(self.module, "progress", None) or self.module.warn
         lock = WorkspaceLock(layout, timeout=timeout, play=getattr(self.module, "play_name", None),
                              create=not self.check_mode, notify=notify)

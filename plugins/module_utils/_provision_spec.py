@@ -18,6 +18,9 @@ from __future__ import annotations
 import copy
 import re
 
+from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare_compat as compat
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare_compat import version_tuple
+
 DEFAULT_ORG = "nvidia"
 DEFAULT_FED_LEARN_PORT = 8002
 DEFAULT_ADMIN_PORT = 8003
@@ -52,14 +55,13 @@ class SpecError(ValueError):
         self.msg = "%s: %s" % (field, msg)
 
 
-def default_builders(ca_validity_days=DEFAULT_CA_VALIDITY_DAYS):
-    """The builder list of NVFLARE's sample project.yml (2.9), cloud templates left out."""
-    return [
-        {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder", "args": {"template_file": ["master_template.yml"]}},
-        {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
-        {"path": "nvflare.lighter.impl.cert.CertBuilder", "args": {"root_valid_days": ca_validity_days}},
-        {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
-    ]
+def default_builders(ca_validity_days=DEFAULT_CA_VALIDITY_DAYS, nvflare_version=None, server=None):
+    """The builder list of NVFLARE's sample project.yml of that version (default 2.9), cloud templates left out.
+
+    2.4-2.6 get the overseer agent NVFLARE's own sample has (``server``: name and ports for its sp_end_point),
+    2.4 and 2.5 the TemplateBuilder; see _flare_compat.default_builders.
+    """
+    return compat.default_builders(nvflare_version, ca_validity_days, server)
 
 
 def _is_ip(value):
@@ -122,8 +124,11 @@ def _resolve_ports(field, server, fed_learn_explicit, admin_explicit):
     server["admin_port"] = adm
 
 
-def from_options(params):
-    """Module options -> (project_dict, labels, hosts). ``labels`` maps name -> option path."""
+def from_options(params, nvflare_version=None):
+    """Module options -> (project_dict, labels, hosts). ``labels`` maps name -> option path.
+
+    ``nvflare_version``: the control node's nvflare, whose own builder list the project gets (None: 2.9).
+    """
     project_name = params.get("project_name")
     if not project_name:
         raise SpecError("project_name", "is required when project_file is not given")
@@ -197,9 +202,9 @@ def from_options(params):
         "name": project_name,
         "description": "Provisioned by edgefl.nvflare.provision",
         "participants": participants,
-        "builders": default_builders(validity),
+        "builders": default_builders(validity, nvflare_version, server),
     }
-    validate_project(project, labels, source="options")
+    validate_project(project, labels, source="options", nvflare_version=nvflare_version)
     check_relays(participants, labels)
     return project, labels, hosts
 
@@ -353,19 +358,6 @@ def kit_links(project):
     return links
 
 
-def version_tuple(text):
-    """'2.9.0rc1' -> (2, 9, 0): the leading numeric release parts."""
-    out = []
-    for part in str(text).split("."):
-        m = re.match(r"^(\d+)", part)
-        if not m:
-            break
-        out.append(int(m.group(1)))
-        if m.group(1) != part:
-            break
-    return tuple(out)
-
-
 def check_relay_support(project, labels, nvflare_version):
     """Relays need nvflare >= RELAY_MIN_NVFLARE; say so before anything is written."""
     relays = [p["name"] for p in project["participants"] if p["type"] == "relay"]
@@ -375,8 +367,21 @@ def check_relay_support(project, labels, nvflare_version):
                         "provision without relays" % (RELAY_MIN_NVFLARE, nvflare_version, RELAY_MIN_NVFLARE))
 
 
-def from_project_file(path, data):
-    """A parsed project.yml -> (project_dict, labels, hosts). Raises SpecError naming the field."""
+def check_version_support(project, labels, nvflare_version):
+    """Everything the control node's nvflare line cannot provision, as a SpecError naming the option and the
+    version (before anything is written). Returns the warnings for documented defaults (see docs/provision.md)."""
+    check_relay_support(project, labels, nvflare_version)
+    for name, option, msg in compat.unsupported(project, nvflare_version):
+        field = option if name is None else "%s.%s" % (labels.get(name, name), option)
+        raise SpecError(field, msg)
+    return compat.warnings(project, nvflare_version)
+
+
+def from_project_file(path, data, nvflare_version=None):
+    """A parsed project.yml -> (project_dict, labels, hosts). Raises SpecError naming the field.
+
+    A file without builders gets the builder list of ``nvflare_version`` (None: 2.9).
+    """
     if not isinstance(data, dict) or not data:
         raise SpecError("project_file", "%s is empty or not a YAML mapping; give a NVFLARE project.yml" % path)
     project = copy.deepcopy(data)
@@ -421,15 +426,20 @@ def from_project_file(path, data):
                         % (path, len(servers), (" (" + ", ".join(servers) + ")") if servers else ""))
     check_relays(parts, labels)
     if not project.get("builders"):
-        project["builders"] = default_builders()
-    validate_project(project, labels, source="project_file")
+        server = [p for p in parts if p["type"] == "server"][0]
+        project["builders"] = default_builders(root_valid_days(project), nvflare_version, server)
+    validate_project(project, labels, source="project_file", nvflare_version=nvflare_version)
     return project, labels, {}
 
 
-def validate_project(project, labels, source):
-    if project.get("api_version") not in (3, 4):
+def validate_project(project, labels, source, nvflare_version=None):
+    accepted = compat.api_versions(nvflare_version)
+    if project.get("api_version") not in accepted:
         raise SpecError("api_version" if source == "project_file" else "project_name",
-                        "NVFLARE 2.9 needs api_version 3 or 4, got %r" % (project.get("api_version"),))
+                        "NVFLARE %s needs api_version %s, got %r%s"
+                        % (nvflare_version or "2.9", " or ".join(str(v) for v in accepted),
+                           project.get("api_version"),
+                           "" if 4 in accepted else " (api_version 4 needs nvflare 2.8 or later)"))
     name = project.get("name")
     if not isinstance(name, str) or not PROJECT_NAME_RE.match(name):
         raise SpecError("project_name" if source == "options" else "project_file.name",
@@ -437,11 +447,12 @@ def validate_project(project, labels, source):
                         "starting with a letter or digit" % (name,))
 
 
-def validate_with_nvflare(project, labels):
-    """Run NVFLARE's own participant validation (names, orgs, host names, roles). Imports nvflare."""
-    from nvflare.apis.utils.format_check import name_check
-    from nvflare.lighter.entity import participant_from_dict
-
+def validate_with_nvflare(project, labels, nvflare_version=None):
+    """Run NVFLARE's own participant validation (names, orgs, host names, roles) and load every builder class.
+    Imports nvflare (any 2.4-2.9 line, see _flare_compat)."""
+    name_check = compat.name_check
+    for i, path, why in compat.check_builders(project, nvflare_version or "2.9"):
+        raise SpecError("builders[%d].path" % i, "%r: %s" % (path, why))
     for p in project["participants"]:
         field = labels.get(p["name"], p["name"])
         ptype = p["type"]
@@ -458,8 +469,8 @@ def validate_with_nvflare(project, labels):
         if err:
             raise SpecError(field + ".org", "NVFLARE rejects org %r; use letters, digits and '_' only" % p["org"])
         try:
-            participant_from_dict(copy.deepcopy(p))
-        except ValueError as exc:
+            compat.make_participant(p)
+        except (ValueError, TypeError) as exc:
             raise SpecError(field, "NVFLARE rejects this participant: %s" % exc) from exc
 
 
