@@ -10,11 +10,18 @@ module task costs before its first line runs: building the AnsiballZ payload, st
 process and importing ``ansible.module_utils.basic`` (about 0.3 s per task on a 2-core machine,
 measured in bench/bench_provision.py). The module in plugins/modules/ keeps the documentation and
 validates with the same argument spec.
+
+Another NVFLARE version: when the task's ``ansible_python_interpreter`` is another Python than the one
+running Ansible (playbooks/provision.yml sets it from ``nvflare_control_python``, e.g. a venv made by
+scripts/nvflare-venv.sh 2.4.2), the module runs as an ordinary module process under that Python, so it
+provisions with that Python's nvflare.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -52,9 +59,27 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    def _other_python(self, task_vars):
+        """The task's interpreter when it is not the Python running this controller, else None."""
+        value = (task_vars or {}).get("ansible_python_interpreter")
+        if value is None:
+            return None
+        value = self._templar.template(value)
+        if not isinstance(value, str) or not value or value.startswith("auto"):
+            return None
+        path = os.path.abspath(os.path.expanduser(value))
+        if path == os.path.abspath(sys.executable):
+            return None
+        return path
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp  # not used: nothing is copied to a host
+        if self._other_python(task_vars):
+            # another Python (another nvflare): the module process, with the task's own argument validation
+            result.update(self._execute_module(module_name="edgefl.nvflare.provision", module_args=self._task.args,
+                                               task_vars=task_vars))
+            return result
         _validation, args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
             mutually_exclusive=MUTUALLY_EXCLUSIVE,

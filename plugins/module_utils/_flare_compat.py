@@ -82,8 +82,9 @@ def default_builders(version, ca_validity_days, server=None):
     ``server`` (name, fed_learn_port, admin_port) fills the overseer agent's sp_end_point on <= 2.6.
     """
     line = minor(version)
-    workspace = {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder",
-                 "args": {"template_file": ["master_template.yml"]}}
+    # 2.4's WorkspaceBuilder takes one template file name, later ones a list too
+    template = "master_template.yml" if line < (2, 5) else ["master_template.yml"]
+    workspace = {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder", "args": {"template_file": template}}
     static = {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}}
     if line <= OVERSEER_MAX:
         server = server or {}
