@@ -108,6 +108,24 @@ def test_verify_fails_when_the_server_does_not_answer():
     assert res["msg"] == "the server does not answer: connection refused"
 
 
+def test_verify_falls_back_to_the_hosts_when_the_status_module_fails():
+    """NVFLARE before 2.8 lacks check_status: the module fails; the clients' logs and venvs decide."""
+    failed = {"failed": True, "msg": "'Session' object has no attribute 'check_status'"}
+    hosts = {"server1": "2.7.3", "site-1": "2.7.3", "site-2": "2.7.3"}
+    res = upgrade_verify(failed, ["site-1", "site-2"], "2.7.3", hosts, ["site-1", "site-2"])
+    assert res["ok"] and res["from_logs"]
+    assert res["msg"].startswith("all 2 client(s) registered with nvflare 2.7.3 (read from each client's log")
+    res = upgrade_verify(failed, ["site-1", "site-2"], "2.7.3", dict(hosts, server1="2.4.2"), ["site-1"])
+    assert not res["ok"]
+    assert res["msg"] == "not registered: site-2; running another version: server1 2.4.2"
+    # without the logs (registered unknown) a failed module is no evidence at all
+    res = upgrade_verify(failed, ["site-1"], "2.7.3", hosts)
+    assert not res["ok"] and not res["from_logs"]
+    # a server that does not answer fails even with logs
+    res = upgrade_verify({"reachable": False, "unreachable_msg": "refused"}, ["site-1"], "2.7.3", hosts, ["site-1"])
+    assert not res["ok"]
+
+
 def test_verify_ignores_non_string_version_entries():
     status = dict(STATUS, versions={"site-1": "2.7.3", "site-2": "2.7.3", "junk": {"error": "timeout"}})
     assert upgrade_verify(status, ["site-1", "site-2"], "2.7.3")["ok"]
@@ -218,3 +236,45 @@ def test_kit_backup_save_restore_drop(tmp_path):
     assert _run(KIT_BACKUP, "restore", str(ws), bak)[:2] == (0, ["unchanged"])
     rc, _last, err = _run(KIT_BACKUP, "save", str(tmp_path / "nokit"), bak)
     assert rc == 1 and "no kit" in err
+
+
+# --- venv_probe.py: the packages an older host Python needs (bullseye: pip imports distutils) -------------------
+
+def _load_probe():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("venv_probe_upgrade", os.path.join(ROOT, "roles", "nvflare_venv", "files",
+                                                                                     "venv_probe.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("version_info, expected", [
+    ((3, 9, 2), ["jq", "python3-distutils"]),
+    ((3, 8, 10), ["jq", "python3-distutils"]),
+    ((3, 10, 0), ["jq"]),
+    ((3, 11, 2), ["jq"]),
+])
+def test_probe_adds_distutils_below_python_310(version_info, expected):
+    probe = _load_probe()
+    args = {"packages": ["jq"], "old_python_packages": ["python3-distutils"]}
+    assert probe.wanted_packages(args, version_info) == expected
+    # no duplicate when the user lists it already, and no key at all (older callers) adds nothing
+    assert probe.wanted_packages({"packages": ["python3-distutils"], "old_python_packages": ["python3-distutils"]},
+                                 (3, 9, 2)) == ["python3-distutils"]
+    assert probe.wanted_packages({"packages": []}, (3, 9, 2)) == []
+
+
+def test_probe_reports_the_effective_packages(tmp_path):
+    """The real script on this interpreter: `packages` is what the apt task installs."""
+    import json as _json
+    args = {"user": "nobody-edgefl", "group": "nogroup-edgefl", "home": str(tmp_path / "home"), "parent": str(tmp_path),
+            "venv": str(tmp_path / "venv"), "python_bin": str(tmp_path / "venv" / "bin" / "python"),
+            "marker": str(tmp_path / "m"), "marker_content": "{}", "version": "2.7.3", "packages": [],
+            "old_python_packages": ["python3-distutils"], "packages_marker": str(tmp_path / "pm"),
+            "min_python": "3.8", "max_python": "3.14"}
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "roles", "nvflare_venv", "files", "venv_probe.py"),
+                          _json.dumps(args)], capture_output=True, text=True, check=True).stdout
+    res = _json.loads(out)
+    assert res["packages"] == ([] if sys.version_info >= (3, 10) else ["python3-distutils"])
+    assert res["missing_packages"] == [p for p in res["packages"]]
