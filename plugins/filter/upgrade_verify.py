@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 name: upgrade_verify
 short_description: Whether every client registered again with the new nvflare version after an upgrade
 version_added: 1.2.0
-positional: _input, expected, version, host_versions
+positional: _input, expected, version, host_versions, registered
 author:
   - edgefl maintainers (@edgefl)
 description:
@@ -17,6 +17,9 @@ description:
     playbooks/upgrade.yml switched the hosts, and returns whether every expected client is registered and every
     site runs the new version. A site the server's version report does not list is judged by the version of the
     live venv on its host (O(host_versions)); a site with no known version fails the check.
+  - When the status module itself failed (its FLARE API calls exist from NVFLARE 2.8 on), the clients that logged
+    their registration after the switch (O(registered)) count as registered and the hosts' venvs give the versions.
+    A server that does not answer always fails the check.
 options:
   _input:
     description: The status module's result (C(reachable), C(client_names), C(versions)).
@@ -35,6 +38,10 @@ options:
     description: Site name to the nvflare version of the live venv on its host.
     type: dict
     default: {}
+  registered:
+    description: Client site names whose service logged its registration after the switch; none when unknown.
+    type: list
+    elements: str
 """
 
 EXAMPLES = r"""
@@ -68,6 +75,9 @@ _value:
     versions:
       description: Site name to version (the server's report over the hosts' venvs).
       type: dict
+    from_logs:
+      description: The status module failed, and O(registered) and O(host_versions) decided.
+      type: bool
     msg:
       description: One line for people.
       type: str
@@ -79,9 +89,9 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._upgrade import Upg
 from ansible_collections.edgefl.nvflare.plugins.module_utils._upgrade import upgrade_verify as _upgrade_verify
 
 
-def upgrade_verify(status, expected, version, host_versions=None):
+def upgrade_verify(status, expected, version, host_versions=None, registered=None):
     try:
-        return _upgrade_verify(status, expected, version, host_versions)
+        return _upgrade_verify(status, expected, version, host_versions, registered)
     except UpgradeError as e:
         raise AnsibleFilterError(str(e))
 

@@ -69,23 +69,31 @@ def upgrade_plan(hosts, version):
     }
 
 
-def upgrade_verify(status, expected_clients, version, host_versions=None):
+def upgrade_verify(status, expected_clients, version, host_versions=None, registered=None):
     """Did every expected client register again, and does every site run ``version``?
 
     ``status``: the edgefl.nvflare.status result (reachable, client_names, versions). ``host_versions``: site name
-    to the nvflare version of the live venv on its host (read on the hosts); it stands in for a site the server's
-    version report does not list (older servers answer report_version only for some sites, or not at all).
+    to the nvflare version of the live venv on its host; it stands in for a site the server's version report does not
+    list (servers before 2.8 have no version report). ``registered``: client sites whose service logged its
+    registration after the switch (nvflare_service waits for it); used only when the status module itself failed
+    (its FLARE API calls exist from NVFLARE 2.8 on), never when the server does not answer.
     """
     _check_version(version)
     status = status or {}
     host_versions = host_versions or {}
     expected = sorted(set(expected_clients or []))
-    if not status.get("reachable", False):
-        return {"ok": False, "missing": expected, "wrong_version": {}, "versions": {},
+    from_logs = bool(status.get("failed")) and registered is not None
+    if from_logs:
+        connected = set(registered)
+    elif not status.get("reachable", False):
+        return {"ok": False, "missing": expected, "wrong_version": {}, "unknown": [], "versions": dict(host_versions),
+                "from_logs": False,
                 "msg": "the server does not answer: %s" % (status.get("unreachable_msg") or status.get("msg") or "unreachable")}
-    connected = set(status.get("client_names") or [])
+    else:
+        connected = set(status.get("client_names") or [])
     missing = [c for c in expected if c not in connected]
-    reported = dict((str(k), str(v)) for k, v in (status.get("versions") or {}).items() if isinstance(v, (str, int, float)))
+    reported = {} if from_logs else dict(
+        (str(k), str(v)) for k, v in (status.get("versions") or {}).items() if isinstance(v, (str, int, float)))
     versions = dict(host_versions)
     versions.update(reported)
     wrong = dict((site, ver) for site, ver in sorted(versions.items()) if ver != version)
@@ -98,5 +106,11 @@ def upgrade_verify(status, expected_clients, version, host_versions=None):
         parts.append("running another version: %s" % ", ".join("%s %s" % kv for kv in sorted(wrong.items())))
     if unknown:
         parts.append("version unknown: %s" % ", ".join(unknown))
-    msg = ("all %d client(s) registered with nvflare %s" % (len(expected), version)) if ok else "; ".join(parts)
-    return {"ok": ok, "missing": missing, "wrong_version": wrong, "unknown": unknown, "versions": versions, "msg": msg}
+    if ok:
+        msg = "all %d client(s) registered with nvflare %s" % (len(expected), version)
+        if from_logs:
+            msg += " (read from each client's log and venv: the status module needs NVFLARE 2.8+)"
+    else:
+        msg = "; ".join(parts)
+    return {"ok": ok, "missing": missing, "wrong_version": wrong, "unknown": unknown, "versions": versions,
+            "from_logs": from_logs, "msg": msg}
