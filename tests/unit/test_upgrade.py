@@ -277,4 +277,4 @@ def test_probe_reports_the_effective_packages(tmp_path):
                           _json.dumps(args)], capture_output=True, text=True, check=True).stdout
     res = _json.loads(out)
     assert res["packages"] == ([] if sys.version_info >= (3, 10) else ["python3-distutils"])
-    assert res["missing_packages"] == [p for p in res["packages"]]
+    assert res["missing_packages"] == list(res["packages"])
