@@ -8,7 +8,10 @@ venv: ~/.cache/edgefl/nv-X/bin/python). The job and status modules use calls tha
 import contextlib
 import io
 import json
+import os
+import shutil
 import sys
+import tempfile
 
 from nvflare.fuel.flare_api.flare_api import new_secure_session
 
@@ -24,7 +27,14 @@ def main(argv):
                 out["clients"] = sorted(c.name for c in info.client_info)
             elif cmd == "job":
                 job, dest, timeout = argv[4], argv[5], float(argv[6])
-                job_id = sess.submit_job(job)
+                # the FLARE API signs the folder in place: submit a copy
+                tmp = tempfile.mkdtemp(prefix="edgefl-legacy-job-")
+                copy = os.path.join(tmp, os.path.basename(os.path.normpath(job)))
+                shutil.copytree(job, copy, ignore=shutil.ignore_patterns(".__nvfl_*"))
+                try:
+                    job_id = sess.submit_job(copy)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
                 sess.monitor_job(job_id, timeout=timeout, poll_interval=2.0)
                 meta = sess.get_job_meta(job_id)
                 out = {"job_id": job_id, "status": meta.get("status"),
