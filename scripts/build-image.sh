@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the systemd test images from Debian's archive (no container registry needed).
-#   scripts/build-image.sh [bookworm|trixie] [amd64|arm64]
+#   scripts/build-image.sh [bookworm|trixie|bullseye] [amd64|arm64]   (bullseye: Python 3.9, molecule/legacy)
 # Skips the build when the image already exists with the current content revision
 # (label edgefl.image.revision; FORCE=1 rebuilds anyway).
 # Image name: localhost/edgefl-debian:<suite>[-arm64]

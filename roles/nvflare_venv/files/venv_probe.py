@@ -10,7 +10,7 @@ no importlib.metadata (the nvflare version is read from the dist-info METADATA d
     venv_probe.py --list-packages     the installed dpkg packages, one JSON list on stdout
 
 <json> keys: user, group, home, parent, venv, python_bin, marker, marker_content, version,
-packages, packages_marker, min_python, max_python (see tasks/preflight.yml).
+packages, old_python_packages (optional), packages_marker, min_python, max_python (see tasks/preflight.yml).
 """
 
 import glob
@@ -113,6 +113,13 @@ def installed_packages():
     return sorted(out)
 
 
+def wanted_packages(args, version_info):
+    """The OS packages to have: `packages`, plus `old_python_packages` on an interpreter older than 3.10
+    (Debian splits distutils out of Python 3.9 and older; pip before Python 3.10 imports it)."""
+    extra = (args.get("old_python_packages") or []) if tuple(version_info[:2]) < (3, 10) else []
+    return list(args["packages"]) + [p for p in extra if p not in args["packages"]]
+
+
 def probe(args, user_db=None, group_db=None, packages_state=None):
     """State of the host and what the install tasks have to do about it."""
     users = user_db if user_db is not None else pwd.getpwall()
@@ -129,7 +136,8 @@ def probe(args, user_db=None, group_db=None, packages_state=None):
     nvflare = dist_version(args["venv"], "nvflare") if venv_exists else None
     marker = read_text(args["marker"])
     recorded = read_text(args["packages_marker"]) or ""
-    status = packages_state if packages_state is not None else dpkg_status(args["packages"])
+    packages = wanted_packages(args, sys.version_info)
+    status = packages_state if packages_state is not None else dpkg_status(packages)
 
     user_ok = (
         user is not None
@@ -143,7 +151,8 @@ def probe(args, user_db=None, group_db=None, packages_state=None):
         "libc": list(platform.libc_ver()),
         "machine": platform.machine(),
         "nvflare": nvflare,
-        "missing_packages": [p for p in args["packages"] if not status.get(p)],
+        "packages": packages,
+        "missing_packages": [p for p in packages if not status.get(p)],
         "recorded_packages": recorded.split(),
         "create_group": gid is None,
         "update_user": not user_ok,

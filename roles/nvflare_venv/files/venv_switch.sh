@@ -1,0 +1,57 @@
+#!/bin/sh
+# Swap a staged venv in for the live one, or back (edgefl.nvflare playbooks/upgrade.yml):
+#   venv_switch.sh promote LIVE STAGE PREV   LIVE -> PREV, STAGE -> LIVE (the unit's path never changes)
+#   venv_switch.sh rollback LIVE PREV        LIVE removed, PREV -> LIVE
+#   venv_switch.sh drop DIR...               remove DIR (the previous venv once the upgrade is verified)
+# A venv records its own path (console-script shebangs, bin/activate*, pyvenv.cfg's command line); promote
+# rewrites STAGE to LIVE in those files. The services run LIVE/bin/python -m ..., which finds its
+# site-packages from pyvenv.cfg next to bin/, so a renamed venv works as is.
+# Idempotent: promote with no STAGE but a PREV, and rollback with no PREV, print "unchanged".
+# The last output line is "changed" or "unchanged".
+set -eu
+usage() { echo "usage: $0 promote LIVE STAGE PREV | rollback LIVE PREV | drop DIR..." >&2; exit 2; }
+[ "$#" -ge 1 ] || usage
+cmd=$1
+shift
+case $cmd in
+promote)
+  [ "$#" -eq 3 ] || usage
+  live=$1 stage=$2 prev=$3
+  if [ ! -d "$stage" ]; then
+    if [ -d "$prev" ] && [ -x "$live/bin/python" ]; then echo unchanged; exit 0; fi
+    echo "no staged venv at $stage" >&2
+    exit 1
+  fi
+  [ -x "$stage/bin/python" ] || { echo "the staged venv $stage has no bin/python" >&2; exit 1; }
+  rm -rf "$prev"
+  if [ -d "$live" ]; then mv "$live" "$prev"; fi
+  mv "$stage" "$live"
+  # rewrite the recorded path (text files only: scripts, activate*, pyvenv.cfg)
+  for f in "$live"/bin/* "$live/pyvenv.cfg"; do
+    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
+    if grep -qI -F "$stage" "$f" 2>/dev/null; then
+      sed "s|$stage|$live|g" "$f" >"$f.edgefl-tmp"
+      chmod --reference="$f" "$f.edgefl-tmp"
+      mv "$f.edgefl-tmp" "$f"
+    fi
+  done
+  echo changed
+  ;;
+rollback)
+  [ "$#" -eq 2 ] || usage
+  live=$1 prev=$2
+  if [ ! -d "$prev" ]; then echo unchanged; exit 0; fi
+  rm -rf "$live"
+  mv "$prev" "$live"
+  echo changed
+  ;;
+drop)
+  [ "$#" -ge 1 ] || usage
+  out=unchanged
+  for d in "$@"; do
+    if [ -e "$d" ]; then rm -rf "$d"; out=changed; fi
+  done
+  echo "$out"
+  ;;
+*) usage ;;
+esac

@@ -1,0 +1,280 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""playbooks/upgrade.yml: the plan and verify filters (module_utils/_upgrade.py), the venv swap script of
+nvflare_venv (files/venv_switch.sh, run on a real venv) and the kit backup script of nvflare_service."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.edgefl.nvflare.plugins.filter.upgrade_plan import upgrade_plan
+from ansible_collections.edgefl.nvflare.plugins.filter.upgrade_verify import upgrade_verify
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SWITCH = os.path.join(ROOT, "roles", "nvflare_venv", "files", "venv_switch.sh")
+KIT_BACKUP = os.path.join(ROOT, "roles", "nvflare_service", "files", "kit_backup.sh")
+
+
+# --- upgrade_plan ---------------------------------------------------------------------------------------------
+
+def test_plan_switches_hosts_on_another_version():
+    plan = upgrade_plan({"server": {"current": "2.4.2", "staged_version": ""},
+                         "site-1": {"current": "2.4.2"},
+                         "site-2": {"current": "2.7.3", "staged_version": ""}}, "2.7.3")
+    assert plan["switch"] == ["server", "site-1"]
+    assert plan["current"] == ["site-2"]
+    assert plan["from_versions"] == ["2.4.2"]
+    assert plan["ok"] and not plan["downgrade"] and not plan["no_venv"]
+    assert plan["msg"] == "upgrade 2 host(s) from nvflare 2.4.2 to 2.7.3: server, site-1"
+
+
+def test_plan_nothing_to_do_when_every_host_runs_the_version():
+    plan = upgrade_plan({"a": {"current": "2.7.3"}, "b": {"current": "2.7.3"}}, "2.7.3")
+    assert plan["switch"] == [] and plan["ok"]
+    assert "nothing to switch" in plan["msg"]
+
+
+def test_plan_refuses_hosts_without_a_venv():
+    plan = upgrade_plan({"a": {"current": "2.6.3"}, "b": {"current": ""}, "c": {}}, "2.7.3")
+    assert not plan["ok"]
+    assert plan["no_venv"] == ["b", "c"]
+    assert "deploy them with site.yml first" in plan["msg"] and "b, c" in plan["msg"]
+
+
+def test_plan_sorts_versions_numerically_and_flags_a_downgrade():
+    plan = upgrade_plan({"a": {"current": "2.10.0"}, "b": {"current": "2.9.0"}}, "2.9.1")
+    assert plan["from_versions"] == ["2.9.0", "2.10.0"]
+    assert plan["downgrade"]
+    assert plan["msg"].startswith("downgrade 2 host(s) from nvflare 2.9.0, 2.10.0 to 2.9.1")
+
+
+@pytest.mark.parametrize("bad", ["", "latest", "2", None, "2.7.3; rm -rf /"])
+def test_plan_rejects_a_bad_version(bad):
+    with pytest.raises(AnsibleFilterError, match="release such as"):
+        upgrade_plan({"a": {"current": "2.6.3"}}, bad)
+
+
+def test_plan_rejects_a_non_dict():
+    with pytest.raises(AnsibleFilterError, match="expects a dict"):
+        upgrade_plan(["a"], "2.7.3")
+
+
+# --- upgrade_verify -------------------------------------------------------------------------------------------
+
+STATUS = {"reachable": True, "client_names": ["site-1", "site-2"],
+          "versions": {"server": "2.7.3", "site-1": "2.7.3", "site-2": "2.7.3"}}
+
+
+def test_verify_ok_when_all_registered_with_the_version():
+    res = upgrade_verify(STATUS, ["site-1", "site-2"], "2.7.3")
+    assert res["ok"], res
+    assert res["msg"] == "all 2 client(s) registered with nvflare 2.7.3"
+
+
+def test_verify_names_missing_and_wrong_versions():
+    status = dict(STATUS, client_names=["site-1"], versions={"server": "2.7.3", "site-1": "2.4.2"})
+    res = upgrade_verify(status, ["site-1", "site-2"], "2.7.3")
+    assert not res["ok"]
+    assert res["missing"] == ["site-2"]
+    assert res["wrong_version"] == {"site-1": "2.4.2"}
+    assert res["unknown"] == ["site-2"]
+    assert res["msg"] == "not registered: site-2; running another version: site-1 2.4.2; version unknown: site-2"
+
+
+def test_verify_uses_the_hosts_venv_when_the_server_reports_no_versions():
+    status = dict(STATUS, versions={})
+    hosts = {"server1": "2.7.3", "site-1": "2.7.3", "site-2": "2.7.3"}
+    assert upgrade_verify(status, ["site-1", "site-2"], "2.7.3", hosts)["ok"]
+    # the server's report wins over the host's venv (the process that runs, not the files)
+    res = upgrade_verify(dict(STATUS, versions={"site-2": "2.4.2"}), ["site-1", "site-2"], "2.7.3", hosts)
+    assert res["wrong_version"] == {"site-2": "2.4.2"}
+    # no version from anywhere: not verified
+    res = upgrade_verify(dict(STATUS, versions={}), ["site-1", "site-2"], "2.7.3", {"site-1": "2.7.3"})
+    assert not res["ok"] and res["unknown"] == ["site-2"]
+
+
+def test_verify_fails_when_the_server_does_not_answer():
+    res = upgrade_verify({"reachable": False, "unreachable_msg": "connection refused"}, ["site-1"], "2.7.3")
+    assert not res["ok"]
+    assert res["missing"] == ["site-1"]
+    assert res["msg"] == "the server does not answer: connection refused"
+
+
+def test_verify_falls_back_to_the_hosts_when_the_status_module_fails():
+    """NVFLARE before 2.8 lacks check_status: the module fails; the clients' logs and venvs decide."""
+    failed = {"failed": True, "msg": "'Session' object has no attribute 'check_status'"}
+    hosts = {"server1": "2.7.3", "site-1": "2.7.3", "site-2": "2.7.3"}
+    res = upgrade_verify(failed, ["site-1", "site-2"], "2.7.3", hosts, ["site-1", "site-2"])
+    assert res["ok"] and res["from_logs"]
+    assert res["msg"].startswith("all 2 client(s) registered with nvflare 2.7.3 (read from each client's log")
+    res = upgrade_verify(failed, ["site-1", "site-2"], "2.7.3", dict(hosts, server1="2.4.2"), ["site-1"])
+    assert not res["ok"]
+    assert res["msg"] == "not registered: site-2; running another version: server1 2.4.2"
+    # without the logs (registered unknown) a failed module is no evidence at all
+    res = upgrade_verify(failed, ["site-1"], "2.7.3", hosts)
+    assert not res["ok"] and not res["from_logs"]
+    # a server that does not answer fails even with logs
+    res = upgrade_verify({"reachable": False, "unreachable_msg": "refused"}, ["site-1"], "2.7.3", hosts, ["site-1"])
+    assert not res["ok"]
+
+
+def test_verify_ignores_non_string_version_entries():
+    status = dict(STATUS, versions={"site-1": "2.7.3", "site-2": "2.7.3", "junk": {"error": "timeout"}})
+    assert upgrade_verify(status, ["site-1", "site-2"], "2.7.3")["ok"]
+
+
+# --- venv_switch.sh on a real venv ----------------------------------------------------------------------------
+
+def _run(script, *args):
+    proc = subprocess.run(["/bin/sh", script, *args], capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout.strip().splitlines()[-1:] or [""], proc.stderr
+
+
+def _make_venv(path, version):
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", path], check=True)
+    site = subprocess.run([os.path.join(path, "bin", "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    os.makedirs(os.path.join(site, "nvflare"))
+    with open(os.path.join(site, "nvflare", "__init__.py"), "w") as f:
+        f.write("__version__ = %r\n" % version)
+    script = os.path.join(path, "bin", "nvflare")
+    with open(script, "w") as f:
+        f.write("#!%s/bin/python\nimport nvflare\nprint(nvflare.__version__)\n" % path)
+    os.chmod(script, 0o755)
+
+
+def _version(venv):
+    out = subprocess.run([os.path.join(venv, "bin", "python"), "-c", "import nvflare, sys; print(nvflare.__version__, sys.prefix)"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return out[0], out[1]
+
+
+def test_venv_switch_promote_rollback_and_drop(tmp_path):
+    live, staged, prev = str(tmp_path / "venv"), str(tmp_path / "venv-2.7.3"), str(tmp_path / "venv.previous")
+    _make_venv(live, "2.4.2")
+    _make_venv(staged, "2.7.3")
+
+    rc, last, err = _run(SWITCH, "promote", live, staged, prev)
+    assert rc == 0 and last == ["changed"], err
+    assert not os.path.exists(staged)
+    # the renamed venv runs from its new path, its console script too
+    assert _version(live) == ("2.7.3", live)
+    assert _version(prev) == ("2.4.2", prev)
+    with open(os.path.join(live, "bin", "nvflare")) as f:
+        assert f.readline().strip() == "#!%s/bin/python" % live
+    assert os.stat(os.path.join(live, "bin", "nvflare")).st_mode & 0o777 == 0o755
+    assert subprocess.run([os.path.join(live, "bin", "nvflare")], capture_output=True, text=True,
+                          check=True).stdout.strip() == "2.7.3"
+    with open(os.path.join(live, "pyvenv.cfg")) as f:
+        assert staged not in f.read()
+
+    # a second promote (re-run after the swap) changes nothing
+    assert _run(SWITCH, "promote", live, staged, prev)[:2] == (0, ["unchanged"])
+
+    rc, last, err = _run(SWITCH, "rollback", live, prev)
+    assert rc == 0 and last == ["changed"], err
+    assert _version(live) == ("2.4.2", live)
+    assert not os.path.exists(prev)
+    assert _run(SWITCH, "rollback", live, prev)[:2] == (0, ["unchanged"])
+
+    os.makedirs(prev)
+    assert _run(SWITCH, "drop", prev, staged)[:2] == (0, ["changed"])
+    assert not os.path.exists(prev)
+    assert _run(SWITCH, "drop", prev, staged)[:2] == (0, ["unchanged"])
+
+
+def test_venv_switch_refuses_a_missing_or_broken_stage(tmp_path):
+    live, staged, prev = str(tmp_path / "venv"), str(tmp_path / "venv-2.7.3"), str(tmp_path / "venv.previous")
+    _make_venv(live, "2.4.2")
+    rc, _last, err = _run(SWITCH, "promote", live, staged, prev)
+    assert rc == 1 and "no staged venv" in err
+    os.makedirs(staged)
+    rc, _last, err = _run(SWITCH, "promote", live, staged, prev)
+    assert rc == 1 and "has no bin/python" in err
+    # nothing moved
+    assert _version(live) == ("2.4.2", live) and not os.path.exists(prev)
+    assert _run(SWITCH, "bogus")[0] == 2
+
+
+# --- kit_backup.sh ---------------------------------------------------------------------------------------------
+
+def test_kit_backup_save_restore_drop(tmp_path):
+    ws = tmp_path / "site-1"
+    (ws / "startup").mkdir(parents=True)
+    (ws / "local").mkdir()
+    (ws / "job-123").mkdir()
+    key = ws / "startup" / "client.key"
+    key.write_text("old key")
+    key.chmod(0o600)
+    (ws / "local" / "resources.json").write_text("{}")
+    bak = str(ws / ".edgefl-upgrade-previous")
+
+    assert _run(KIT_BACKUP, "save", str(ws), bak)[:2] == (0, ["changed"])
+    assert stat.S_IMODE(os.stat(bak).st_mode) == 0o700
+    assert not os.path.exists(os.path.join(bak, "job-123"))
+
+    # the new version's kit: a changed key and a file the old kit did not have
+    key.write_text("new key")
+    (ws / "startup" / "new_file.json").write_text("{}")
+    assert _run(KIT_BACKUP, "restore", str(ws), bak)[:2] == (0, ["changed"])
+    assert key.read_text() == "old key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert not (ws / "startup" / "new_file.json").exists()
+    assert (ws / "local" / "resources.json").exists() and (ws / "job-123").is_dir()
+
+    assert _run(KIT_BACKUP, "drop", bak)[:2] == (0, ["changed"])
+    assert _run(KIT_BACKUP, "drop", bak)[:2] == (0, ["unchanged"])
+    # restore without a backup changes nothing
+    assert _run(KIT_BACKUP, "restore", str(ws), bak)[:2] == (0, ["unchanged"])
+    rc, _last, err = _run(KIT_BACKUP, "save", str(tmp_path / "nokit"), bak)
+    assert rc == 1 and "no kit" in err
+
+
+# --- venv_probe.py: the packages an older host Python needs (bullseye: pip imports distutils) -------------------
+
+def _load_probe():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("venv_probe_upgrade", os.path.join(ROOT, "roles", "nvflare_venv", "files",
+                                                                                     "venv_probe.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("version_info, expected", [
+    ((3, 9, 2), ["jq", "python3-distutils"]),
+    ((3, 8, 10), ["jq", "python3-distutils"]),
+    ((3, 10, 0), ["jq"]),
+    ((3, 11, 2), ["jq"]),
+])
+def test_probe_adds_distutils_below_python_310(version_info, expected):
+    probe = _load_probe()
+    args = {"packages": ["jq"], "old_python_packages": ["python3-distutils"]}
+    assert probe.wanted_packages(args, version_info) == expected
+    # no duplicate when the user lists it already, and no key at all (older callers) adds nothing
+    assert probe.wanted_packages({"packages": ["python3-distutils"], "old_python_packages": ["python3-distutils"]},
+                                 (3, 9, 2)) == ["python3-distutils"]
+    assert probe.wanted_packages({"packages": []}, (3, 9, 2)) == []
+
+
+def test_probe_reports_the_effective_packages(tmp_path):
+    """The real script on this interpreter: `packages` is what the apt task installs."""
+    import json as _json
+    args = {"user": "nobody-edgefl", "group": "nogroup-edgefl", "home": str(tmp_path / "home"), "parent": str(tmp_path),
+            "venv": str(tmp_path / "venv"), "python_bin": str(tmp_path / "venv" / "bin" / "python"),
+            "marker": str(tmp_path / "m"), "marker_content": "{}", "version": "2.7.3", "packages": [],
+            "old_python_packages": ["python3-distutils"], "packages_marker": str(tmp_path / "pm"),
+            "min_python": "3.8", "max_python": "3.14"}
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "roles", "nvflare_venv", "files", "venv_probe.py"),
+                          _json.dumps(args)], capture_output=True, text=True, check=True).stdout
+    res = _json.loads(out)
+    assert res["packages"] == ([] if sys.version_info >= (3, 10) else ["python3-distutils"])
+    assert res["missing_packages"] == list(res["packages"])
