@@ -14,6 +14,7 @@ FlareError subclasses raised here into distinct, clear failures.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import os
 import re
@@ -400,7 +401,17 @@ class FlareClient:
     def download(self, job_id, dest):
         """Download the job result into dest/<job_id>; return the path."""
         os.makedirs(dest, exist_ok=True)
-        return self._call(self.session.download_job_result, job_id, dest)
+        if _accepts(self.session.download_job_result, "destination"):
+            return self._call(self.session.download_job_result, job_id, dest)
+        # before NVFLARE 2.8 the result lands in the admin kit's download_dir; move it as 2.8 does
+        location = self._call(self.session.download_job_result, job_id)
+        if not location or not os.path.exists(location):
+            return location
+        final = os.path.join(os.path.abspath(dest), os.path.basename(location))
+        if os.path.exists(final):  # never overwrite a result that is there (the caller checked dest/<job_id>)
+            return location
+        shutil.move(location, final)
+        return final
 
 
 ROUND_RE = re.compile(r"\bRound (\d+) started\b")
@@ -410,6 +421,14 @@ def last_round(log_text):
     """The number of the last "Round <n> started" line of a server job log, or None."""
     found = ROUND_RE.findall(log_text or "")
     return int(found[-1]) if found else None
+
+
+def _accepts(func, name):
+    """True when func takes an argument called name (the FLARE API grew some between versions)."""
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _write_token_meta(folder, token):
