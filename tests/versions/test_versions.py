@@ -8,7 +8,10 @@ For each version: playbooks/provision.yml from an inventory (the provision task 
 nvflare_control_python = that venv's python), a no-change re-run that writes nothing, adding one
 client leaves every other kit byte-identical, state modes 0700/0600; the manual guide's project.yml
 (api_version 3, overseer agent, separate admin port) through the module's runner in that venv; and
-the clear errors for what a version cannot provision.
+the clear errors for what a version cannot provision. The admin kit as the nvflare_admin role rewrites it
+loads with each version's own admin client code. For the lines no scenario runs on hosts (2.5, 2.6, 2.8), a
+local federation: the server and a client started with the service unit's command from that version's venv,
+then the wait_clients, status and job modules under that version's Python until the job completes.
 
 The venvs come from scripts/nvflare-venv.sh (cached under ${EDGEFL_NV_CACHE:-~/.cache/edgefl}; a second
 run downloads nothing). EDGEFL_NV_VERSIONS="2.4.2 2.9.0" narrows the set.
@@ -264,3 +267,182 @@ def test_control_python_must_have_the_wanted_version(venvs, tmp_path):
     assert rc != 0 and res and res.get("failed"), out
     assert "nvflare %s is installed on the control node but nvflare_version is %s" % (have, want) in res["msg"]
     assert "scripts/nvflare-venv.sh %s" % want in res["msg"] and "nvflare_control_python" in res["msg"]
+
+
+ADMIN_LOAD_PROBE = r"""
+import json, sys
+from nvflare.fuel.sec.security_content_service import SecurityContentManager
+result = SecurityContentManager(sys.argv[1] + "/startup").load_content("fed_admin.json")[1].name
+secure = None
+try:
+    from nvflare.fuel.hci.client.config import secure_load_admin_config
+except ImportError:
+    pass
+else:
+    from nvflare.apis.workspace import Workspace
+    try:
+        secure_load_admin_config(Workspace(root_dir=sys.argv[1]))
+        secure = "ok"
+    except Exception as exc:
+        secure = str(exc)
+print(json.dumps({"result": result, "secure": secure}))
+"""
+
+
+class _AdminKitModule:
+    """The minimal module object edgefl.nvflare.admin_kit needs (as provision_driver's)."""
+
+    def __init__(self, params):
+        self.params = params
+        self.check_mode = False
+        self._diff = False
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_rewritten_admin_kit_loads(version, venvs, tmp_path):
+    """The admin role's rewrite of fed_admin.json (edgefl.nvflare.admin_kit), loaded by that version's own
+    admin client code: 2.7 refuses a rewritten file unless it is signed again."""
+    import shutil
+
+    sys.path.insert(0, os.path.join(ROOT, "collections"))
+    from ansible_collections.edgefl.nvflare.plugins.modules.admin_kit import AdminKitModule
+
+    python = venvs[version]
+    ws = str(tmp_path / "ws")
+    res = driver(python, workspace=ws, project_name="edgefl", nvflare_version=version,
+                 server={"name": "server1"}, clients=[{"name": "site-1"}],
+                 admins=[{"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin"}])
+    assert not res.get("failed"), res.get("msg")
+    src = os.path.join(ws, "edgefl", "kits", "admin@nvidia.com")
+    dest = str(tmp_path / "installed")
+    shutil.copytree(src, dest)
+    with open(os.path.join(src, "startup", "fed_admin.json")) as f:
+        config = json.load(f)
+    config["admin"]["host"] = "10.89.70.10"
+    params = {"src": src, "dest": dest, "config": config,
+              "cert_state": os.path.join(ws, "edgefl", "state", "cert.json")}
+    for run in (1, 2):
+        mod = _AdminKitModule(params)
+        out = AdminKitModule(mod).outcome()
+        assert not out.get("failed") and not mod.warnings, (out, mod.warnings)
+        assert out["changed"] is (run == 1), out
+    signed = os.path.exists(os.path.join(src, "startup", "signature.json"))
+    assert out["written"] == [], out
+    # 2.6 and 2.7 sign the admin kit (2.7 refuses it unsigned); 2.4/2.5 and 2.8+ do not sign it
+    assert signed is (minor(version) in ((2, 6), (2, 7))), (version, signed)
+    proc = subprocess.run([python, "-c", ADMIN_LOAD_PROBE, dest], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = json.loads(proc.stdout)
+    assert loaded["result"] == ("OK" if signed else "NOT_SIGNED"), loaded
+    assert loaded["secure"] in (None, "ok"), loaded
+
+
+# ------------------------------------------------ a local federation with each version's own runtime
+SERVICE_MODULE = {"server": "nvflare.private.fed.app.server.server_train",
+                  "client": "nvflare.private.fed.app.client.client_train"}
+SAG_JOB = os.path.join(ROOT, "molecule", "legacy", "files", "numpy_sag")
+# The lines no scenario runs on hosts: 2.4.2 and 2.7.3 run in molecule/legacy (Debian 11), 2.9 in every other
+# scenario. NVFLARE 2.4's runtime refuses Python 3.11 (this control node's), so 2.4 runs only there.
+# EDGEFL_NV_FED_VERSIONS="2.5.2 2.6.3 2.7.3 2.8.3 2.9.0" widens the set.
+FED_VERSIONS = [v for v in os.environ.get("EDGEFL_NV_FED_VERSIONS", "2.5.2 2.6.3 2.8.3").split() if v in VERSIONS]
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _unit_command(python, kit, role, site):
+    """ExecStart of roles/nvflare_service/templates/nvflare.service.j2 (vars/main.yml) for this kit."""
+    uid = ["uid=" + site] if role == "client" else []
+    return [python, "-u", "-m", SERVICE_MODULE[role], "-m", kit, "-s", "fed_%s.json" % role, "--set",
+            "secure_train=true", *uid, "org=nvidia", "config_folder=config"]
+
+
+def _module(python, name, args):
+    """One collection module through ansible (AnsiballZ) under that Python, as the playbooks run it."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-m", name, "-a", json.dumps(args),
+         "-e", "ansible_python_interpreter=" + python],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    try:
+        # the action plugins' progress lines come before the JSON document
+        text = proc.stdout[proc.stdout.index("\n{") + 1:] if not proc.stdout.startswith("{") else proc.stdout
+        out = json.loads(text)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError):
+        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return out
+
+
+@pytest.mark.parametrize("version", FED_VERSIONS)
+def test_local_federation_runs_a_job(version, venvs, tmp_path):
+    """Per version: kits from our provisioning, the server and a client started with the service unit's own
+    command from that version's venv, the admin kit rewritten and re-signed (edgefl.nvflare.admin_kit), then
+    edgefl.nvflare.wait_clients, status and job (through ansible, under that version's Python) until the job
+    is FINISHED:COMPLETED. The same steps the hosts run, without containers."""
+    import shutil
+    import signal
+    import time
+
+    python = venvs[version]
+    if minor(version) < (2, 5) and sys.version_info >= (3, 11):
+        pytest.skip("NVFLARE %s's runtime refuses Python 3.11; it runs in molecule/legacy (Debian 11)" % version)
+    ws = str(tmp_path / "ws")
+    fed, adm = _free_port(), _free_port()
+    res = driver(python, workspace=ws, project_name="edgefl", nvflare_version=version,
+                 server={"name": "localhost", "fed_learn_port": fed, "admin_port": adm},
+                 clients=[{"name": "site-1"}],
+                 admins=[{"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin"}])
+    assert not res.get("failed"), res.get("msg")
+    kits = os.path.join(ws, "edgefl", "kits")
+    server_kit = os.path.realpath(os.path.join(kits, "localhost"))
+    with open(os.path.join(server_kit, "local", "resources.json.default")) as f:
+        resources = f.read().replace("/tmp/nvflare", str(tmp_path / "store"))
+    with open(os.path.join(server_kit, "local", "resources.json"), "w") as f:
+        f.write(resources)
+    procs = []
+    try:
+        for name, role in (("localhost", "server"), ("site-1", "client")):
+            kit = os.path.realpath(os.path.join(kits, name))
+            log = open(str(tmp_path / (name + ".log")), "ab")
+            procs.append(subprocess.Popen(_unit_command(python, kit, role, name), cwd=kit, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          env=dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"))))
+            time.sleep(3 if role == "server" else 0)
+        dest = str(tmp_path / "admin")
+        shutil.copytree(os.path.join(kits, "admin@nvidia.com"), dest)
+        with open(os.path.join(dest, "startup", "fed_admin.json")) as f:
+            config = json.load(f)
+        config["admin"]["host"] = "127.0.0.1"
+        sp = config["admin"].get("overseer_agent", {}).get("args", {}).get("sp_end_point")
+        if sp:  # 2.4-2.6: the admin finds the server through the overseer agent (the role rewrites it too)
+            config["admin"]["overseer_agent"]["args"]["sp_end_point"] = "127.0.0.1" + sp[sp.index(":"):]
+        out = _module(sys.executable, "edgefl.nvflare.admin_kit",
+                      {"src": os.path.join(kits, "admin@nvidia.com"), "dest": dest, "config": config,
+                       "cert_state": os.path.join(ws, "edgefl", "state", "cert.json")})
+        assert out.get("changed") is True and not out.get("failed"), out
+        session = {"admin_kit": dest, "username": "admin@nvidia.com"}
+        out = _module(python, "edgefl.nvflare.wait_clients", dict(session, expected_clients=["site-1"], timeout=120))
+        assert not out.get("failed") and out["connected_clients"] == ["site-1"], (out.get("msg"), out.get("server"))
+        out = _module(python, "edgefl.nvflare.status", dict(session, expected_clients=["site-1"]))
+        assert not out.get("failed") and out["client_names"] == ["site-1"], out
+        job_args = dict(session, src=SAG_JOB, wait=True, timeout=300, dest=str(tmp_path / "results"))
+        out = _module(python, "edgefl.nvflare.job", job_args)
+        assert not out.get("failed") and out["status"] == "FINISHED:COMPLETED", out
+        assert os.path.isdir(out["result_path"]), out
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=30)
