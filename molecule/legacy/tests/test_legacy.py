@@ -1,15 +1,19 @@
 """An older NVFLARE on Debian 11 hosts, then playbooks/upgrade.yml (tests run in this order).
 
-1. the old version runs and completes the example job (a NumPy scatter-and-gather job every version since 2.4 can run);
+1. the old version runs and completes the example job (a NumPy scatter-and-gather job every version since 2.4 can run)
+   through playbooks/submit_job.yml (the job module under that version's own Python, nvflare_control_python);
 2. an upgrade in which one client's new venv is broken on purpose fails and rolls every host back: the
    clients register again with the old version;
 3. the upgrade to the new version: every host runs it, the clients registered with it, nothing is left aside;
-4. the job completes again with the new version.
+4. the job completes again with the new version, through the re-signed admin kit (NVFLARE 2.7 refuses an admin
+   kit whose fed_admin.json does not verify).
+Registration is observed with the version's FLARE API directly (tests/flare_direct.py), not through the modules.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -97,19 +101,28 @@ def leftovers(podman_host):
     return found
 
 
-def run_job(version):
-    res = flare(version, "job", JOB, "", "300")
-    assert res["status"] == "FINISHED:COMPLETED", res
-    model = np.load(os.path.join(res["result_path"], "workspace", "models", "server.npy"), allow_pickle=True)
+def run_job(version, dest):
+    """playbooks/submit_job.yml with that version's control Python: submit, progress lines, wait, download."""
+    proc = subprocess.run(
+        ["ansible-playbook", *inventory_args(), os.path.join(ROOT, "playbooks", "submit_job.yml"),
+         "-e", "nvflare_version=" + version, "-e", "nvflare_control_python=" + python_of(version),
+         "-e", "nvflare_submit_src=" + os.path.abspath(JOB), "-e", "nvflare_submit_dest=" + dest,
+         "-e", "nvflare_submit_timeout=300"],
+        env=env(), capture_output=True, text=True, check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    done = re.findall(r"\[localhost\] job (\S+): FINISHED:COMPLETED", proc.stdout)
+    assert done, out[-3000:]
+    model = np.load(os.path.join(dest, done[-1], "workspace", "models", "server.npy"), allow_pickle=True)
     np.testing.assert_allclose(np.asarray(model, dtype=float), EXPECTED)
-    return res
 
 
-def test_old_version_completes_the_job(podman_host):
+def test_old_version_completes_the_job(podman_host, tmp_path):
     assert venv_versions(podman_host) == {"server1": OLD, "site-1": OLD}
     wait_registered(OLD)
     t0 = time.time()
-    run_job(OLD)
+    run_job(OLD, str(tmp_path))
     print("job with nvflare %s: FINISHED:COMPLETED in %.0f s" % (OLD, time.time() - t0))
 
 
@@ -142,7 +155,34 @@ def test_upgrade_switches_every_host(podman_host):
             "nvflare-server.service" if name == SERVER else "nvflare-client.service").is_running
 
 
-def test_new_version_completes_the_job():
+ADMIN_LOAD = ("import sys\nfrom nvflare.apis.workspace import Workspace\n"
+              "from nvflare.fuel.hci.client.config import secure_load_admin_config\n"
+              "secure_load_admin_config(Workspace(root_dir=sys.argv[1]))\nprint('loaded')\n")
+
+
+def test_admin_kit_on_an_admin_host_is_signed(podman_host):
+    """The admin role on a host reached over a connection (the server container): the rewritten fed_admin.json is
+    signed on the control node and copied; the host's NVFLARE (the new version) loads the kit; a re-run changes
+    nothing; the root CA key is not on the host."""
+    args = ["ansible-playbook", *inventory_args(), os.path.join(os.path.dirname(__file__), "..", "admin_host.yml"),
+            "-e", "nvflare_version=" + NEW, "-e", "nvflare_control_python=" + python_of(NEW)]
+    for run in (1, 2):
+        proc = subprocess.run(args, env=env(), capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        recap = re.search(r"^%s\s*:\s*ok=\d+\s+changed=(\d+)" % SERVER, proc.stdout, re.M)
+        assert recap and (int(recap.group(1)) > 0) is (run == 1), proc.stdout[-3000:]
+    host = podman_host(SERVER)
+    out = host.run("%s/bin/python -c %s /root/edgefl-admin" % (VENV, _quote(ADMIN_LOAD)))
+    assert out.rc == 0 and "loaded" in out.stdout, out.stdout + out.stderr
+    assert host.file("/root/edgefl-admin/startup/signature.json").mode == 0o600
+    assert host.run("grep -rl 'PRIVATE KEY' /root/edgefl-admin | grep -v client.key").stdout == ""
+
+
+def _quote(text):
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def test_new_version_completes_the_job(tmp_path):
     t0 = time.time()
-    run_job(NEW)
+    run_job(NEW, str(tmp_path))
     print("job with nvflare %s: FINISHED:COMPLETED in %.0f s" % (NEW, time.time() - t0))
