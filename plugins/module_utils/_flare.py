@@ -39,6 +39,9 @@ except ImportError:  # NVFLARE before 2.8: no submit tokens on the server; see F
 # NVFLARE before 2.8 keeps no submit token: the module writes its token into the submitted job's meta under
 # this key and finds the job again in the server's detailed job list (the server keeps every meta key).
 TOKEN_META_KEY = "edgefl_submit_token"
+HASH_META_KEY = "edgefl_content_hash"  # before 2.8: the content the token was first used for
+TOKEN_CONFLICT_MSG = ("submit_token was already used for different job content (existing job %s): use a new "
+                      "submit_token or leave it unset to derive one from the job content")
 
 
 class _Never(Exception):
@@ -250,11 +253,7 @@ class FlareClient:
             raise AuthRefused("the server refused the request: %s" % e)
         except _token_errors() as e:  # NVFLARE 2.8+: SubmitTokenConflict, SubmitTokenJobDeleted
             if hasattr(e, "existing_job_id"):
-                raise TokenConflict(
-                    "submit_token was already used for different job content (existing job %s): use a new "
-                    "submit_token or leave it unset to derive one from the job content" % e.existing_job_id,
-                    job_id=e.existing_job_id,
-                )
+                raise TokenConflict(TOKEN_CONFLICT_MSG % e.existing_job_id, job_id=e.existing_job_id)
             raise TokenConflict(
                 "submit_token refers to job %s which was deleted: use a new submit_token" % getattr(e, "job_id", None),
                 job_id=getattr(e, "job_id", None),
@@ -347,11 +346,25 @@ class FlareClient:
             copy = os.path.join(tmp, os.path.basename(os.path.normpath(path)))
             shutil.copytree(path, copy, ignore=shutil.ignore_patterns(".__nvfl_*"))
             if not self._has_tokens():
-                _write_token_meta(copy, token)
+                _write_token_meta(copy, token, content_hash(copy))
                 return self._call(self.session.submit_job, copy)
             return self._call(self.session.submit_job, copy, submit_token=token)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def confirm_content(self, existing, path, token):
+        """An explicit submit_token names one job content. The same content is the job found; other content
+        is a TokenConflict, not the old job. NVFLARE 2.8+ decides on the server (submitting again with the
+        token returns that job or raises SubmitTokenConflict); before 2.8 the hash kept in the job's meta does."""
+        job_id = existing.get("job_id")
+        if self._has_tokens():
+            again = self.submit(path, token)
+            if again and job_id and again != job_id:  # pragma: no cover - the server dedups by token
+                raise TokenConflict(TOKEN_CONFLICT_MSG % job_id, job_id=job_id)
+            return
+        stored = existing.get(HASH_META_KEY)
+        if stored is not None and stored != content_hash(path):
+            raise TokenConflict(TOKEN_CONFLICT_MSG % job_id, job_id=job_id)
 
     def job_meta(self, job_id):
         return self._call(self.session.get_job_meta, job_id)
@@ -431,8 +444,9 @@ def _accepts(func, name):
         return False
 
 
-def _write_token_meta(folder, token):
-    """Add TOKEN_META_KEY to the job copy's meta; a meta.conf/meta.yml becomes the equivalent meta.json."""
+def _write_token_meta(folder, token, digest=None):
+    """Add TOKEN_META_KEY (and HASH_META_KEY) to the job copy's meta; a meta.conf/meta.yml becomes the
+    equivalent meta.json."""
     import json
 
     for name in ("meta.json", "meta.conf", "meta.yml", "meta.yaml"):
@@ -448,6 +462,8 @@ def _write_token_meta(folder, token):
             meta = ConfigFactory.load_config(path).to_dict()
             os.unlink(path)
         meta[TOKEN_META_KEY] = token
+        if digest:
+            meta[HASH_META_KEY] = digest
         with open(os.path.join(folder, "meta.json"), "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2)
         return

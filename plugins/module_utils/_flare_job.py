@@ -215,6 +215,10 @@ def _run(client, params, token, staged, result, check_mode):
         existing = client.find_job(token)
         if existing:
             result["job_id"] = existing.get("job_id")
+            if params.get("submit_token") and not check_mode:
+                # a token the user chose may be reused for edited content: that is an error, not the old job
+                # (the default token is derived from the content, so it cannot collide)
+                client.confirm_content(existing, staged, token)
         elif check_mode:
             result.update(changed=True, status="NOT_SUBMITTED")
             return

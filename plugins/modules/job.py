@@ -64,6 +64,9 @@ options:
       - Defaults to C(edgefl-<folder name>-<hash of the folder content>), so an unchanged folder is never
         submitted twice while an edited one becomes a new job. Set it explicitly to run the same job folder
         again as a new job (for example C(run-2)).
+      - An explicit token names one job content. Run again with the same content, the module returns that job
+        (no change); with edited content it fails with RV(error=token_conflict) naming the existing job, on
+        every NVFLARE line (2.8 and newer decide on the server; before 2.8 a hash kept in the job's meta).
     type: str
   wait:
     description: Wait until the job reaches a final state.

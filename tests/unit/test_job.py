@@ -232,3 +232,22 @@ def test_bad_input_fails_before_connecting(args, field, tmp_path, capsys):
     assert failed
     assert field in res["msg"], res["msg"]
     assert not res.get("changed")
+
+
+def test_explicit_token_reused_for_edited_content_is_refused(fed, work, capsys):
+    """A submit_token the user chose names one job content: the same content again is that job (no change);
+    edited content under the same token is a clear error, not the old job."""
+    src = job_copy(work, "tok_job")
+    args = {"admin_kit": fed.admin_kit, "src": src, "submit_token": "edgefl-unit-explicit", "wait": False}
+    failed, first = run_module(job_module, args, capsys)
+    assert not failed and first["submitted"], first
+    failed, again = run_module(job_module, args, capsys)
+    assert not failed and not again["changed"] and again["job_id"] == first["job_id"], again
+    with open(os.path.join(src, "meta.json")) as f:
+        meta = json.load(f)
+    meta["name"] = "tok_job_edited"
+    with open(os.path.join(src, "meta.json"), "w") as f:
+        json.dump(meta, f)
+    failed, edited = run_module(job_module, args, capsys)
+    assert failed, edited
+    assert "already used for different job content" in edited["msg"] and first["job_id"] in edited["msg"], edited

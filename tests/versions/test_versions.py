@@ -439,6 +439,21 @@ def test_local_federation_runs_a_job(version, venvs, tmp_path):
         out = _module(python, "edgefl.nvflare.job", job_args)
         assert not out.get("failed") and out["status"] == "FINISHED:COMPLETED", out
         assert os.path.isdir(out["result_path"]), out
+        # an explicit submit_token: the same content again is that job; edited content under it is refused
+        job = str(tmp_path / "tok_job")
+        shutil.copytree(SAG_JOB, job)
+        tok = dict(session, src=job, submit_token="edgefl-versions-tok", wait=False)
+        first = _module(python, "edgefl.nvflare.job", tok)
+        assert not first.get("failed") and first["submitted"], first
+        again = _module(python, "edgefl.nvflare.job", tok)
+        assert not again.get("failed") and not again["changed"] and again["job_id"] == first["job_id"], again
+        with open(os.path.join(job, "meta.json")) as f:
+            meta = json.load(f)
+        meta["name"] = "tok_job_edited"
+        with open(os.path.join(job, "meta.json"), "w") as f:
+            json.dump(meta, f)
+        edited = _module(python, "edgefl.nvflare.job", tok)
+        assert edited.get("failed") and "already used for different job content" in edited["msg"], edited
     finally:
         for proc in procs:
             try:
