@@ -238,10 +238,11 @@ def test_explicit_token_reused_for_edited_content_is_refused(fed, work, capsys):
     """A submit_token the user chose names one job content: the same content again is that job (no change);
     edited content under the same token is a clear error, not the old job."""
     src = job_copy(work, "tok_job")
-    args = {"admin_kit": fed.admin_kit, "src": src, "submit_token": "edgefl-unit-explicit", "wait": False}
+    args = {"admin_kit": fed.admin_kit, "src": src, "submit_token": "edgefl-unit-explicit", "timeout": 180,
+            "poll_interval": 1}
     failed, first = run_module(job_module, args, capsys)
-    assert not failed and first["submitted"], first
-    failed, again = run_module(job_module, args, capsys)
+    assert not failed and first["submitted"] and first["status"] == "FINISHED:COMPLETED", first
+    failed, again = run_module(job_module, args, capsys)  # a finished job: its token still names it
     assert not failed and not again["changed"] and again["job_id"] == first["job_id"], again
     with open(os.path.join(src, "meta.json")) as f:
         meta = json.load(f)
