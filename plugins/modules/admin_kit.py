@@ -34,6 +34,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    details:
+      - On a fresh install (no O(dest) yet, as in a check run before the kit is copied) it reports both files.
   diff_mode:
     support: full
     details:
@@ -128,10 +130,11 @@ class AdminKitModule(EdgeflModule):
         params = self.module.params
         src = os.path.join(params["src"], "startup")
         dest = os.path.join(params["dest"], "startup")
-        for what, path in (("src", src), ("dest", dest)):
-            if not os.path.isdir(path):
-                raise ModuleError("%s has no startup/ folder (%s); install the admin kit first" % (what, path),
-                                  field=what)
+        if not os.path.isdir(src):
+            raise ModuleError("src has no startup/ folder (%s): provision the admin kit first" % src, field="src")
+        # check mode on a fresh control node: the kit steps before this one did not create dest
+        if not os.path.isdir(dest) and not self.check_mode:
+            raise ModuleError("dest has no startup/ folder (%s); install the admin kit first" % dest, field="dest")
         try:
             todo = plan(src, read_installed(dest), params["config"], params["cert_state"] or None)
         except AdminKitError as exc:

@@ -156,6 +156,16 @@ def test_missing_dest_startup_is_a_clear_error(installed, run_module, tmp_path):
     assert result["failed"] is True and result["field"] == "dest" and "install the admin kit first" in result["msg"]
 
 
+def test_check_mode_before_the_kit_is_installed(installed, run_module, tmp_path):
+    """Check mode on a fresh control node: the kit steps before this one created nothing, dest is missing."""
+    _ws, _dest, args = installed
+    missing = tmp_path / "not-yet"
+    result = run_module(admin_kit_main, dict(args, dest=str(missing)), check_mode=True)
+    assert not result.get("failed") and result["changed"] is True, result
+    assert result["written"] == ["startup/fed_admin.json", "startup/signature.json"]
+    assert not missing.exists()
+
+
 def test_corrupt_installed_signature_file_is_a_clear_error(installed, run_module):
     _ws, dest, args = installed
     (dest / "startup" / "signature.json").write_text("{not json")
