@@ -13,7 +13,8 @@ the least-squares slopes of cold and re-run time over N. Ansible runs with forks
 Targets (issue #15): re-run <= 1.5 s per added host and <= 100 s at N = 50; cold <= 6 s per added host and
 <= 1.5x the baseline at every N; add one client at N = 50 <= 60 s; the job completes with 50 clients.
 Writes bench/results/fleet.json and prints a table; tears the sandbox down at the start and the end.
-  .venv/bin/python bench/bench_fleet.py [--sizes 3,10,25,50]   (or scripts/bench.sh fleet)
+  .venv/bin/python bench/bench_fleet.py [--sizes 3,10,25,50] [--mitogen 0.3.54]   (or scripts/bench.sh fleet)
+--mitogen also times the no-change re-run under mitogen_linear (installed into .work/, opt-in).
 """
 
 import argparse
@@ -73,6 +74,8 @@ def run_ansible(n, forks):
     fig["cold_site_yml"] = bf.sh(["ansible-playbook", "-i", inv, "site.yml", *extra], env=env)[1]
     proc, fig["rerun_site_yml"] = bf.sh(["ansible-playbook", "-i", inv, "site.yml", *extra], env=env)
     changed = bf.recap_changed(proc.stdout)
+    if MITOGEN:
+        fig.update(run_mitogen(inv, extra, env))
     proc, fig["job_wall_time"] = bf.sh(["ansible-playbook", "-i", inv, "playbooks/submit_job.yml", *extra], env=env)
     status = "FINISHED:COMPLETED" if "FINISHED:COMPLETED" in proc.stdout else "unknown"
     fig.update(rss_per_node())
@@ -86,11 +89,39 @@ def run_ansible(n, forks):
     return fig, changed, status
 
 
+MITOGEN = None  # the directory mitogen is installed in (--mitogen)
+
+
+def install_mitogen(version):
+    """pip-install mitogen into .work/mitogen (opt-in; not a dependency of the collection)."""
+    target = os.path.join(ROOT, ".work", "mitogen-" + version)
+    if not os.path.isdir(os.path.join(target, "ansible_mitogen")):
+        bf.sh([sys.executable, "-m", "pip", "install", "-q", "--target", target, "mitogen==" + version])
+    return target
+
+
+def run_mitogen(inv, extra, env):
+    """The same no-change site.yml under mitogen's linear strategy; a failure is recorded, not fatal."""
+    menv = dict(env, PYTHONPATH=MITOGEN, ANSIBLE_STRATEGY="mitogen_linear",
+                ANSIBLE_STRATEGY_PLUGINS=os.path.join(MITOGEN, "ansible_mitogen", "plugins", "strategy"))
+    try:
+        proc, secs = bf.sh(["ansible-playbook", "-i", inv, "site.yml", *extra], env=menv)
+    except SystemExit as exc:
+        return {"rerun_site_yml_mitogen": None, "mitogen_error": str(exc)}
+    return {"rerun_site_yml_mitogen": secs, "rerun_changed_mitogen": bf.recap_changed(proc.stdout)}
+
+
 def run_baseline(n, forks):
     fresh(n)
     work = tempfile.mkdtemp(prefix="edgefl-bench-fleet-guide-")
     return bf.sh(["bench/manual_guide.sh", work, bf.newest_wheelhouse()],
                  env=dict(bf.ENV, CLIENTS=str(n), FORKS=str(forks)))[1]
+
+
+def _write(results):
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench", "results", "fleet.json"), "w") as f:
+        json.dump(results, f, indent=2)
 
 
 def slope(xs, ys):
@@ -104,11 +135,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="3,10,25,50", help="comma-separated client counts")
     ap.add_argument("--max-forks", type=int, default=50, help="Ansible forks = min(N + 1, this)")
+    ap.add_argument("--mitogen", metavar="VERSION", help="also time the no-change re-run under mitogen_linear")
     args = ap.parse_args()
+    global MITOGEN  # pylint: disable=global-statement
+    if args.mitogen:
+        MITOGEN = install_mitogen(args.mitogen)
     sizes = [int(x) for x in args.sizes.split(",")]
     bf.sh(["scripts/setup.sh"])
     bf.sh(["scripts/build-image.sh"])
-    results = {"machine": {"cpus": os.cpu_count()}, "sizes": {}}
+    results = {"machine": {"cpus": os.cpu_count()}, "sizes": {}, "mitogen": args.mitogen}
     for i, n in enumerate(sizes):
         forks = min(n + 1, args.max_forks)
         # the first size runs Ansible first: it builds the control-node wheelhouse the baseline installs from
@@ -122,6 +157,7 @@ def main():
                 row["baseline_manual_guide"] = round(run_baseline(n, forks), 1)
         row["cold_vs_baseline"] = round(row["cold_site_yml"] / row["baseline_manual_guide"], 2)
         results["sizes"][str(n)] = row
+        _write(dict(results, complete=False))  # a run stopped half-way still leaves the sizes it measured
         print("N=%d (%s first, forks %d): cold %.1f s, baseline %.1f s (ratio %.2f), re-run %.1f s, job %.1f s %s, "
               "add one %.1f s, RSS server %s MiB / client %s MiB"
               % (n, order[0], forks, row["cold_site_yml"], row["baseline_manual_guide"], row["cold_vs_baseline"],
@@ -135,6 +171,9 @@ def main():
         "cold_s_per_host": slope(ns, [rows[str(n)]["cold_site_yml"] for n in ns]) if len(ns) > 1 else None,
         "rerun_s_per_host": slope(ns, [rows[str(n)]["rerun_site_yml"] for n in ns]) if len(ns) > 1 else None,
     }
+    mito = [rows[str(n)].get("rerun_site_yml_mitogen") for n in ns]
+    if len(ns) > 1 and all(v is not None for v in mito):
+        marg["rerun_mitogen_s_per_host"] = slope(ns, mito)
     results["marginal"] = {k: (round(v, 2) if v is not None else None) for k, v in marg.items()}
     big = str(max(ns))
     checks = {
@@ -149,19 +188,17 @@ def main():
         checks["rerun_le_100s_at_50"] = rows[big]["rerun_site_yml"] <= 100
         checks["add_client_le_60s_at_50"] = rows[big]["add_client"] <= 60
     results["checks"] = checks
-    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-    with open(os.path.join(ROOT, "bench", "results", "fleet.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    _write(dict(results, complete=True))
 
     cols = ["cold_site_yml", "baseline_manual_guide", "cold_vs_baseline", "rerun_site_yml", "job_wall_time",
-            "add_client", "server_mib", "client_median_mib"]
+            "add_client", "server_mib", "client_median_mib"] + (["rerun_site_yml_mitogen"] if MITOGEN else [])
     print("\n%-6s %-6s " % ("N", "forks") + " ".join("%12s" % c[:12] for c in cols))
     for n in ns:
         r = rows[str(n)]
         print("%-6d %-6d " % (n, r["forks"]) + " ".join("%12s" % r.get(c) for c in cols))
     marginal = results["marginal"]
-    print("marginal seconds per added host: cold %s, re-run %s"
-          % (marginal["cold_s_per_host"], marginal["rerun_s_per_host"]))
+    print("marginal seconds per added host: cold %s, re-run %s, re-run under mitogen %s"
+          % (marginal["cold_s_per_host"], marginal["rerun_s_per_host"], marginal.get("rerun_mitogen_s_per_host")))
     print("checks:", checks)
     return 0 if all(checks.values()) else 1
 
