@@ -88,7 +88,6 @@ signed:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -101,6 +100,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._admin_kit import (
     read_installed,
 )
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import atomic_write
 
 ARGUMENT_SPEC = dict(
     src=dict(type="path", required=True),
@@ -108,21 +108,6 @@ ARGUMENT_SPEC = dict(
     config=dict(type="dict", required=True),
     cert_state=dict(type="path"),
 )
-
-
-def _write(path, data):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".edgefl-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class AdminKitModule(EdgeflModule):
@@ -152,7 +137,7 @@ class AdminKitModule(EdgeflModule):
                 continue
             written.append("startup/" + name)
             if not self.check_mode:
-                _write(os.path.join(dest, name), todo[key])
+                atomic_write(os.path.join(dest, name), todo[key])
         if todo["config"] is not None:
             self.set_diff(before or "", todo["config"].decode("utf-8"), before_header=config_path,
                           after_header=config_path)
