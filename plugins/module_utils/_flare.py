@@ -322,12 +322,7 @@ class FlareClient:
 
     # --- jobs -------------------------------------------------------------------
     def _has_tokens(self):
-        import inspect
-
-        try:
-            return "submit_token" in inspect.signature(self.session.submit_job).parameters
-        except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
-            return False
+        return _accepts(self.session.submit_job, "submit_token")
 
     def find_job(self, token):
         if not self._has_tokens():  # NVFLARE before 2.8: the token is in the job's meta
