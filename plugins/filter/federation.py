@@ -87,14 +87,14 @@ _value:
       type: dict
 """
 
-from ansible_collections.edgefl.nvflare.plugins.filter.site import run
+from ansible_collections.edgefl.nvflare.plugins.filter.site import run, _text
 
 
 def federation(groups, hostvars, host=None, admin=None, server_group="nvflare_server", client_group="nvflare_clients",
                relay_group="nvflare_relays"):
     """groups -> the federation model."""
     return run("federation", lambda inv: inv.federation(host, admin), groups, hostvars, server_group, client_group,
-               relay_group)
+               relay_group, key=(_text(host), _text(admin)))
 
 
 class FilterModule:

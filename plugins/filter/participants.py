@@ -180,7 +180,7 @@ def participants(groups, hostvars, server_group="nvflare_server", client_group="
     if not isinstance(groups, dict):
         raise AnsibleFilterError("edgefl.nvflare.participants: its input must be the 'groups' variable, got %s"
                                  % type(groups).__name__)
-    return run("participants", _spec, groups, hostvars, server_group, client_group, relay_group)
+    return run("participants", _spec, groups, hostvars, server_group, client_group, relay_group, key=())
 
 
 class FilterModule:

@@ -90,7 +90,7 @@ def relay_sources(host, groups, hostvars, fallback=None, server_group="nvflare_s
     """relay host -> the addresses of the hosts behind it (or fallback)."""
     fallback = list(fallback or [])
     return run("relay_sources", lambda inv: _sources(inv, str(host), fallback), groups, hostvars, server_group,
-               client_group, relay_group)
+               client_group, relay_group, key=(str(host), tuple(str(f) for f in fallback)))
 
 
 class FilterModule:

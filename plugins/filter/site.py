@@ -113,6 +113,9 @@ _value:
       elements: str
 """
 
+import copy
+import multiprocessing
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import (
@@ -135,13 +138,35 @@ def report_deprecations(inventory):
         )
 
 
-def run(name, func, groups, hostvars, server_group, client_group, relay_group="nvflare_relays"):
+# Results of the model filters in this process, when it is one of Ansible's worker processes. A worker is
+# forked for one task on one host: the inventory and every host's variables stay the same while it lives, but
+# the filters run again for every template that reads them (a role's vars, defaults, argument specs, each
+# `when`). Each run reads every host's variables through the variable manager, so a federation-wide model in
+# every task of every host grew with the square of the fleet (issue #15). The controller's own process (no
+# parent process) never memoizes: there, set_fact and add_host change the variables between tasks.
+_MEMO = {}
+
+
+def _memo():
+    return _MEMO if multiprocessing.parent_process() is not None else None
+
+
+def run(name, func, groups, hostvars, server_group, client_group, relay_group="nvflare_relays", key=None):
+    """func(Inventory) with ModelError as a filter error. ``key`` (hashable: the filter's own arguments) lets a
+    worker process reuse the result of an earlier call with the same arguments; None computes it every time."""
+    memo = _memo() if key is not None else None
+    if memo is not None:
+        key = (name, server_group, client_group, relay_group) + tuple(key)
+        if key in memo:
+            return copy.deepcopy(memo[key])
     inventory = Inventory(groups, hostvars, server_group, client_group, relay_group)
     try:
         result = func(inventory)
     except ModelError as exc:
         raise AnsibleFilterError("edgefl.nvflare.%s: %s" % (name, exc))
     report_deprecations(inventory)
+    if memo is not None:
+        memo[key] = copy.deepcopy(result)
     return result
 
 
@@ -149,7 +174,11 @@ def site(host, groups, hostvars, site_name=None, role=None, server_group="nvflar
          client_group="nvflare_clients", relay_group="nvflare_relays"):
     """inventory_hostname -> this host's model."""
     return run("site", lambda inv: inv.site(str(host), site_name, role), groups, hostvars, server_group, client_group,
-               relay_group)
+               relay_group, key=(str(host), _text(site_name), _text(role)))
+
+
+def _text(value):
+    return None if value is None else str(value)
 
 
 class FilterModule:

@@ -99,13 +99,23 @@ class Inventory:
         self.client_group = client_group
         self.relay_group = relay_group
         self.deprecations = []
+        self._vars = {}
 
     # --- raw variables -------------------------------------------------------------------------
     def _hv(self, host):
+        # Once per host and model: on ansible-core 2.19 every hostvars[host] runs the variable manager for that
+        # host again (all its vars and a cleaned copy of its facts), which made the model the largest cost of a
+        # run that changes nothing (issue #15, profiled with py-spy).
         try:
-            return self.hostvars[host]
+            return self._vars[host]
+        except KeyError:
+            pass
+        try:
+            hv = self.hostvars[host]
         except KeyError:
             raise ModelError("host %r is in a group but not in hostvars; check the inventory" % (host,))
+        self._vars[host] = hv
+        return hv
 
     def raw(self, host, name, default=None, tolerate_undefined=False):
         """hostvars[host][name], None counting as unset. With tolerate_undefined, a value whose

@@ -308,3 +308,70 @@ def test_unresolvable_site_name_is_a_clear_error():
     g, hv = inv(site_1={"nvflare_site_name": jinja2.StrictUndefined(name="nope")})
     with pytest.raises(AnsibleFilterError, match=r"hostvars\[site-1\].nvflare_site_name cannot be resolved here"):
         site("site-1", g, hv)
+
+
+# ---- cost: how often the model asks Ansible for a host's variables (issue #15) ----------------------------------
+class CountingHostVars(dict):
+    """hostvars that count hostvars[host]: on ansible-core 2.19 each one runs the variable manager for the host."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads = 0
+
+    def __getitem__(self, host):
+        self.reads += 1
+        return dict.__getitem__(self, host)
+
+
+def _fleet(n):
+    clients = ["site-%d" % k for k in range(1, n + 1)]
+    groups = {"all": ["server1"] + clients, "nvflare_server": ["server1"], "nvflare_clients": clients}
+    hostvars = CountingHostVars({h: dict(FED, ansible_host="192.0.2.%d" % (10 + k))
+                                 for k, h in enumerate(["server1"] + clients)})
+    return groups, hostvars
+
+
+def test_one_model_reads_each_host_once():
+    groups, hostvars = _fleet(20)
+    fed = federation(groups, hostvars, host="server1")
+    assert len(fed["clients"]) == 20
+    assert hostvars.reads == 21
+
+
+def test_the_controller_process_computes_the_model_every_time():
+    # the controller's own process: set_fact and add_host change variables between two templates
+    groups, hostvars = _fleet(3)
+    site("site-1", groups, hostvars)
+    first = hostvars.reads
+    dict.__getitem__(hostvars, "site-1")["nvflare_site_name"] = "renamed"
+    assert site("site-1", groups, hostvars)["site_name"] == "renamed"
+    assert hostvars.reads == 2 * first
+
+
+def _in_a_forked_worker(conn):
+    # what Ansible's WorkerProcess is: a fork of the controller that runs one task for one host
+    groups, hostvars = _fleet(10)
+    first = federation(groups, hostvars, host="site-1")
+    reads = hostvars.reads
+    first["clients"][0]["site_name"] = "mutated by a caller"
+    again = federation(groups, hostvars, host="site-1")
+    other = site("site-2", groups, hostvars, role="relay")
+    conn.send((reads, hostvars.reads, again["clients"][0]["site_name"], other["role"]))
+    conn.close()
+
+
+def test_a_worker_process_reuses_the_model():
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_in_a_forked_worker, args=(child,))
+    proc.start()
+    reads, total, name, role = parent.recv()
+    proc.join(30)
+    assert reads == 11
+    # the same call again costs nothing and hands out a copy; other arguments compute their own model (site-2
+    # as a relay: that host and the server)
+    assert name == "site-1"
+    assert role == "relay"
+    assert total == reads + 2
