@@ -179,6 +179,18 @@ def test_converged_host_needs_nothing(status, added, wanted):
     assert (state["enable"], state["enable_at_boot"], state["ipv6_setting_change"]) == (False, False, None)
 
 
+@pytest.mark.parametrize("status, added, wanted", [
+    (STATUS_SERVER, ADDED_SERVER, SERVER),
+    (STATUS_CLIENT, ADDED_CLIENT, CLIENT),
+])
+def test_probe_output_from_a_terminal_reads_the_same(status, added, wanted):
+    # the script module over SSH with become runs the probe on a terminal: every line ends in CRLF
+    lf = probe(status=status, added=added)
+    crlf = lf.replace("\n", "\r\n")
+    assert ufw_state(crlf, **wanted) == ufw_state(lf, **wanted)
+    assert ufw_state(crlf, **wanted)["active"] is True
+
+
 def test_fresh_ufw_on_the_server():
     # inactive: rules cannot be confirmed (they are all added), the package's policies are read from
     # /etc/default/ufw (already deny/allow), the boot unit is enabled by the package
