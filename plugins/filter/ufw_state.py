@@ -159,6 +159,10 @@ _value:
     enable_at_boot:
       description: C(ufw.service) must be enabled at boot.
       type: bool
+    configure_needed:
+      description: Any of C(ipv6_setting_change), C(rules_to_add), C(rules_to_delete) or C(policies_to_set) has work
+        (the role runs its rule tasks only then).
+      type: bool
     added_rules:
       description: Every rule of C(ufw show added), parsed - C({rule, direction, interface, from_ip, from_port,
         to_ip, to_port, proto, app, route, comment, command}).
@@ -491,6 +495,8 @@ def ufw_state(stdout, packages=("ufw", "procps"), ipv6=True, allow_ssh=True, ssh
         state["enable"] = not active
         state["enable_at_boot"] = sec["boot"].strip() != "enabled"
 
+    state["configure_needed"] = bool(state["ipv6_setting_change"] is not None or state["rules_to_add"]
+                                     or state["rules_to_delete"] or state["policies_to_set"])
     ufw_ours = "ufw" in installed_by_role
     usable = added_lines is not None
     state["uninstall"] = {

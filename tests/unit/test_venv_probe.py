@@ -245,3 +245,36 @@ def test_source_parses_as_python_36():
     ast.parse(src, feature_version=(3, 6))
     for name in ("capture_output", "text=", "importlib.metadata"):
         assert name not in src.replace("no importlib.metadata", "").replace("capture_output/text", ""), name
+
+
+def _converged(host):
+    """host with the group, user, home, parent and venv in place (the user database of the current uid/gid)."""
+    gid = os.getgid()
+    os.makedirs(host["home"])
+    os.chmod(host["home"], 0o750)
+    make_venv(host)
+    os.chmod(host["parent"], 0o755)
+    return dict(user_db=[_pw("nvflare", gid, host["home"])], group_db=[_gr("nvflare", gid)])
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the venv parent must be root's")
+@pytest.mark.parametrize("change", [None, "package", "group", "user", "home", "parent", "venv"])
+def test_setup_needed_when_any_platform_step_has_work(host, change):
+    probe = load_probe()
+    dbs = _converged(host)
+    packages_state = {"python3-venv": True}
+    args = dict(host, user="nvflare", group="nvflare", packages=["python3-venv"])
+    if change == "package":
+        packages_state = {}
+    elif change == "group":
+        dbs["group_db"] = []
+    elif change == "user":
+        dbs["user_db"] = [_pw("nvflare", os.getgid(), host["home"], shell="/bin/bash")]
+    elif change == "home":
+        os.chmod(host["home"], 0o755)
+    elif change == "parent":
+        os.chmod(host["parent"], 0o775)
+    elif change == "venv":
+        os.remove(host["python_bin"])
+    out = probe.probe(args, packages_state=packages_state, **dbs)
+    assert out["setup_needed"] is (change is not None)

@@ -145,6 +145,7 @@ def probe(args, user_db=None, group_db=None, packages_state=None):
         and [user.pw_gid, user.pw_dir, user.pw_shell, user.pw_gecos] == [gid, args["home"], USER_SHELL, USER_COMMENT]
     )
     home_ok = user is not None and gid is not None and home == ["750", user.pw_uid, gid]
+    missing = [p for p in packages if not status.get(p)]
     return {
         "version": version,
         "python_ok": python_ok(version, args["min_python"], args["max_python"]),
@@ -152,7 +153,7 @@ def probe(args, user_db=None, group_db=None, packages_state=None):
         "machine": platform.machine(),
         "nvflare": nvflare,
         "packages": packages,
-        "missing_packages": [p for p in packages if not status.get(p)],
+        "missing_packages": missing,
         "recorded_packages": recorded.split(),
         "create_group": gid is None,
         "update_user": not user_ok,
@@ -160,6 +161,10 @@ def probe(args, user_db=None, group_db=None, packages_state=None):
         "update_parent": parent != ["755", 0, 0],
         "parent_exists": parent is not None,
         "create_venv": not venv_exists,
+        # any of the above: the role includes its platform tasks only then (a run that changes nothing skips
+        # them as one task, not fourteen per host; issue #15)
+        "setup_needed": bool(missing) or gid is None or not user_ok or not home_ok or parent != ["755", 0, 0]
+        or not venv_exists,
         "needs_install": nvflare != args["version"] or marker != args["marker_content"],
     }
 
