@@ -378,12 +378,28 @@ class FlareClient:
             progress(self.session, job_id, self.job_meta(job_id))
         if progress.meta is None or not is_terminal(progress.status):
             raise WaitTimeout(
-                "job %s did not finish within %ss (last status %s): raise timeout, or check that enough "
-                "clients are connected for the job's min_clients" % (job_id, timeout, progress.status),
+                "job %s did not finish within %ss (last status %s): %s"
+                % (job_id, timeout, progress.status, self._why_waiting(progress.meta)),
                 job_id=job_id,
                 status=progress.status,
             )
         return progress.meta
+
+    def _why_waiting(self, meta):
+        """What to do about a job that did not finish in time. A job the server never dispatched waits for its
+        min_clients: say how many that is and which clients are connected."""
+        generic = "raise timeout, or check that enough clients are connected for the job's min_clients"
+        if not meta or meta.get("status") != "SUBMITTED" or meta.get("min_clients") is None:
+            return generic
+        try:
+            connected = [c["name"] for c in self.system_status()["clients"]]
+        except FlareError:
+            return generic
+        if len(connected) >= int(meta["min_clients"]):
+            return generic
+        return ("the server has not started it: the job needs min_clients=%s and %d client(s) are connected (%s). "
+                "Start or reconnect more clients (status.yml lists them), or lower min_clients in the job's meta"
+                % (meta["min_clients"], len(connected), ", ".join(sorted(connected)) or "none"))
 
     def job_round(self, job_id, lines=400):
         """The last training round the server's job log says started (NVFLARE's FedAvg and ScatterAndGather log

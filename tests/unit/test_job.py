@@ -141,9 +141,11 @@ def test_wait_timeout_on_existing_job(fed, work, capsys):
     )
     elapsed = time.monotonic() - started
     assert failed and res["error"] == "timeout", res
+    # the job was never dispatched: the message says why (min_clients against the connected clients)
     assert res["msg"] == (
-        "job %s did not finish within %ss (last status SUBMITTED): raise timeout, or check that enough "
-        "clients are connected for the job's min_clients" % (queued["job_id"], timeout)
+        "job %s did not finish within %ss (last status SUBMITTED): the server has not started it: the job needs "
+        "min_clients=9 and 2 client(s) are connected (site-1, site-2). Start or reconnect more clients (status.yml "
+        "lists them), or lower min_clients in the job's meta" % (queued["job_id"], timeout)
     )
     assert res["status"] == "SUBMITTED" and res["job_id"] == queued["job_id"]
     assert not res["changed"] and not res["submitted"] and res["submit_token"] is None
