@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 
 import pytest
+from tree_snapshot import snapshot  # noqa: F401  (re-exported: the unit tests import it from conftest)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS = os.path.join(ROOT, "collections")
@@ -56,24 +56,3 @@ def run_module(capsys, monkeypatch):
 def warnings_of(result):
     """Warning texts of a run_module result (ansible-core 2.19 returns structured summaries)."""
     return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-
-
-def snapshot(path):
-    """{relative path: (kind, sha256 or link target, mode, mtime_ns)} of everything under path."""
-    snap = {}
-    if not os.path.lexists(path):
-        return snap
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, path)
-            st = os.lstat(full)
-            if os.path.islink(full):
-                snap[rel] = ("link", os.readlink(full), st.st_mode, st.st_mtime_ns)
-            elif os.path.isdir(full):
-                snap[rel] = ("dir", None, st.st_mode, None)
-            else:
-                with open(full, "rb") as f:
-                    digest = hashlib.sha256(f.read()).hexdigest()
-                snap[rel] = ("file", digest, st.st_mode, st.st_mtime_ns)
-    return snap

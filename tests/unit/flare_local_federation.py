@@ -54,12 +54,15 @@ def provision(workspace, fed_port, admin_port, extra_admins=()):
     return location
 
 
-def _cmd(kit, role, site):
-    if role == "server":
-        mod, cfg, extra = "nvflare.private.fed.app.server.server_train", "fed_server.json", []
-    else:
-        mod, cfg, extra = "nvflare.private.fed.app.client.client_train", "fed_client.json", ["uid=" + site]
-    return [sys.executable, "-u", "-m", mod, "-m", kit, "-s", cfg, "--set", "secure_train=true", *extra, "org=nvidia", "config_folder=config"]
+SERVICE_MODULE = {"server": "nvflare.private.fed.app.server.server_train",
+                  "client": "nvflare.private.fed.app.client.client_train"}
+
+
+def service_command(kit, role, site, python=sys.executable):
+    """ExecStart of roles/nvflare_service/templates/nvflare.service.j2 (vars/main.yml) for this kit."""
+    uid = ["uid=" + site] if role == "client" else []
+    return [python, "-u", "-m", SERVICE_MODULE[role], "-m", kit, "-s", "fed_%s.json" % role, "--set",
+            "secure_train=true", *uid, "org=nvidia", "config_folder=config"]
 
 
 class LocalFederation:
@@ -89,7 +92,7 @@ class LocalFederation:
         log = open(os.path.join(self.base_dir, f"{name}.out"), "ab")
         env = dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"))
         self.procs[name] = subprocess.Popen(
-            _cmd(kit, role, name), cwd=kit, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            service_command(kit, role, name), cwd=kit, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
 
     def start_all(self):

@@ -16,15 +16,13 @@ import sys
 import pytest
 import yaml
 
-from conftest import COLLECTIONS, snapshot as _snapshot, warnings_of
+from conftest import COLLECTIONS, warnings_of
+from tree_snapshot import snapshot_without_lock
 
 from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
 
 
-def snapshot(path):
-    """The conftest snapshot without the workspace lock file: every run (check mode included) takes the lock
-    and records its holder there; nothing else may change."""
-    return {k: v for k, v in _snapshot(path).items() if not k.endswith("edgefl_provision.lock")}
+snapshot = snapshot_without_lock
 
 
 PROJECT = "proj"

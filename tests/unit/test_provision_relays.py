@@ -16,7 +16,8 @@ import sys
 import pytest
 import yaml
 
-from conftest import COLLECTIONS, snapshot as _snapshot
+from conftest import COLLECTIONS
+from tree_snapshot import snapshot_without_lock
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     RELAY_MIN_NVFLARE,
@@ -27,10 +28,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec imp
 from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
 
 
-def snapshot(path):
-    """The conftest snapshot without the workspace lock file: every run (check mode included) takes the lock
-    and records its holder there; nothing else may change."""
-    return {k: v for k, v in _snapshot(path).items() if not k.endswith("edgefl_provision.lock")}
+snapshot = snapshot_without_lock
 
 
 PROJECT = "proj"

@@ -31,10 +31,15 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
+# the unit tests' local federation helpers (no nvflare import at module level) and the provision driver's
+# minimal module object (the admin_kit module needs the same)
+sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
+from flare_local_federation import free_port, service_command  # noqa: E402  pylint: disable=wrong-import-position
+from provision_driver import _Module  # noqa: E402  pylint: disable=wrong-import-position
+from tree_snapshot import snapshot_without_lock as snapshot  # noqa: E402  pylint: disable=wrong-import-position
 DRIVER = os.path.join(HERE, "provision_driver.py")
 GUIDE = os.path.join(HERE, "fixtures", "guide-project.yml")
 VERSIONS = os.environ.get("EDGEFL_NV_VERSIONS", "2.4.2 2.5.2 2.6.3 2.7.3 2.8.3 2.9.0").split()
-LOCK = "edgefl_provision.lock"
 
 
 def minor(version):
@@ -51,27 +56,6 @@ def venvs():
         assert proc.returncode == 0, proc.stderr
         out[version] = proc.stdout.strip().splitlines()[-1]
     return out
-
-
-def snapshot(path):
-    """{relative path: (kind, sha256 or link target, mode, mtime_ns)}; the lock file is left out (every run
-    takes the lock and records its holder there)."""
-    snap = {}
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, path)
-            if name == LOCK:
-                continue
-            st = os.lstat(full)
-            if os.path.islink(full):
-                snap[rel] = ("link", os.readlink(full), st.st_mode, st.st_mtime_ns)
-            elif os.path.isdir(full):
-                snap[rel] = ("dir", None, st.st_mode, None)
-            else:
-                with open(full, "rb") as f:
-                    snap[rel] = ("file", hashlib.sha256(f.read()).hexdigest(), st.st_mode, st.st_mtime_ns)
-    return snap
 
 
 def kit_tree(project_dir, name):
@@ -289,19 +273,6 @@ print(json.dumps({"result": result, "secure": secure}))
 """
 
 
-class _AdminKitModule:
-    """The minimal module object edgefl.nvflare.admin_kit needs (as provision_driver's)."""
-
-    def __init__(self, params):
-        self.params = params
-        self.check_mode = False
-        self._diff = False
-        self.warnings = []
-
-    def warn(self, msg):
-        self.warnings.append(msg)
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 def test_rewritten_admin_kit_loads(version, venvs, tmp_path):
     """The admin role's rewrite of fed_admin.json (edgefl.nvflare.admin_kit), loaded by that version's own
@@ -326,7 +297,7 @@ def test_rewritten_admin_kit_loads(version, venvs, tmp_path):
     params = {"src": src, "dest": dest, "config": config,
               "cert_state": os.path.join(ws, "edgefl", "state", "cert.json")}
     for run in (1, 2):
-        mod = _AdminKitModule(params)
+        mod = _Module(params)
         out = AdminKitModule(mod).outcome()
         assert not out.get("failed") and not mod.warnings, (out, mod.warnings)
         assert out["changed"] is (run == 1), out
@@ -342,28 +313,11 @@ def test_rewritten_admin_kit_loads(version, venvs, tmp_path):
 
 
 # ------------------------------------------------ a local federation with each version's own runtime
-SERVICE_MODULE = {"server": "nvflare.private.fed.app.server.server_train",
-                  "client": "nvflare.private.fed.app.client.client_train"}
 SAG_JOB = os.path.join(ROOT, "molecule", "legacy", "files", "numpy_sag")
 # The lines no scenario runs on hosts: 2.4.2 and 2.7.3 run in molecule/legacy (Debian 11), 2.9 in every other
 # scenario. NVFLARE 2.4's runtime refuses Python 3.11 (this control node's), so 2.4 runs only there.
 # EDGEFL_NV_FED_VERSIONS="2.5.2 2.6.3 2.7.3 2.8.3 2.9.0" widens the set.
 FED_VERSIONS = [v for v in os.environ.get("EDGEFL_NV_FED_VERSIONS", "2.5.2 2.6.3 2.8.3").split() if v in VERSIONS]
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _unit_command(python, kit, role, site):
-    """ExecStart of roles/nvflare_service/templates/nvflare.service.j2 (vars/main.yml) for this kit."""
-    uid = ["uid=" + site] if role == "client" else []
-    return [python, "-u", "-m", SERVICE_MODULE[role], "-m", kit, "-s", "fed_%s.json" % role, "--set",
-            "secure_train=true", *uid, "org=nvidia", "config_folder=config"]
 
 
 def _module(python, name, args):
@@ -397,7 +351,7 @@ def test_local_federation_runs_a_job(version, venvs, tmp_path):
     if minor(version) < (2, 5) and sys.version_info >= (3, 11):
         pytest.skip("NVFLARE %s's runtime refuses Python 3.11; it runs in molecule/legacy (Debian 11)" % version)
     ws = str(tmp_path / "ws")
-    fed, adm = _free_port(), _free_port()
+    fed, adm = free_port(), free_port()
     res = driver(python, workspace=ws, project_name="edgefl", nvflare_version=version,
                  server={"name": "localhost", "fed_learn_port": fed, "admin_port": adm},
                  clients=[{"name": "site-1"}],
@@ -414,7 +368,7 @@ def test_local_federation_runs_a_job(version, venvs, tmp_path):
         for name, role in (("localhost", "server"), ("site-1", "client")):
             kit = os.path.realpath(os.path.join(kits, name))
             log = open(str(tmp_path / (name + ".log")), "ab")
-            procs.append(subprocess.Popen(_unit_command(python, kit, role, name), cwd=kit, stdout=log,
+            procs.append(subprocess.Popen(service_command(kit, role, name, python), cwd=kit, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True,
                                           env=dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"))))
             time.sleep(3 if role == "server" else 0)
