@@ -101,3 +101,43 @@ def systemd_security_exposure(host, unit: str) -> float:
     assert last, f"no exposure line in systemd-analyze output:\n{out}"
     # "-> Overall exposure level for nvflare-server.service: 2.9 OK :-)"
     return float(last[-1].split(":", 1)[1].split()[0])
+
+
+# --- the control node's side of a scenario: its playbooks and modules run against the Molecule inventory -------
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def ansible_env() -> dict:
+    """The environment the scenarios run ansible and ansible-playbook with (the checkout's ansible.cfg)."""
+    env = dict(os.environ)
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    return env
+
+
+def scenario_inventory_args(*extra: str) -> list[str]:
+    """-i for the inventory Molecule generated (its directory: group_vars and host_vars included), then extra."""
+    args = ["-i", os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])]
+    for path in extra:
+        args += ["-i", path]
+    return args
+
+
+def scenario_admin_kit(name: str = "admin@nvidia.com") -> str:
+    """The admin kit the nvflare_admin role installed for the scenario's workspace."""
+    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "workspace", "admin", name)
+
+
+def collection_module(name: str, args: dict, inventory_args: list[str]) -> dict:
+    """Run the module edgefl.nvflare.<name> on the control node through Ansible; return its result."""
+    env = ansible_env()
+    env.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    proc = subprocess.run(
+        ["ansible", "localhost", *inventory_args, "-m", "edgefl.nvflare." + name, "-a", json.dumps(args)],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    data = json.loads(proc.stdout[proc.stdout.index("{"):])
+    return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def unit_main_pid(host, unit: str) -> int:
+    return int(host.check_output("systemctl show -p MainPID --value %s", unit))

@@ -9,8 +9,16 @@ import sys
 import time
 
 import numpy as np
+from edgefl_testinfra import (
+    ROOT,
+    ansible_env,
+    collection_module,
+    scenario_admin_kit,
+    scenario_inventory_args,
+    unit_main_pid,
+)
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 JOB = os.path.join(ROOT, "playbooks", "files", "jobs", "numpy_fedavg")
 SERVER = "edgefl-f-server1"
 CLIENTS = ["edgefl-f-site-1", "edgefl-f-site-2", "edgefl-f-site-3"]
@@ -26,17 +34,10 @@ def unit(name):
 
 
 def inventory_args():
-    inv_dir = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-    args = ["-i", inv_dir]
-    if STATE.get("extra_inventory"):
-        args += ["-i", STATE["extra_inventory"]]
-    return args
+    return scenario_inventory_args(*([STATE["extra_inventory"]] if STATE.get("extra_inventory") else []))
 
 
-def env():
-    e = dict(os.environ)
-    e.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    return e
+env = ansible_env
 
 
 def workspace():
@@ -44,7 +45,7 @@ def workspace():
 
 
 def admin_kit():
-    return os.path.join(workspace(), "admin", "admin@nvidia.com")
+    return scenario_admin_kit()
 
 
 def playbook(name, *extra, check=True):
@@ -60,14 +61,7 @@ def playbook(name, *extra, check=True):
 
 def module(name, args):
     """Run an edgefl.nvflare module on the control node through Ansible; return its result."""
-    e = env()
-    e.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
-    proc = subprocess.run(
-        ["ansible", "localhost", *inventory_args(), "-m", "edgefl.nvflare." + name, "-a", json.dumps(args)],
-        env=e, capture_output=True, text=True, check=False,
-    )
-    data = json.loads(proc.stdout[proc.stdout.index("{"):])
-    return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return collection_module(name, args, inventory_args())
 
 
 def status(expected=None):
@@ -99,7 +93,7 @@ def wait_all_connected(names, timeout):
 
 
 def main_pid(host, name):
-    return int(host.check_output("systemctl show -p MainPID --value %s", unit(name)))
+    return unit_main_pid(host, unit(name))
 
 
 def expected_model():

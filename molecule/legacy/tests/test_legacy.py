@@ -18,8 +18,8 @@ import subprocess
 import time
 
 import numpy as np
+from edgefl_testinfra import ROOT, ansible_env, scenario_admin_kit, scenario_inventory_args
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 JOB = os.path.join(os.path.dirname(__file__), "..", "files", "numpy_sag")
 SERVER, CLIENT = "edgefl-l-server1", "edgefl-l-site-1"
 HOSTS = {SERVER: "server1", CLIENT: "site-1"}
@@ -35,18 +35,9 @@ def python_of(version):
     return os.path.join(CACHE, "nv-" + version, "bin", "python")
 
 
-def inventory_args():
-    return ["-i", os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])]
-
-
-def env():
-    e = dict(os.environ)
-    e.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    return e
-
-
-def admin_kit():
-    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "workspace", "admin", "admin@nvidia.com")
+inventory_args = scenario_inventory_args
+env = ansible_env
+admin_kit = scenario_admin_kit
 
 
 def upgrade(*extra):

@@ -13,8 +13,15 @@ import subprocess
 import time
 
 import numpy as np
+from edgefl_testinfra import (
+    ROOT,
+    ansible_env,
+    collection_module,
+    scenario_admin_kit,
+    scenario_inventory_args,
+    unit_main_pid,
+)
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 JOB = os.path.join(ROOT, "playbooks", "files", "jobs", "numpy_fedavg")
 SERVER = "edgefl-r-server1"
 RELAY = "edgefl-r-relay1"
@@ -35,30 +42,13 @@ def unit(name):
     return UNIT.get(name, "nvflare-client.service")
 
 
-def env():
-    e = dict(os.environ)
-    e.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    return e
-
-
-def inventory_args():
-    return ["-i", os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])]
-
-
-def admin_kit():
-    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "workspace", "admin", "admin@nvidia.com")
+env = ansible_env
+inventory_args = scenario_inventory_args
+admin_kit = scenario_admin_kit
 
 
 def module(name, args):
-    """Run an edgefl.nvflare module on the control node through Ansible; return its result."""
-    e = env()
-    e.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
-    proc = subprocess.run(
-        ["ansible", "localhost", *inventory_args(), "-m", "edgefl.nvflare." + name, "-a", json.dumps(args)],
-        env=e, capture_output=True, text=True, check=False,
-    )
-    data = json.loads(proc.stdout[proc.stdout.index("{"):])
-    return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return collection_module(name, args, inventory_args())
 
 
 def status():
@@ -71,7 +61,7 @@ def connect(host, address, port):
 
 
 def main_pid(host, name):
-    return int(host.check_output("systemctl show -p MainPID --value %s", unit(name)))
+    return unit_main_pid(host, unit(name))
 
 
 def test_services_up_and_enabled(podman_host):
