@@ -1,0 +1,81 @@
+"""Federation verify: playbooks/upgrade.yml moves the running federation between two NVFLARE versions (issue #15).
+
+The scenario's fleet (the server and four clients, one of them a Jetson lookalike) runs 2.9.0. It moves to
+2.8.3 and then upgrades back to 2.9.0, and the example job completes after the upgrade. Each move must:
+- verify that every client registered with the new version (upgrade.yml's own check);
+- leave every host's venv at that version;
+- leave nothing aside (no kept venv or kit on a host, no kept workspace on the control node).
+The tests after this one (uninstall) then check that the hosts hold nothing the collection did not remove.
+The Debian 11 scenario (molecule/legacy, on request) covers an upgrade from 2.4.2 and a failed switch that
+rolls back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from fedlib import CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, playbook, run_job, workspace
+
+OTHER = os.environ.get("EDGEFL_FED_UPGRADE_OTHER", "2.8.3")
+CURRENT = "2.9.0"
+VENV = "/opt/nvflare/venv"
+
+
+def members(podman_host):
+    """The server and the clients that run NVFLARE (site-4 joins in test_federation.py's add_client test)."""
+    return [SERVER] + CLIENTS + ([SPARE] if podman_host(SPARE).file(VENV).exists else [])
+
+
+def control_python(version):
+    """A control-node Python with nvflare==version (scripts/nvflare-venv.sh: made once, then found)."""
+    proc = subprocess.run([os.path.join(ROOT, "scripts", "nvflare-venv.sh"), version], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def venv_versions(podman_host):
+    return {SITE[name]: podman_host(name).check_output(
+        "%s/bin/python -c 'import importlib.metadata as m; print(m.version(\"nvflare\"))'" % VENV)
+        for name in members(podman_host)}
+
+
+def leftovers(podman_host, version):
+    found = []
+    for name in members(podman_host):
+        for path in (VENV + ".previous", VENV + "-" + version,
+                     "/var/lib/nvflare/%s/.edgefl-upgrade-previous" % SITE[name]):
+            if podman_host(name).file(path).exists:
+                found.append("%s:%s" % (name, path))
+    if os.path.exists(os.path.join(workspace(), ".edgefl.upgrade-previous")):
+        found.append("control node: %s/.edgefl.upgrade-previous" % workspace())
+    return found
+
+
+def move(podman_host, version, *extra):
+    proc, seconds = playbook("upgrade.yml", "-e", "nvflare_version=" + version, *extra)
+    out = proc.stdout + proc.stderr
+    hosts = members(podman_host)
+    assert re.search(r"all %d client\(s\) registered with nvflare %s" % (len(hosts) - 1, re.escape(version)), out), \
+        out[-3000:]
+    assert venv_versions(podman_host) == {SITE[name]: version for name in hosts}
+    assert leftovers(podman_host, version) == []
+    for name in hosts:
+        assert podman_host(name).service(
+            "nvflare-server.service" if name == SERVER else "nvflare-client.service").is_running
+    return seconds
+
+
+def test_move_to_another_version(podman_host):
+    assert venv_versions(podman_host) == {SITE[name]: CURRENT for name in members(podman_host)}
+    STATE["upgrade_to_%s_seconds" % OTHER] = round(
+        move(podman_host, OTHER, "-e", "nvflare_control_python=" + control_python(OTHER)), 1)
+
+
+def test_upgrade_back_then_the_job_completes(podman_host, tmp_path):
+    # the control node's own Python (the one running Ansible) has CURRENT
+    STATE["upgrade_to_%s_seconds" % CURRENT] = round(move(podman_host, CURRENT), 1)
+    res = run_job("edgefl-after-upgrade", str(tmp_path))
+    assert res["status"] == "FINISHED:COMPLETED"
