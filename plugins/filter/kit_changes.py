@@ -13,11 +13,12 @@ positional: _input, installed, src, dest
 author:
   - edgefl maintainers (@edgefl)
 description:
-  - Takes two listings made by M(ansible.builtin.find) with C(get_checksum=true) - the kit on the control
-    node and the installed copy on the host - and returns the kit files that are missing on the host,
+  - Takes two listings in the form of the C(files) of an M(ansible.builtin.find) result with C(get_checksum=true) -
+    the kit on the control node (the roles list it with the P(edgefl.nvflare.kit_files#lookup) lookup) and the
+    installed copy on the host - and returns the kit files that are missing on the host,
     differ in content, or lost their mode, owner or group, plus every directory the kit needs.
   - One listing per side instead of one M(ansible.builtin.stat) round trip per file, so a run that
-    changes nothing costs two module calls whatever the size of the kit. Used by the
+    changes nothing costs one module call on the host whatever the size of the kit. Used by the
     C(edgefl.nvflare.nvflare_service) and C(edgefl.nvflare.nvflare_admin) roles.
   - Never reads the files themselves; only paths, checksums and metadata of the listings.
 options:
@@ -63,12 +64,9 @@ options:
 
 EXAMPLES = r"""
 - name: List the kit on the control node
-  ansible.builtin.find:
-    paths: "{{ kit }}/startup"
-    recurse: true
-    get_checksum: true
-  delegate_to: localhost
-  register: src_files
+  ansible.builtin.set_fact:
+    src_files:
+      files: "{{ query('edgefl.nvflare.kit_files', kit, top_dirs=['startup']) }}"
 
 - name: List the installed copy
   ansible.builtin.find:
