@@ -11,7 +11,8 @@ import os
 import sys
 
 import pytest
-from tree_snapshot import snapshot  # noqa: F401  (re-exported: the unit tests import it from conftest)
+# re-exported: the unit tests import snapshot from conftest
+from tree_snapshot import snapshot  # noqa: F401  pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS = os.path.join(ROOT, "collections")
