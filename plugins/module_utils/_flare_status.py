@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import glob
 import os
+import time
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import (
     FlareClient,
@@ -21,6 +22,8 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import (
 )
 
 ALLOW_RESTART_VAR = "nvflare_allow_restart_during_job"
+# connection attempts of the restart guard (O(job_guard)) before it calls the server unreachable
+GUARD_CONNECT_ATTEMPTS = 3
 
 
 class UnknownClients(FlareError):
@@ -115,21 +118,75 @@ def kit_certificates(kits_dir):
     return found
 
 
+# job store states of a job that a restart would cut short (a SUBMITTED job waits in the store and survives one)
+ACTIVE_STATES = ("DISPATCHED", "RUNNING")
+
+
+def _epoch(value):
+    """Seconds since the epoch from a float or an ISO 8601 time (NVFLARE's submit_time), else None."""
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return _parse_time(value).timestamp()
+    except ValueError:
+        return None
+
+
+def finishing_jobs(jobs, live_ids, server_start):
+    """Ids of jobs that the job store still lists as dispatched or running while the server runs no process for
+    them: the server is finalizing them. NVFLARE publishes a job's final status only after its process has
+    ended (2.9 waits up to 900 s for the clients' outcomes, then archives the workspace); a restart in that
+    window leaves the job RUNNING for ever. A job submitted before this server process started is such a
+    leftover of an earlier restart, not a job being finalized, so it does not count."""
+    start = _epoch(server_start)
+    found = []
+    for job in jobs or []:
+        job_id = str(job.get("job_id"))
+        if str(job.get("status")) not in ACTIVE_STATES or job_id in live_ids:
+            continue
+        submitted = _epoch(job.get("submit_time"))
+        if submitted is not None and start is not None and submitted < start:
+            continue
+        found.append(job_id)
+    return found
+
+
 def job_guard(status, timeout):
-    """Whether services may restart now: {busy, job_ids, msg}. An unreachable server runs no job."""
+    """Whether services may restart now: {busy, job_ids, msg}. An unreachable server runs no job.
+
+    Busy while the server runs a job process (``running_jobs``) and while it finalizes a job whose process has
+    ended (``finishing_jobs``, read from the job store when the status was asked for the guard)."""
     if not status.get("reachable"):
         return {"busy": False, "job_ids": [], "msg": "the server is not reachable: no job is running"}
     ids = [str(j.get("job_id")) for j in status.get("running_jobs") or []]
+    ids += [i for i in status.get("finishing_jobs") or [] if i not in ids]
     if not ids:
         return {"busy": False, "job_ids": [], "msg": "no job is running on the server"}
     return {
         "busy": True,
         "job_ids": ids,
         "msg": (
-            "job(s) %s still running on the server after %ss: a restart now would abort them. Wait until they "
-            "finish (or abort them), or restart anyway with -e %s=true" % (", ".join(ids), timeout, ALLOW_RESTART_VAR)
+            "job(s) %s still running (or being finalized) on the server after %ss: a restart now would abort them. "
+            "Wait until they finish (or abort them), or restart anyway with -e %s=true"
+            % (", ".join(ids), timeout, ALLOW_RESTART_VAR)
         ),
     }
+
+
+def connect(client, attempts, pause=3.0):
+    """Open the admin session, trying ``attempts`` times: one slow answer from a busy server is no proof that it
+    is down (the restart guard takes an unreachable server for one that runs no job)."""
+    for attempt in range(max(1, attempts)):
+        try:
+            return client.connect()
+        except ServerUnreachable:
+            if attempt + 1 >= max(1, attempts):
+                raise
+            time.sleep(pause)
 
 
 def set_clients(client, disable, enable):
@@ -180,9 +237,10 @@ def get_status(params, check_mode=False):
         result["certificates"] = rows
         result["expiring_certificates"] = [r["name"] for r in rows if not r["ok"]]
         result["warnings"].extend(warnings)
+    guard = params.get("job_guard", False)
     client = FlareClient(params["admin_kit"], params.get("username"), params["connect_timeout"])
     try:
-        client.connect()
+        connect(client, GUARD_CONNECT_ATTEMPTS if guard else 1)
     except ServerUnreachable as e:
         if params["fail_unreachable"] or disable or enable:
             raise
@@ -208,6 +266,11 @@ def get_status(params, check_mode=False):
             result["changed"] = bool(result["disabled"] or result["enabled"])
         status = client.system_status()
         result.update(status, reachable=True)
+        if guard:
+            live = [str(j.get("job_id")) for j in status.get("running_jobs") or []]
+            result["finishing_jobs"] = finishing_jobs(
+                client.list_jobs(), live, (status.get("server") or {}).get("start_time")
+            )
         if params["jobs"]:
             result["jobs"] = [
                 dict((k, j.get(k)) for k in ("job_id", "job_name", "status", "submit_time", "duration"))

@@ -66,6 +66,17 @@ options:
     description: Warn about every certificate that expires in fewer days than this.
     type: int
     default: 30
+  job_guard:
+    description:
+      - Answer for the restart guard of the playbooks (RV(job_guard)). A job then also counts as running while the
+        job store still lists it as dispatched or running after its process has ended - the server is finalizing it
+        (NVFLARE 2.9 waits up to 900 s for the clients' outcomes), and a restart in that window leaves the job
+        RUNNING for ever (RV(finishing_jobs)). A leftover of that kind from before the server's last start does not
+        count.
+      - The connection is tried 3 times before the server counts as unreachable (an unreachable server runs no
+        job, so one slow answer must not let a restart through).
+    type: bool
+    default: false
   job_guard_timeout:
     description: The guard's waiting time in seconds, only quoted in RV(job_guard)'s message.
     type: int
@@ -113,47 +124,7 @@ EXAMPLES = r"""
     admin_kit: "{{ nvflare_workspace }}/{{ nvflare_project_name }}/kits/admin@nvidia.com"
     # the client site names exactly as provisioning names them (nvflare_site_name, else the inventory name)
     expected_clients: "{{ (groups | edgefl.nvflare.participants(hostvars)).clients | map(attribute='name') | list }}"
-    fail_unknown:
-    description:
-      - With O(expected_clients) set, fail when a connected client is not in it (a removed client still
-        connected). When V(false), warn instead. Always only a warning when O(expected_clients) is empty.
-    type: bool
-    default: true
-  certificates:
-    description:
-      - The C(certificates) result of M(edgefl.nvflare.provision) (name to C(type) and C(not_after)); RV(certificates)
-        shows each with its days left.
-    type: dict
-  kits_dir:
-    description:
-      - When O(certificates) is not given, read the certificates from the startup kits under this control-node
-        directory instead (C(<workspace>/<project>/kits)).
-    type: path
-  cert_warn_days:
-    description: Warn about every certificate that expires in fewer days than this.
-    type: int
-    default: 30
-  job_guard_timeout:
-    description: The guard's waiting time in seconds, only quoted in RV(job_guard)'s message.
-    type: int
-    default: 0
-  disable_clients:
-    description:
-      - Client names to disable at the server with NVFLARE's own C(disable_client) admin command - the server
-        drops the client's session, refuses its registration and heartbeats from then on, and keeps the list
-        across restarts in C(disabled_clients.json) of its workspace. A name already disabled is no change.
-      - Needs a reachable server, and NVFLARE 2.8 or later (an older FLARE API fails with C(error=unsupported)).
-    type: list
-    elements: str
-    default: []
-  enable_clients:
-    description:
-      - Client names to enable again at the server (NVFLARE's C(enable_client)), for a removed client added back.
-        A name that was not disabled is no change. Needs a reachable server.
-    type: list
-    elements: str
-    default: []
-  fail_unreachable: false
+    fail_unreachable: false
   delegate_to: localhost
   run_once: true
   register: fl_status
@@ -227,10 +198,18 @@ expiring_certificates:
   returned: when O(certificates) or O(kits_dir) is given
   type: list
   elements: str
+finishing_jobs:
+  description:
+    - Jobs whose process has ended but whose final status the server has not published yet (see O(job_guard)).
+  returned: when O(job_guard=true) and the server is reachable
+  type: list
+  elements: str
+  sample: ["c174f0d6"]
 job_guard:
   description:
     - Whether a restart now would hit a running job - C(busy), C(job_ids) and a C(msg) that names the jobs and
-      the override C(nvflare_allow_restart_during_job). An unreachable server is not busy.
+      the override C(nvflare_allow_restart_during_job). An unreachable server is not busy. With O(job_guard=true),
+      RV(finishing_jobs) count as running.
   returned: success
   type: dict
   sample: {"busy": true, "job_ids": ["c174f0d6"], "msg": "job(s) c174f0d6 still running on the server after 600s: ..."}
@@ -292,6 +271,7 @@ def main():
             certificates=dict(type="dict"),
             kits_dir=dict(type="path"),
             cert_warn_days=dict(type="int", default=30),
+            job_guard=dict(type="bool", default=False),
             job_guard_timeout=dict(type="int", default=0),
             disable_clients=dict(type="list", elements="str", default=[]),
             enable_clients=dict(type="list", elements="str", default=[]),

@@ -152,3 +152,58 @@ def test_disable_client_locks_it_out_until_enabled(fed, capsys):
     fed.procs.pop(victim).kill()
     fed.start(victim, "client")
     wait_connected(fed, capsys, list(CLIENTS), tries=90)
+
+
+def test_job_guard_reads_the_job_store_of_a_real_server(fed, capsys, tmp_path):
+    """O(job_guard=true) lists the job store: a queued job is no finishing job; the same rows marked RUNNING
+    (a job whose process ended before its final status) are, with the real server's times and formats."""
+    import json
+
+    from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare_status as fs
+    from ansible_collections.edgefl.nvflare.plugins.modules import job as job_module
+
+    src = str(tmp_path / "unschedulable")
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "..", "playbooks", "files", "jobs", "numpy_fedavg"), src)
+    meta_path = os.path.join(src, "meta.json")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    meta["min_clients"] = 9  # stays SUBMITTED: never scheduled
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    failed, job = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "wait": False}, capsys)
+    assert not failed, job
+    failed, res = run_module(status_module, {"admin_kit": fed.admin_kit, "job_guard": True, "jobs": True}, capsys)
+    assert not failed, res
+    assert res["finishing_jobs"] == [] and res["job_guard"]["busy"] is False, res
+    row = [j for j in res["jobs"] if j["job_id"] == job["job_id"]]
+    assert row and row[0]["status"] == "SUBMITTED", res["jobs"]
+    # the server's own start time and submit times: submitted after this server started, so finishing if RUNNING
+    as_running = [dict(row[0], status="RUNNING")]
+    assert fs.finishing_jobs(as_running, [], res["server"]["start_time"]) == [job["job_id"]]
+    assert fs.finishing_jobs(as_running, [job["job_id"]], res["server"]["start_time"]) == []
+    assert fs.finishing_jobs(as_running, [], res["server"]["start_time"] + 10 ** 6) == []  # a leftover
+    verdict = fs.job_guard(dict(res, finishing_jobs=[job["job_id"]]), 30)
+    assert verdict["busy"] and verdict["job_ids"] == [job["job_id"]] and "finalized" in verdict["msg"]
+
+
+def test_job_guard_tries_an_unreachable_server_three_times(fed, tmp_path, capsys, monkeypatch):
+    from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare, _flare_status as fs
+
+    calls = []
+    real = _flare.FlareClient.connect
+
+    def counted(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(_flare.FlareClient, "connect", counted)
+    monkeypatch.setattr(fs.time, "sleep", lambda seconds: None)
+    kit = _dead_kit(fed, tmp_path)
+    failed, res = run_module(
+        status_module, {"admin_kit": kit, "connect_timeout": 1, "fail_unreachable": False, "job_guard": True}, capsys
+    )
+    assert not failed and res["reachable"] is False and res["job_guard"]["busy"] is False, res
+    assert len(calls) == fs.GUARD_CONNECT_ATTEMPTS
+    calls.clear()
+    failed, res = run_module(status_module, {"admin_kit": kit, "connect_timeout": 1, "fail_unreachable": False}, capsys)
+    assert len(calls) == 1

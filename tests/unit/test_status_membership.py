@@ -130,6 +130,63 @@ def test_job_guard(status, busy, ids):
         assert "-e nvflare_allow_restart_during_job=true" in verdict["msg"]
 
 
+START = 1794268800.0  # 2026-11-10T00:00Z, the server's start time (epoch), as check_status reports it
+AFTER, BEFORE = "2026-11-15T10:00:00+00:00", "2026-11-01T09:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    "jobs, live, start, finishing",
+    [
+        ([], [], START, []),
+        ([{"job_id": "j1", "status": "RUNNING", "submit_time": AFTER}], [], START, ["j1"]),
+        ([{"job_id": "j1", "status": "DISPATCHED", "submit_time": AFTER}], [], START, ["j1"]),
+        ([{"job_id": "j1", "status": "RUNNING", "submit_time": AFTER}], ["j1"], START, []),  # counted as running
+        ([{"job_id": "j1", "status": "SUBMITTED", "submit_time": AFTER}], [], START, []),  # queued: survives
+        ([{"job_id": "j1", "status": "FINISHED:COMPLETED", "submit_time": AFTER}], [], START, []),
+        ([{"job_id": "j1", "status": "RUNNING", "submit_time": BEFORE}], [], START, []),  # leftover of a restart
+        ([{"job_id": "j1", "status": "RUNNING", "submit_time": "?"}], [], START, ["j1"]),  # unknown: the safe side
+        ([{"job_id": "j1", "status": "RUNNING", "submit_time": BEFORE}], [], None, ["j1"]),
+        ([{"job_id": "j1", "status": "RUNNING", "submit_time": "1794268790.5"}], [], str(START), []),
+    ],
+)
+def test_finishing_jobs(jobs, live, start, finishing):
+    assert fs.finishing_jobs(jobs, live, start) == finishing
+
+
+def test_job_guard_counts_finishing_jobs_once():
+    status = {"reachable": True, "running_jobs": [{"job_id": "j1"}], "finishing_jobs": ["j2", "j1"]}
+    verdict = fs.job_guard(status, 0)
+    assert verdict["busy"] and verdict["job_ids"] == ["j1", "j2"] and "being finalized" in verdict["msg"]
+
+
+class _Unreachable:
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.calls = 0
+
+    def connect(self):
+        self.calls += 1
+        if self.answers.pop(0) == "down":
+            raise fs.ServerUnreachable("connection timed out")
+        return "session"
+
+
+@pytest.mark.parametrize(
+    "answers, attempts, calls, reachable",
+    [(["down", "down", "up"], 3, 3, True), (["down"] * 3, 3, 3, False), (["down", "up"], 1, 1, False), (["up"], 3, 1, True)],
+)
+def test_connect_retries(monkeypatch, answers, attempts, calls, reachable):
+    pauses = []
+    monkeypatch.setattr(fs.time, "sleep", pauses.append)
+    client = _Unreachable(answers)
+    if reachable:
+        fs.connect(client, attempts)
+    else:
+        with pytest.raises(fs.ServerUnreachable):
+            fs.connect(client, attempts)
+    assert client.calls == calls and len(pauses) == calls - 1
+
+
 class FakeClient:
     """Answers like NVFLARE 2.9's ServerEngine.disable_clients / enable_clients for one name."""
 
