@@ -78,9 +78,8 @@ def kit_files(src, top_dirs):
         root = os.path.join(src, top)
         if not os.path.isdir(root):
             continue
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
+        for dirpath, _dirnames, filenames in os.walk(root):
+            for name in filenames:
                 if name.startswith("."):
                     continue
                 full = os.path.join(dirpath, name)
