@@ -141,3 +141,25 @@ def collection_module(name: str, args: dict, inventory_args: list[str]) -> dict:
 
 def unit_main_pid(host, unit: str) -> int:
     return int(host.check_output("systemctl show -p MainPID --value %s", unit))
+
+
+NVFLARE_VERSION_CMD = "%s/bin/python -c 'import importlib.metadata as m; print(m.version(\"nvflare\"))'"
+
+
+def venv_versions(podman_host, hosts: dict, venv: str) -> dict:
+    """{site: the nvflare version installed in venv} for each {container name: site name} in hosts."""
+    return {site: podman_host(name).check_output(NVFLARE_VERSION_CMD % venv) for name, site in hosts.items()}
+
+
+def upgrade_leftovers(podman_host, hosts: dict, venv: str, version: str, workspace: str | None = None) -> list:
+    """What playbooks/upgrade.yml kept aside and should have dropped: the previous venv, a staged venv of
+    version, a saved kit on each host of hosts ({container name: site name}), and the saved workspace on the
+    control node when workspace is given."""
+    found = []
+    for name, site in hosts.items():
+        for path in (venv + ".previous", venv + "-" + version, "/var/lib/nvflare/%s/.edgefl-upgrade-previous" % site):
+            if podman_host(name).file(path).exists:
+                found.append("%s:%s" % (name, path))
+    if workspace and os.path.exists(os.path.join(workspace, ".edgefl.upgrade-previous")):
+        found.append("control node: %s/.edgefl.upgrade-previous" % workspace)
+    return found

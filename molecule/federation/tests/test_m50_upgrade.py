@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 
+from edgefl_testinfra import upgrade_leftovers, venv_versions
 from fedlib import CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, playbook, run_job, workspace
 
 OTHER = os.environ.get("EDGEFL_FED_UPGRADE_OTHER", "2.8.3")
@@ -36,32 +37,20 @@ def control_python(version):
     return proc.stdout.strip().splitlines()[-1]
 
 
-def venv_versions(podman_host):
-    return {SITE[name]: podman_host(name).check_output(
-        "%s/bin/python -c 'import importlib.metadata as m; print(m.version(\"nvflare\"))'" % VENV)
-        for name in members(podman_host)}
-
-
-def leftovers(podman_host, version):
-    found = []
-    for name in members(podman_host):
-        for path in (VENV + ".previous", VENV + "-" + version,
-                     "/var/lib/nvflare/%s/.edgefl-upgrade-previous" % SITE[name]):
-            if podman_host(name).file(path).exists:
-                found.append("%s:%s" % (name, path))
-    if os.path.exists(os.path.join(workspace(), ".edgefl.upgrade-previous")):
-        found.append("control node: %s/.edgefl.upgrade-previous" % workspace())
-    return found
+def member_sites(podman_host):
+    """{container: site} of the members."""
+    return {name: SITE[name] for name in members(podman_host)}
 
 
 def move(podman_host, version, *extra):
     proc, seconds = playbook("upgrade.yml", "-e", "nvflare_version=" + version, *extra)
     out = proc.stdout + proc.stderr
-    hosts = members(podman_host)
+    sites = member_sites(podman_host)
+    hosts = list(sites)
     assert re.search(r"all %d client\(s\) registered with nvflare %s" % (len(hosts) - 1, re.escape(version)), out), \
         out[-3000:]
-    assert venv_versions(podman_host) == {SITE[name]: version for name in hosts}
-    assert leftovers(podman_host, version) == []
+    assert venv_versions(podman_host, sites, VENV) == {site: version for site in sites.values()}
+    assert upgrade_leftovers(podman_host, sites, VENV, version, workspace()) == []
     for name in hosts:
         assert podman_host(name).service(
             "nvflare-server.service" if name == SERVER else "nvflare-client.service").is_running
@@ -69,7 +58,8 @@ def move(podman_host, version, *extra):
 
 
 def test_move_to_another_version(podman_host):
-    assert venv_versions(podman_host) == {SITE[name]: CURRENT for name in members(podman_host)}
+    sites = member_sites(podman_host)
+    assert venv_versions(podman_host, sites, VENV) == {site: CURRENT for site in sites.values()}
     STATE["upgrade_to_%s_seconds" % OTHER] = round(
         move(podman_host, OTHER, "-e", "nvflare_control_python=" + control_python(OTHER)), 1)
 

@@ -18,7 +18,7 @@ import subprocess
 import time
 
 import numpy as np
-from edgefl_testinfra import ROOT, ansible_env, scenario_admin_kit, scenario_inventory_args
+from edgefl_testinfra import ROOT, ansible_env, scenario_admin_kit, scenario_inventory_args, upgrade_leftovers, venv_versions
 
 JOB = os.path.join(os.path.dirname(__file__), "..", "files", "numpy_sag")
 SERVER, CLIENT = "edgefl-l-server1", "edgefl-l-site-1"
@@ -75,23 +75,6 @@ def wait_registered(version, timeout=120):
     raise AssertionError("site-1 did not register within %ss: %s" % (timeout, res))
 
 
-def venv_versions(podman_host):
-    out = {}
-    for name, site in HOSTS.items():
-        out[site] = podman_host(name).check_output(
-            "%s/bin/python -c 'import importlib.metadata as m; print(m.version(\"nvflare\"))'" % VENV)
-    return out
-
-
-def leftovers(podman_host):
-    found = []
-    for name, site in HOSTS.items():
-        for path in (VENV + ".previous", VENV + "-" + NEW, "/var/lib/nvflare/%s/.edgefl-upgrade-previous" % site):
-            if podman_host(name).file(path).exists:
-                found.append("%s:%s" % (name, path))
-    return found
-
-
 def run_job(version, dest):
     """playbooks/submit_job.yml with that version's control Python: submit, progress lines, wait, download."""
     proc = subprocess.run(
@@ -110,7 +93,7 @@ def run_job(version, dest):
 
 
 def test_old_version_completes_the_job(podman_host, tmp_path):
-    assert venv_versions(podman_host) == {"server1": OLD, "site-1": OLD}
+    assert venv_versions(podman_host, HOSTS, VENV) == {"server1": OLD, "site-1": OLD}
     wait_registered(OLD)
     t0 = time.time()
     run_job(OLD, str(tmp_path))
@@ -123,8 +106,8 @@ def test_failed_switch_rolls_every_host_back(podman_host):
     assert proc.returncode != 0, out[-3000:]
     assert "failed and was rolled back" in out, out[-3000:]
     assert "every client registered" in out, out[-3000:]
-    assert venv_versions(podman_host) == {"server1": OLD, "site-1": OLD}
-    assert leftovers(podman_host) == []
+    assert venv_versions(podman_host, HOSTS, VENV) == {"server1": OLD, "site-1": OLD}
+    assert upgrade_leftovers(podman_host, HOSTS, VENV, NEW) == []
     ws = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "workspace")
     assert not os.path.exists(os.path.join(ws, ".legacy.upgrade-previous"))
     wait_registered(OLD, timeout=60)
@@ -135,8 +118,8 @@ def test_upgrade_switches_every_host(podman_host):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "all 1 client(s) registered with nvflare %s" % NEW in out, out[-3000:]
-    assert venv_versions(podman_host) == {"server1": NEW, "site-1": NEW}
-    assert leftovers(podman_host) == []
+    assert venv_versions(podman_host, HOSTS, VENV) == {"server1": NEW, "site-1": NEW}
+    assert upgrade_leftovers(podman_host, HOSTS, VENV, NEW) == []
     ws = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "workspace")
     assert not os.path.exists(os.path.join(ws, ".legacy.upgrade-previous"))
     # the client's own log: it registered with the new version's code
