@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -337,6 +338,37 @@ def _module(python, name, args):
     return out
 
 
+LAUNCH_LINE = re.compile(r"^(\S+ \S+),(\d+) - \S+ - INFO - Launch the job in process ID: (\d+)")
+EXIT_LINE = re.compile(r"^(\S+ \S+),(\d+) - \S+ - INFO - run \((\S+)\): child worker process finished with RC 1")
+
+
+def stillborn_job_process(client_log):
+    """True when the client's job process exited with RC 1 within a second of its launch, without running.
+
+    NVFLARE's client forks the job process with subprocess.Popen(preexec_fn=os.setsid) from a process that runs
+    gRPC threads ("Other threads are currently calling into gRPC, skipping fork() handlers"); now and then, on a
+    loaded machine, the child exits at once and the job fails on the server ("All clients are dead"). An
+    upstream race, not something this collection does."""
+    import datetime
+
+    def when(m):
+        return datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") + datetime.timedelta(
+            milliseconds=int(m.group(2)))
+
+    launched = None
+    with open(client_log, errors="replace") as f:
+        for line in f:
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+            m = LAUNCH_LINE.match(line)
+            if m:
+                launched = when(m)
+                continue
+            m = EXIT_LINE.match(line)
+            if m and launched and (when(m) - launched).total_seconds() < 1:
+                return True
+    return False
+
+
 @pytest.mark.parametrize("version", FED_VERSIONS)
 def test_local_federation_runs_a_job(version, venvs, tmp_path):
     """Per version: kits from our provisioning, the server and a client started with the service unit's own
@@ -391,6 +423,9 @@ def test_local_federation_runs_a_job(version, venvs, tmp_path):
         assert not out.get("failed") and out["client_names"] == ["site-1"], out
         job_args = dict(session, src=SAG_JOB, wait=True, timeout=300, dest=str(tmp_path / "results"))
         out = _module(python, "edgefl.nvflare.job", job_args)
+        if out.get("failed") and stillborn_job_process(str(tmp_path / "site-1.log")):
+            # NVFLARE's fork race (stillborn_job_process): the same job once more, as a new submission
+            out = _module(python, "edgefl.nvflare.job", dict(job_args, submit_token="edgefl-versions-again"))
         assert not out.get("failed") and out["status"] == "FINISHED:COMPLETED", out
         assert os.path.isdir(out["result_path"]), out
         # an explicit submit_token: the same content again is that job; edited content under it is refused
