@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_federation as bf  # noqa: E402  (sh, recap_changed, newest_wheelhouse, median)
@@ -136,6 +137,9 @@ def main():
     ap.add_argument("--sizes", default="3,10,25,50", help="comma-separated client counts")
     ap.add_argument("--max-forks", type=int, default=50, help="Ansible forks = min(N + 1, this)")
     ap.add_argument("--mitogen", metavar="VERSION", help="also time the no-change re-run under mitogen_linear")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the sizes of bench/results/fleet.json that this run does not measure (each row names "
+                         "its commit and date: the figures then come from more than one run)")
     args = ap.parse_args()
     global MITOGEN  # pylint: disable=global-statement
     if args.mitogen:
@@ -144,11 +148,18 @@ def main():
     bf.sh(["scripts/setup.sh"])
     bf.sh(["scripts/build-image.sh"])
     results = {"machine": {"cpus": os.cpu_count()}, "sizes": {}, "mitogen": args.mitogen}
+    if args.merge and os.path.exists(os.path.join(ROOT, "bench", "results", "fleet.json")):
+        with open(os.path.join(ROOT, "bench", "results", "fleet.json")) as f:
+            kept = json.load(f).get("sizes", {})
+        results["sizes"] = {k: v for k, v in kept.items() if int(k) not in sizes}
+        results["merged"] = True
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip()
     for i, n in enumerate(sizes):
         forks = min(n + 1, args.max_forks)
         # the first size runs Ansible first: it builds the control-node wheelhouse the baseline installs from
         order = ["ansible", "baseline"] if i % 2 == 0 else ["baseline", "ansible"]
-        row = {"order": order, "forks": forks}
+        row = {"order": order, "forks": forks, "commit": commit, "date": time.strftime("%Y-%m-%d")}
         for what in order:
             if what == "ansible":
                 fig, row["rerun_changed"], row["job_status"] = run_ansible(n, forks)
@@ -165,7 +176,7 @@ def main():
                  row["server_mib"], row["client_median_mib"]), flush=True)
     bf.sh(["scripts/sandbox.sh", "down"])
 
-    rows = results["sizes"]
+    rows = results["sizes"] = dict(sorted(results["sizes"].items(), key=lambda kv: int(kv[0])))
     ns = [int(k) for k in rows]
     marg = {
         "cold_s_per_host": slope(ns, [rows[str(n)]["cold_site_yml"] for n in ns]) if len(ns) > 1 else None,
