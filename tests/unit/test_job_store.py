@@ -4,6 +4,7 @@ The store format and the times come from a real local NVFLARE server (flare_loca
 submitted job; the script runs as upgrade.yml runs it, as a separate Python process.
 """
 
+import datetime
 import importlib.util
 import json
 import os
@@ -54,9 +55,9 @@ def _workspace(tmp_path, store):
     return ws
 
 
-def _job(store, job_id, status, submit_time, legacy=False):
+def _job(store, job_id, status, submit_time, legacy=False, start_time=""):
     (store / job_id).mkdir(parents=True)
-    meta = {"job_id": job_id, "status": status, "submit_time": submit_time}
+    meta = {"job_id": job_id, "status": status, "submit_time": submit_time, "start_time": start_time}
     # 2.9 writes JSON; older versions a JSON string of a Python literal (FilesystemStorage._decode_meta reads both)
     (store / job_id / "meta").write_text(json.dumps(str(meta)) if legacy else json.dumps(meta))
 
@@ -72,17 +73,39 @@ def test_store_entries(tmp_path):
     _job(store, "submitted", "SUBMITTED", now)
     _job(store, "done", "FINISHED:COMPLETED", now)
     _job(store, "no-time", "RUNNING", None)
+    # queued before the server started, started after it: 2.9's ISO start time, older versions' local time
+    _job(store, "queued-iso", "RUNNING", started - 100,
+         start_time=datetime.datetime.fromtimestamp(now, datetime.timezone.utc).isoformat())
+    _job(store, "queued-local", "RUNNING", started - 100, start_time=str(datetime.datetime.fromtimestamp(now)))
+    _job(store, "started-before", "RUNNING", started - 100,
+         start_time=datetime.datetime.fromtimestamp(started - 50, datetime.timezone.utc).isoformat())
     (store / "garbage").mkdir()
     (store / "garbage" / "meta").write_text("{not json")
     (store / "no-meta").mkdir()
     ws = _workspace(tmp_path, store)
     assert js.store_root(str(ws)) == str(store)
-    assert run(ws, os.getpid()) == ["finishing dispatched-legacy", "finishing no-time", "finishing running-new"]
+    finishing = ["dispatched-legacy", "no-time", "queued-iso", "queued-local", "running-new"]
+    assert run(ws, os.getpid()) == ["finishing " + j for j in finishing]
     # a job whose process still runs is "running", not "finishing"
-    assert js.finishing_jobs(str(store), started, ["running-new"]) == ["dispatched-legacy", "no-time"]
+    assert js.finishing_jobs(str(store), started, ["running-new"]) == finishing[:-1]
     # a server that does not run finalizes nothing
     assert run(ws, 0) == []
     assert js.process_start(2 ** 22 + 7) is None
+
+
+@pytest.mark.parametrize("text, epoch", [
+    ("2026-12-02T08:30:00.250000+00:00", 1796200200.25),
+    ("2026-12-02T09:30:00+01:00", 1796200200.0),
+    ("2026-12-02T08:30:00Z", 1796200200.0),
+    ("", None), (None, None), ("yesterday", None),
+])
+def test_start_epoch(text, epoch):
+    assert js.start_epoch(text) == epoch
+
+
+def test_start_epoch_reads_a_local_time_as_local():
+    now = time.time()
+    assert abs(js.start_epoch(str(datetime.datetime.fromtimestamp(now))) - now) < 1e-3
 
 
 def test_store_root_defaults(tmp_path):

@@ -11,8 +11,8 @@ Prints one line per job, "running <job id>" or "finishing <job id>", and nothing
 - finishing: a job that the server's job store still lists as DISPATCHED or RUNNING although its process has
   ended. NVFLARE publishes a job's final status only after the clients' outcomes arrived and the workspace was
   archived (2.9 waits up to 900 s); a restart in that window leaves the job RUNNING for ever. A store entry
-  submitted before the server process started is a leftover of an earlier restart and does not count, and a
-  server that does not run finalizes nothing.
+  started (or, without a start time, submitted) before the server process started is a leftover of an earlier
+  restart and does not count, and a server that does not run finalizes nothing.
 
 The job store is the job_manager's uri_root in <workspace>/local/resources.json (NVFLARE's default
 /tmp/nvflare/jobs-storage); each job is a directory with a "meta" file, JSON (older versions: a JSON string of
@@ -21,11 +21,13 @@ a Python literal). Runs on Python 3.6 (JetPack 4.6) and later.
 from __future__ import print_function
 
 import ast
+import calendar
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 
 ACTIVE = ("DISPATCHED", "RUNNING")
 RUNNER = "nvflare.private.fed.app.server.runner_process"
@@ -55,6 +57,21 @@ def decode_meta(data):
     except (ValueError, SyntaxError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def start_epoch(value):
+    """A job's start_time in seconds since the epoch, or None: NVFLARE 2.9 writes ISO 8601 with an offset, older
+    versions str(datetime.now()), local time without a zone."""
+    match = re.match(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|([+-])(\d\d):?(\d\d))?$",
+                     str(value or "").strip())
+    if not match:
+        return None
+    when = time.strptime(match.group(1) + " " + match.group(2), "%Y-%m-%d %H:%M:%S")
+    frac = float("0." + match.group(3)) if match.group(3) else 0.0
+    if not match.group(4):
+        return time.mktime(when) + frac
+    offset = 0 if match.group(4) == "Z" else int(match.group(6)) * 3600 + int(match.group(7)) * 60
+    return calendar.timegm(when) - (offset if match.group(5) == "+" else -offset) + frac
 
 
 def main_pid(unit):
@@ -113,7 +130,9 @@ def finishing_jobs(root, started, running):
             submitted = float(meta.get("submit_time"))
         except (TypeError, ValueError):
             submitted = None
-        if job_id in running or (submitted is not None and submitted < started):
+        # when it last began: its start (a job queued across a restart starts after it), else its submission
+        began = start_epoch(meta.get("start_time")) or submitted
+        if job_id in running or (began is not None and began < started):
             continue
         found.append(job_id)
     return found
