@@ -1,0 +1,98 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Action plugin for edgefl.nvflare.host_state: the fingerprint is computed here, on the control node.
+
+It hashes what the control node decides a host's configuration from: every nvflare_* / edgefl_* variable of the
+host (templated), its group names, the task's ``context`` (the host's model), the files of ``controller_paths``
+(the host's provisioned kit) and the collection's own code. The module on the host only compares hashes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import fingerprint, observe_path
+
+# the variables a role or playbook of this collection reads; "__" internals and facts are not inputs
+VAR_NAME = re.compile(r"^(nvflare|edgefl)_[A-Za-z0-9_]*$")
+# the collection's code: a new version of a role or plugin may decide something else
+COLLECTION_DIRS = ("roles", "playbooks", "plugins")
+_COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_collection_digest = None
+
+
+def collection_digest(root=_COLLECTION_ROOT):
+    """One hash of every file of the collection's roles/, playbooks/ and plugins/ (computed once per process)."""
+    global _collection_digest
+    if _collection_digest is None or root != _COLLECTION_ROOT:
+        files = {}
+        for top in COLLECTION_DIRS:
+            for base, dirs, names in os.walk(os.path.join(root, top)):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                for name in sorted(names):
+                    if name.endswith((".pyc", ".pyo")):
+                        continue
+                    full = os.path.join(base, name)
+                    files[os.path.relpath(full, root)] = observe_path({"path": full, "kind": "file"}).get("sha256")
+        digest = fingerprint(files)
+        if root != _COLLECTION_ROOT:
+            return digest
+        _collection_digest = digest
+    return _collection_digest
+
+
+def controller_digest(path):
+    """A kit (or any path) on the control node: every entry's digest, mode and type; owners do not matter here."""
+    entry = observe_path({"path": path, "kind": "tree"})
+    if entry.get("type") == "tree":
+        return dict((rel, (e.get("type"), e.get("mode"), e.get("sha256"), e.get("target")))
+                    for rel, e in entry["entries"].items())
+    return (entry.get("type"), entry.get("mode"), entry.get("sha256"), entry.get("target"))
+
+
+def host_fingerprint(task_vars, template, context=None, controller_paths=()):
+    """(fingerprint, reason): fingerprint is "" when a variable cannot be templated yet; reason says which."""
+    variables = {}
+    for name in sorted(task_vars):
+        if not VAR_NAME.match(name):
+            continue
+        try:
+            variables[name] = template(task_vars[name])
+        except AnsibleError:
+            return "", "%s cannot be evaluated before the roles run (facts?)" % name
+    doc = {
+        "vars": variables,
+        "group_names": sorted(task_vars.get("group_names") or []),
+        "context": context,
+        "controller": dict((p, controller_digest(p)) for p in sorted(controller_paths)),
+        "collection": collection_digest(),
+    }
+    return fingerprint(doc), ""
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        args = dict(self._task.args)
+        context = args.pop("context", None)
+        controller_paths = [str(p) for p in (args.pop("controller_paths", None) or [])]
+        reason = ""
+        if args.get("state", "probe") in ("probe", "record") and args.get("fingerprint") is None:
+            args["fingerprint"], reason = host_fingerprint(
+                task_vars, self._templar.template, context=context, controller_paths=controller_paths)
+        result.update(self._execute_module(module_name="edgefl.nvflare.host_state", module_args=args,
+                                           task_vars=task_vars))
+        if reason and isinstance(result.get("reasons"), list):
+            result["reasons"] = [reason] + [r for r in result["reasons"] if not r.startswith("no fingerprint")]
+        return result

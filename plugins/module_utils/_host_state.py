@@ -1,0 +1,280 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The no-change fast path of site.yml / deploy.yml (issue #15): what a host looked like after its last full
+converge, and whether it still looks like that.
+
+After a host converged, the record holds a fingerprint of everything the control node decides from (the host's
+nvflare_* variables, its model, its kit on the control node, the collection's own code) and what the roles left on
+the host: file digests, modes and owners, directory listings, unit states. The next run probes the host once: when
+the fingerprint is the same and every recorded item still reads the same, the host is in sync and skips the roles.
+Anything else (no record, another fingerprint, one drifted item) sends it down the full path, which repairs it and
+records again.
+
+Private to edgefl.nvflare (no stable API). Runs on the hosts (Python 3.6+) and on the control node.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import hashlib
+import json
+import os
+import stat
+
+RECORD_FORMAT = 1
+# item kinds: file (content digest and stat), tree (every entry below, recursively), names (the entry names of a
+# directory, for big directories like a venv's site-packages), stat (mode, owner, size: big files like a swap file)
+KINDS = ("file", "tree", "names", "stat")
+# A tree with more entries than this is refused: use "names" for it (a venv has thousands of files).
+TREE_LIMIT = 2000
+_CHUNK = 1 << 16
+
+
+class HostStateError(Exception):
+    pass
+
+
+def canonical(value):
+    """The JSON text a fingerprint hashes: sorted keys, no whitespace, anything else as its text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def fingerprint(doc):
+    return hashlib.sha256(canonical(doc).encode("utf-8")).hexdigest()
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _entry(path, with_digest=True):
+    """One path as a small dict: type, mode, owner (and the content digest of a regular file)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return {"type": "missing"}
+    out = {"mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+    if stat.S_ISLNK(st.st_mode):
+        out["type"] = "link"
+        out["target"] = os.readlink(path)
+    elif stat.S_ISDIR(st.st_mode):
+        out["type"] = "dir"
+    elif stat.S_ISREG(st.st_mode):
+        out["type"] = "file"
+        out["size"] = st.st_size
+        if with_digest:
+            out["sha256"] = file_digest(path)
+    else:
+        out["type"] = "other"
+    return out
+
+
+def _tree(path):
+    top = _entry(path)
+    if top["type"] != "dir":
+        return top
+    entries = {".": top}
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(dirs) + sorted(files):
+            full = os.path.join(root, name)
+            entries[os.path.relpath(full, path)] = _entry(full)
+            if len(entries) > TREE_LIMIT:
+                raise HostStateError("%s has more than %d entries: record it as kind 'names'" % (path, TREE_LIMIT))
+    return {"type": "tree", "entries": entries}
+
+
+def _names(path):
+    """The sorted entry names of every directory the pattern matches (a glob: lib/*/site-packages)."""
+    matches = sorted(glob.glob(path)) if any(c in path for c in "*?[") else [path]
+    out = {}
+    for match in matches:
+        try:
+            out[match] = sorted(os.listdir(match))
+        except OSError:
+            out[match] = None
+    return {"type": "names", "dirs": out}
+
+
+def observe_path(item):
+    kind = item.get("kind", "file")
+    path = item["path"]
+    if kind == "file":
+        return _entry(path)
+    if kind == "stat":
+        return _entry(path, with_digest=False)
+    if kind == "tree":
+        return _tree(path)
+    if kind == "names":
+        return _names(path)
+    raise HostStateError("unknown kind %r for %s (one of %s)" % (kind, path, ", ".join(KINDS)))
+
+
+def normalize_items(items):
+    """Check and sort the items: [{path, kind}] and [{unit}]; duplicates collapse."""
+    paths, units = {}, set()
+    for item in items or []:
+        if not isinstance(item, dict):
+            raise HostStateError("an item must be a dict with 'path' (and 'kind') or 'unit', got %r" % (item,))
+        if item.get("unit"):
+            units.add(str(item["unit"]))
+            continue
+        path = item.get("path")
+        if not path or not str(path).startswith("/"):
+            raise HostStateError("an item needs an absolute 'path' or a 'unit', got %r" % (item,))
+        kind = item.get("kind", "file")
+        if kind not in KINDS:
+            raise HostStateError("unknown kind %r for %s (one of %s)" % (kind, path, ", ".join(KINDS)))
+        paths[str(path)] = kind
+    return {"paths": [{"path": p, "kind": paths[p]} for p in sorted(paths)], "units": sorted(units)}
+
+
+def parse_systemctl_show(text, units):
+    """`systemctl show -p Id -p ActiveState -p UnitFileState a b ...` -> {unit: {active, enabled}}.
+    systemctl prints one block per unit, in the order asked, separated by a blank line."""
+    blocks, cur = [], {}
+    for line in text.splitlines():
+        if not line.strip():
+            if cur:
+                blocks.append(cur)
+                cur = {}
+            continue
+        key, _sep, value = line.partition("=")
+        cur[key.strip()] = value.strip()
+    if cur:
+        blocks.append(cur)
+    out = {}
+    for unit, block in zip(units, blocks):
+        out[unit] = {"active": unit_active(block.get("ActiveState", "")),
+                     "enabled": block.get("UnitFileState", "")}
+    for unit in units[len(blocks):]:
+        out[unit] = {"active": "unknown", "enabled": ""}
+    return out
+
+
+def unit_active(state):
+    """A unit that is starting counts as running: the record is written right after a (re)start."""
+    if state in ("active", "activating", "reloading"):
+        return "active"
+    return state or "unknown"
+
+
+def observe(normalized, units_reader):
+    """normalized: normalize_items(); units_reader(list) -> parse_systemctl_show() result."""
+    paths = {}
+    for item in normalized["paths"]:
+        paths[item["path"]] = observe_path(item)
+    units = units_reader(normalized["units"]) if normalized["units"] else {}
+    return {"paths": paths, "units": units}
+
+
+def _differences(recorded, observed, prefix=""):
+    """Names (never contents) of what differs."""
+    out = []
+    if recorded.get("type") == "tree" and observed.get("type") == "tree":
+        old, new = recorded.get("entries", {}), observed.get("entries", {})
+        for rel in sorted(set(old) | set(new)):
+            if old.get(rel) != new.get(rel):
+                out.append("%s/%s" % (prefix, rel) if rel != "." else prefix)
+        return out
+    if recorded.get("type") == "names" and observed.get("type") == "names":
+        old, new = recorded.get("dirs", {}), observed.get("dirs", {})
+        for d in sorted(set(old) | set(new)):
+            if old.get(d) != new.get(d):
+                out.append(d)
+        return out
+    if recorded != observed:
+        out.append(prefix)
+    return out
+
+
+def compare(record, fp, observed, limit=10):
+    """The reasons the host is not in sync with its record (empty: in sync)."""
+    if not record:
+        return ["no record of an earlier converge"]
+    if record.get("format") != RECORD_FORMAT:
+        return ["the record was written by another version of edgefl.nvflare"]
+    if not fp:
+        return ["no fingerprint: the inventory needs something only known after fact gathering"]
+    if record.get("fingerprint") != fp:
+        return ["the inventory, the kit or the collection changed since the record"]
+    reasons = []
+    old_paths = record.get("observed", {}).get("paths", {})
+    for path in sorted(set(old_paths) | set(observed["paths"])):
+        old, new = old_paths.get(path, {}), observed["paths"].get(path, {})
+        for changed in _differences(old, new, path):
+            reasons.append("changed: %s" % changed)
+    old_units = record.get("observed", {}).get("units", {})
+    for unit in sorted(set(old_units) | set(observed["units"])):
+        old, new = old_units.get(unit), observed["units"].get(unit)
+        if old != new:
+            reasons.append("unit %s: %s, was %s" % (
+                unit, _unit_text(new), _unit_text(old)))
+    if len(reasons) > limit:
+        reasons = reasons[:limit] + ["... and %d more" % (len(reasons) - limit)]
+    return reasons
+
+
+def _unit_text(state):
+    if not state:
+        return "not recorded"
+    return "%s/%s" % (state.get("active"), state.get("enabled") or "-")
+
+
+def read_record(path):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, IOError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def make_record(fp, normalized, observed):
+    return {"format": RECORD_FORMAT, "fingerprint": fp, "items": normalized, "observed": observed}
+
+
+def write_record(path, record):
+    """Write the record atomically, 0600 (in a 0700 directory when this creates it). True when it changed."""
+    text = canonical(record)
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return False
+    except (OSError, IOError):
+        pass
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        # the record's own directory is root-only; a parent created on the way gets the usual 0755
+        os.makedirs(directory)
+        os.chmod(directory, 0o700)
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, path)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def remove_record(path):
+    if os.path.exists(path):
+        os.unlink(path)
+        return True
+    return False

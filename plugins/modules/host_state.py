@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_state
+short_description: Record what a converged NVFLARE host looks like, and tell whether it still does
+version_added: 1.4.0
+description:
+  - The no-change fast path of C(site.yml) and C(playbooks/deploy.yml). After a host converged, O(state=record)
+    writes a record (O(path), root-only 0600) holding O(fingerprint) and what the roles left on the host. For each
+    item of O(items), it holds a file's SHA-256, mode and owner, every entry of a small directory tree, the entry names of a
+    big directory, or a unit's active and enabled state.
+  - O(state=probe) reads the record and every item it names again, in one run. The host is RV(in_sync) when the
+    record exists, O(fingerprint) is the recorded one and every item reads the same. Otherwise RV(reasons) names
+    what differs (paths and units, never contents), and the playbook sends the host through the roles.
+  - O(state=absent) removes the record, so the next run takes the full path.
+  - The action plugin of the same name computes O(fingerprint) on the control node when it is not given. It hashes
+    every C(nvflare_*) and C(edgefl_*) variable of the host (templated), its group names, its model
+    (M(edgefl.nvflare.site) filter, passed as O(context)), the files of O(controller_paths) on the control node (the
+    host's kit) and the collection's own roles, playbooks and plugins. A variable that cannot be templated yet
+    (one taken from facts) leaves the fingerprint empty, and that host always takes the full path.
+author:
+  - edgefl maintainers (@edgefl)
+extends_documentation_fragment:
+  - edgefl.nvflare.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - A probe only reads. A check run records nothing and removes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  state:
+    description: Read and compare (V(probe)), write the record (V(record)) or remove it (V(absent)).
+    type: str
+    choices: [probe, record, absent]
+    default: probe
+  path:
+    description: The record on the host.
+    type: path
+    default: /var/lib/edgefl-nvflare/fast-path/host-state.json
+  fingerprint:
+    description:
+      - What the control node decides from, as one hash. With O(state=record), an empty value records nothing.
+      - Computed by the action plugin when not given.
+    type: str
+  context:
+    description: Data the action plugin adds to the fingerprint (the host's model). Not sent to the host.
+    type: raw
+  controller_paths:
+    description: Files or directories on the control node the action plugin hashes into the fingerprint (the
+      host's provisioned kit). A missing path counts as missing. Not sent to the host.
+    type: list
+    elements: path
+    default: []
+  items:
+    description:
+      - With O(state=record), what to record. A dict with C(path) (absolute) and C(kind), or with C(unit).
+      - C(kind=file) (the default) records a file's SHA-256, size, mode and owner (or that it is missing, a link's
+        target, a directory's mode and owner). C(kind=tree) records every entry below a directory the same way (up
+        to 2000 entries). C(kind=names) records only the entry names of the directories a glob matches
+        (C(/opt/venv/lib/*/site-packages)). C(kind=stat) records mode, owner and size without reading the file.
+      - C(unit) records the systemd unit's active state (starting counts as active) and its enablement.
+    type: list
+    elements: dict
+    default: []
+notes:
+  - The record is a cache, not configuration. It holds digests, never file contents; the digest of a private
+    key does not reveal the key.
+  - What the record does not list is not checked by a probe. The roles list what they manage; run with
+    C(-e nvflare_fast_path=false) to make every host take the full path.
+seealso:
+  - module: edgefl.nvflare.status
+"""
+
+EXAMPLES = r"""
+- name: Tell whether the host still looks as its last converge left it
+  edgefl.nvflare.host_state:
+    context: "{{ inventory_hostname | edgefl.nvflare.site(groups, hostvars) }}"
+    controller_paths: ["{{ (inventory_hostname | edgefl.nvflare.site(groups, hostvars)).kit_dir }}"]
+  register: probe
+
+- name: Record the host after its converge
+  edgefl.nvflare.host_state:
+    state: record
+    fingerprint: "{{ probe.fingerprint }}"
+    items:
+      - {path: /etc/systemd/system/nvflare-client.service}
+      - {path: /var/lib/nvflare/site-1/startup, kind: tree}
+      - {path: /opt/nvflare/venv/lib/*/site-packages, kind: names}
+      - {unit: nvflare-client.service}
+"""
+
+RETURN = r"""
+in_sync:
+  description: V(probe) found the record, the same fingerprint and every recorded item unchanged.
+  returned: always
+  type: bool
+reasons:
+  description: Why the host is not in sync (at most 10, then a count).
+  returned: always
+  type: list
+  elements: str
+  sample: ["changed: /etc/hosts", "unit nvflare-client.service: failed/enabled, was active/enabled"]
+fingerprint:
+  description: The fingerprint compared or recorded (empty when it could not be computed).
+  returned: always
+  type: str
+now:
+  description: The host's clock (seconds since the epoch) when it was probed, for the clock-skew check.
+  returned: always
+  type: float
+units:
+  description: The state of every recorded unit, as read now (C(active), C(enabled)).
+  returned: always
+  type: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
+from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import (
+    HostStateError,
+    compare,
+    make_record,
+    normalize_items,
+    observe,
+    parse_systemctl_show,
+    read_record,
+    remove_record,
+    write_record,
+)
+
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["probe", "record", "absent"], default="probe"),
+    path=dict(type="path", default="/var/lib/edgefl-nvflare/fast-path/host-state.json"),
+    fingerprint=dict(type="str"),
+    context=dict(type="raw"),
+    controller_paths=dict(type="list", elements="path", default=[]),
+    items=dict(type="list", elements="dict", default=[]),
+)
+
+
+class HostStateModule(EdgeflModule):
+    def units(self, units):
+        systemctl = self.module.get_bin_path("systemctl")
+        if not systemctl:
+            return dict((u, {"active": "unknown", "enabled": ""}) for u in units)
+        argv = [systemctl, "show", "--property=Id,ActiveState,UnitFileState", "--"] + list(units)
+        rc, out, err = self.module.run_command(argv)
+        if rc != 0:
+            raise ModuleError("systemctl show %s failed: %s" % (" ".join(units), err.strip() or out.strip()))
+        return parse_systemctl_show(out, list(units))
+
+    def run(self):
+        params = self.module.params
+        state, path, fp = params["state"], params["path"], params["fingerprint"] or ""
+        result = dict(in_sync=False, reasons=[], fingerprint=fp, now=time.time(), units={})
+        try:
+            if state == "probe":
+                record = read_record(path)
+                items = normalize_items(
+                    (record or {}).get("items", {}).get("paths", [])
+                    + [{"unit": u} for u in (record or {}).get("items", {}).get("units", [])])
+                observed = observe(items, self.units)
+                result["reasons"] = compare(record, fp, observed)
+                result["in_sync"] = not result["reasons"]
+                result["units"] = observed["units"]
+            elif state == "record":
+                if not fp:
+                    result["reasons"] = ["no fingerprint: nothing recorded"]
+                else:
+                    items = normalize_items(params["items"])
+                    observed = observe(items, self.units)
+                    result["units"] = observed["units"]
+                    if not self.check_mode:
+                        self.set_changed(write_record(path, make_record(fp, items, observed)))
+            elif not self.check_mode:
+                self.set_changed(remove_record(path))
+        except HostStateError as exc:
+            raise ModuleError(str(exc), field="items")
+        except (OSError, IOError) as exc:
+            raise ModuleError("%s: %s" % (path, exc), field="path")
+        self.add_result(**result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    HostStateModule(module).execute()
+
+
+if __name__ == "__main__":
+    main()
