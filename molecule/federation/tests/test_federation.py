@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import time
 
@@ -145,3 +146,44 @@ def test_stop_start_status_playbooks(podman_host):
         line = [ln for ln in proc.stdout.splitlines() if ln.strip().lstrip("-' |").startswith(SITE[name] + " ")]
         assert line, "no status line for %s:\n%s" % (name, proc.stdout[-3000:])
         assert "active" in line[0] and ("connected" in line[0] and "NOT" not in line[0] or name == SERVER), line[0]
+
+
+def _in_sync_line(stdout):
+    m = re.search(r"(\d+) of (\d+) hosts are as their last converge left them", stdout)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _changed(stdout):
+    return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", stdout, re.M)}
+
+
+def test_fast_path_skips_unchanged_hosts_and_repairs_drift(podman_host):
+    """The no-change fast path of site.yml (edgefl.nvflare.host_state): every host converged and recorded skips
+    the roles; one host whose kit key became world-readable and whose unit was stopped takes the full path alone
+    and is repaired; the run after that skips every host again and changes nothing."""
+    everyone = [SERVER] + CLIENTS + [SPARE]
+    site_yml = os.path.join(os.pardir, "site.yml")
+    # the earlier tests restarted containers and units: one run records every host as it is now
+    playbook(site_yml)
+    proc, seconds = playbook(site_yml)
+    STATE["site_yml_fast_path_seconds"] = round(seconds, 1)
+    assert _in_sync_line(proc.stdout) == (len(everyone), len(everyone)), proc.stdout[-4000:]
+    assert set(_changed(proc.stdout).values()) == {0}, proc.stdout[-3000:]
+
+    drifted = "edgefl-f-site-2"
+    key = "/var/lib/nvflare/%s/startup/client.key" % SITE[drifted]
+    host = podman_host(drifted)
+    assert host.file(key).mode == 0o600
+    host.run_expect([0], "chmod 0644 %s && systemctl stop %s" % (key, unit(drifted)))
+    proc, seconds = playbook(site_yml)
+    STATE["site_yml_one_drifted_host_seconds"] = round(seconds, 1)
+    assert _in_sync_line(proc.stdout) == (len(everyone) - 1, len(everyone)), proc.stdout[-4000:]
+    said = " ".join(proc.stdout[proc.stdout.index("hosts are as their"):].split("TASK [", 1)[0].split())
+    assert "%s: changed: %s" % (SITE[drifted], key) in said and "%s: inactive" % unit(drifted) in said, said
+    changed = _changed(proc.stdout)
+    assert changed[SITE[drifted]] > 0 and all(c == 0 for h, c in changed.items() if h != SITE[drifted]), changed
+    assert host.file(key).mode == 0o600 and host.service(unit(drifted)).is_running
+
+    proc, _seconds = playbook(site_yml)
+    assert _in_sync_line(proc.stdout) == (len(everyone), len(everyone)), proc.stdout[-4000:]
+    assert set(_changed(proc.stdout).values()) == {0}, proc.stdout[-3000:]
