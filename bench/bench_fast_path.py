@@ -29,8 +29,8 @@ SKIPPED = re.compile(r"(\d+) of (\d+) hosts are as their last converge left them
 
 
 def said(stdout):
-    at = stdout.find("hosts are as their")
-    return " ".join(stdout[at:].split("TASK [", 1)[0].split()) if at >= 0 else "(no fast-path line)"
+    m = re.search(r"\d+ of \d+ hosts are as their last converge", stdout)
+    return " ".join(stdout[m.start():].split("TASK [", 1)[0].split()) if m else "(no fast-path line)"
 
 
 def site_yml(inv, extra, env, stdout=False):

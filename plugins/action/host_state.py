@@ -21,6 +21,13 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import 
 
 # the variables a role or playbook of this collection reads; "__" internals and facts are not inputs
 VAR_NAME = re.compile(r"^(nvflare|edgefl)_[A-Za-z0-9_]*$")
+# ... except those that steer a run and leave nothing on a host: a run with -e nvflare_fast_path=false or a quorum
+# records the same fingerprint as one without
+RUN_ONLY_VARS = frozenset((
+    "nvflare_fast_path", "nvflare_min_clients", "nvflare_quorum_grace", "nvflare_wait_timeout",
+    "nvflare_rollout_batch", "nvflare_max_fail_percentage", "nvflare_allow_restart_during_job",
+    "nvflare_job_guard_timeout", "nvflare_cert_warn_days",
+))
 # the collection's code: a new version of a role or plugin may decide something else
 COLLECTION_DIRS = ("roles", "playbooks", "plugins")
 _COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,15 +64,17 @@ def controller_digest(path):
 
 
 def host_fingerprint(task_vars, template, context=None, controller_paths=()):
-    """(fingerprint, reason): fingerprint is "" when a variable cannot be templated yet; reason says which."""
+    """(fingerprint, reason): fingerprint is "" when a variable cannot be templated; reason says which."""
     variables = {}
     for name in sorted(task_vars):
-        if not VAR_NAME.match(name):
+        if not VAR_NAME.match(name) or name in RUN_ONLY_VARS:
             continue
         try:
             variables[name] = template(task_vars[name])
-        except AnsibleError:
-            return "", "%s cannot be evaluated before the roles run (facts?)" % name
+        except AnsibleError as exc:
+            if not task_vars.get("ansible_facts"):
+                return "", "%s needs facts (%s)" % (name, _first_line(exc))
+            return "", "%s cannot be evaluated: %s" % (name, _first_line(exc))
     doc = {
         "vars": variables,
         "group_names": sorted(task_vars.get("group_names") or []),
@@ -74,6 +83,10 @@ def host_fingerprint(task_vars, template, context=None, controller_paths=()):
         "collection": collection_digest(),
     }
     return fingerprint(doc), ""
+
+
+def _first_line(exc):
+    return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 class ActionModule(ActionBase):
@@ -95,4 +108,6 @@ class ActionModule(ActionBase):
                                            task_vars=task_vars))
         if reason and isinstance(result.get("reasons"), list):
             result["reasons"] = [reason] + [r for r in result["reasons"] if not r.startswith("no fingerprint")]
+        # the playbook gathers this host's facts and probes again (playbooks/deploy.yml)
+        result["needs_facts"] = " needs facts (" in reason
         return result

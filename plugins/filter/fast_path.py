@@ -19,6 +19,8 @@ description:
     or relay takes the full path, every host does, so a client restarts when its server got a new certificate,
     as the service role decides in a full run.
   - A host with no probe result (unreachable, or the probe did not run) takes the full path.
+  - A host whose variables need facts has no fingerprint at first; RV(_value.reprobe) lists the hosts to probe
+    again once their facts are gathered, and the second probe (O(reprobe)) counts when it ran.
   - Used by C(playbooks/deploy.yml).
 extends_documentation_fragment:
   - edgefl.nvflare.inventory_groups
@@ -40,6 +42,10 @@ options:
     description: The name the probe result is registered under.
     type: str
     default: __edgefl_host_probe
+  reprobe:
+    description: The name the second probe (after gathering facts) is registered under; it counts when it ran.
+    type: str
+    default: __edgefl_host_reprobe
 """
 
 EXAMPLES = r"""
@@ -61,6 +67,11 @@ _value:
     full:
       description: The hosts that take the full path, each with its reasons.
       type: dict
+    reprobe:
+      description: The hosts to probe again after gathering their facts, because a variable of theirs needs facts
+        (an address taken from C(ansible_facts)), or every host when a server's or relay's does.
+      type: list
+      elements: str
 """
 
 from ansible.errors import AnsibleFilterError
@@ -68,7 +79,14 @@ from ansible.errors import AnsibleFilterError
 
 def decide(hosts, probes, gatekeepers):
     """hosts: names; probes: host -> probe result (dict) or None; gatekeepers: the server and relay hosts.
-    -> {"skip": [...], "full": {host: [reasons]}}"""
+    -> {"skip": [...], "full": {host: [reasons]}, "reprobe": [...]}"""
+    needs_facts = [h for h in set(hosts) | set(gatekeepers)
+                   if isinstance(probes.get(h), dict) and probes[h].get("needs_facts")]
+    # a server or relay address taken from facts is part of every host's model
+    if any(g in needs_facts for g in gatekeepers):
+        reprobe = list(hosts)
+    else:
+        reprobe = [h for h in hosts if h in needs_facts]
     full = {}
     for host in hosts:
         probe = probes.get(host)
@@ -88,11 +106,19 @@ def decide(hosts, probes, gatekeepers):
             full[host] = ["%s takes the full path" % ", ".join(blocking)]
         else:
             skip.append(host)
-    return {"skip": skip, "full": full}
+    return {"skip": skip, "full": full, "reprobe": reprobe}
 
 
-def fast_path(hosts, groups, hostvars, probe="__edgefl_host_probe", server_group="nvflare_server",
-              client_group="nvflare_clients", relay_group="nvflare_relays"):
+def effective(first, second):
+    """The second probe (with facts) when it ran, else the first."""
+    if isinstance(second, dict) and not second.get("skipped") and ("in_sync" in second or second.get("failed")
+                                                                    or second.get("unreachable")):
+        return second
+    return first
+
+
+def fast_path(hosts, groups, hostvars, probe="__edgefl_host_probe", reprobe="__edgefl_host_reprobe",
+              server_group="nvflare_server", client_group="nvflare_clients", relay_group="nvflare_relays"):
     del client_group
     if not isinstance(hosts, (list, tuple)):
         raise AnsibleFilterError("edgefl.nvflare.fast_path: give a list of hosts, got %r" % (hosts,))
@@ -100,7 +126,7 @@ def fast_path(hosts, groups, hostvars, probe="__edgefl_host_probe", server_group
     probes = {}
     for host in set(hosts) | set(gatekeepers):
         try:
-            probes[host] = hostvars[host].get(probe)
+            probes[host] = effective(hostvars[host].get(probe), hostvars[host].get(reprobe))
         except KeyError:
             probes[host] = None
     return decide([str(h) for h in hosts], probes, gatekeepers)

@@ -23,7 +23,8 @@ description:
     every C(nvflare_*) and C(edgefl_*) variable of the host (templated), its group names, its model
     (M(edgefl.nvflare.site) filter, passed as O(context)), the files of O(controller_paths) on the control node (the
     host's kit) and the collection's own roles, playbooks and plugins. A variable that cannot be templated yet
-    (one taken from facts) leaves the fingerprint empty, and that host always takes the full path.
+    (one taken from facts not gathered yet) leaves the fingerprint empty and sets RV(needs_facts); C(deploy.yml)
+    then gathers the host's facts and probes again.
 author:
   - edgefl maintainers (@edgefl)
 extends_documentation_fragment:
@@ -122,6 +123,11 @@ units:
   description: The state of every recorded unit, as read now (C(active), C(enabled)).
   returned: always
   type: dict
+needs_facts:
+  description: A variable of the host could not be templated because its facts were not gathered (set by the action
+    plugin when it computed the fingerprint).
+  returned: always
+  type: bool
 """
 
 import time

@@ -14,7 +14,7 @@ import pytest
 from ansible.errors import AnsibleError
 
 from ansible_collections.edgefl.nvflare.plugins.action import host_state as action
-from ansible_collections.edgefl.nvflare.plugins.filter.fast_path import decide
+from ansible_collections.edgefl.nvflare.plugins.filter.fast_path import decide, effective
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _host_state as hs
 
 SHOW = """Id=nvflare-client.service
@@ -189,8 +189,9 @@ def test_fingerprint_follows_the_inputs(tmp_path):
                  "inventory_hostname": "site-1"}
     base, reason = action.host_fingerprint(task_vars, _template({"org": "nvidia"}), {"site": "site-1"}, [str(kit)])
     assert base and not reason
-    # the same inputs: the same fingerprint; only nvflare_*/edgefl_* variables count
-    again = dict(task_vars, ansible_host="10.0.0.2", inventory_hostname="other")
+    # the same inputs: the same fingerprint; only nvflare_*/edgefl_* variables count, not those that only steer a run
+    again = dict(task_vars, ansible_host="10.0.0.2", inventory_hostname="other", nvflare_fast_path=False,
+                 nvflare_min_clients="75%", nvflare_rollout_batch=2)
     assert action.host_fingerprint(again, _template({"org": "nvidia"}), {"site": "site-1"}, [str(kit)])[0] == base
     changes = [
         (dict(task_vars, nvflare_version="2.7.2"), {"org": "nvidia"}, {"site": "site-1"}),
@@ -206,7 +207,11 @@ def test_fingerprint_follows_the_inputs(tmp_path):
     # a variable that needs facts: no fingerprint, and the reason names it
     fp, reason = action.host_fingerprint(dict(task_vars, nvflare_address="{{ facts_ip }}"),
                                          _template({"org": "nvidia"}), None, [])
-    assert fp == "" and "nvflare_address" in reason
+    assert fp == "" and reason.startswith("nvflare_address needs facts (")
+    # with facts gathered, the same failure is no longer a matter of facts
+    fp, reason = action.host_fingerprint(dict(task_vars, nvflare_address="{{ facts_ip }}", ansible_facts={"a": 1}),
+                                         _template({"org": "nvidia"}), None, [])
+    assert fp == "" and reason.startswith("nvflare_address cannot be evaluated: ")
 
 
 def test_collection_digest_covers_the_code(tmp_path):
@@ -237,4 +242,20 @@ def test_fast_path_decision():
     # a relay outside the play (limit) that was not probed blocks too
     got = decide(["site-1"], {"site-1": ok, "server1": ok}, ["server1", "relay1"])
     assert got["skip"] == [] and got["full"]["site-1"] == ["relay1 takes the full path"]
-    assert decide([], {}, ["server1"]) == {"skip": [], "full": {}}
+    assert decide([], {}, ["server1"]) == {"skip": [], "full": {}, "reprobe": []}
+
+
+def test_facts_needed_means_probing_again():
+    facts = {"in_sync": False, "reasons": ["nvflare_address needs facts (...)"], "needs_facts": True}
+    ok = {"in_sync": True, "reasons": [], "needs_facts": False}
+    # only the client's own variables need facts: that client alone is probed again
+    got = decide(["server1", "site-1", "site-2"], {"server1": ok, "site-1": facts, "site-2": ok}, ["server1"])
+    assert got["reprobe"] == ["site-1"] and got["skip"] == ["server1", "site-2"]
+    # the server's address comes from facts: it is in every host's model, so every host is probed again
+    got = decide(["server1", "site-1"], {"server1": facts, "site-1": ok}, ["server1"])
+    assert got["reprobe"] == ["server1", "site-1"] and got["skip"] == []
+    # the second probe counts when it ran; a skipped one does not
+    again = {"in_sync": True, "reasons": []}
+    assert effective(facts, again) is again
+    assert effective(facts, {"skipped": True, "changed": False}) is facts
+    assert effective(facts, None) is facts

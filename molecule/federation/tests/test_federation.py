@@ -155,8 +155,8 @@ def _in_sync_line(stdout):
 
 def _said(stdout):
     """The fast path's line: how many hosts skip the roles, and why the others do not."""
-    at = stdout.find("hosts are as their")
-    return " ".join(stdout[at:].split("TASK [", 1)[0].split()) if at >= 0 else ""
+    m = re.search(r"\d+ of \d+ hosts are as their last converge", stdout)
+    return " ".join(stdout[m.start():].split("TASK [", 1)[0].split()) if m else ""
 
 
 def _changed(stdout):
