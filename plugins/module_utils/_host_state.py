@@ -273,8 +273,14 @@ def write_record(path, record):
     return True
 
 
-def remove_record(path):
-    if os.path.exists(path):
+def remove_record(path, check_mode=False):
+    """Remove the record and its directory when that is left empty (uninstall leaves no trace). True when there
+    was something to remove."""
+    directory = os.path.dirname(path)
+    existed = os.path.exists(path)
+    if existed and not check_mode:
         os.unlink(path)
-        return True
-    return False
+    if os.path.isdir(directory) and not os.listdir(directory) and not check_mode:
+        os.rmdir(directory)
+        existed = True
+    return existed

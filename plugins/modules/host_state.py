@@ -18,7 +18,8 @@ description:
   - O(state=probe) reads the record and every item it names again, in one run. The host is RV(in_sync) when the
     record exists, O(fingerprint) is the recorded one and every item reads the same. Otherwise RV(reasons) names
     what differs (paths and units, never contents), and the playbook sends the host through the roles.
-  - O(state=absent) removes the record, so the next run takes the full path.
+  - O(state=absent) removes the record (and its directory when that is left empty), so the next run takes the
+    full path. C(playbooks/uninstall.yml) does this first.
   - The action plugin of the same name computes O(fingerprint) on the control node when it is not given. It hashes
     every C(nvflare_*) and C(edgefl_*) variable of the host (templated), its group names, its model
     (M(edgefl.nvflare.site) filter, passed as O(context)), the files of O(controller_paths) on the control node (the
@@ -33,7 +34,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - A probe only reads. A check run records nothing and removes nothing.
+      - A probe only reads. A check run records nothing and removes nothing (V(absent) reports what it would remove).
   diff_mode:
     support: none
   idempotent:
@@ -191,8 +192,8 @@ class HostStateModule(EdgeflModule):
                     result["units"] = observed["units"]
                     if not self.check_mode:
                         self.set_changed(write_record(path, make_record(fp, items, observed)))
-            elif not self.check_mode:
-                self.set_changed(remove_record(path))
+            else:
+                self.set_changed(remove_record(path, self.check_mode))
         except HostStateError as exc:
             raise ModuleError(str(exc), field="items")
         except (OSError, IOError) as exc:

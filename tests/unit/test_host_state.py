@@ -129,7 +129,11 @@ def test_unit_drift_fingerprint_and_missing_record(host):
     with open(path, "w") as f:
         f.write("{not json")
     assert _probe(path, "fp1", units) == ["no record of an earlier converge"]
+    # check mode says what it would remove and removes nothing
+    assert hs.remove_record(path, check_mode=True) and os.path.exists(path)
     assert hs.remove_record(path) and not os.path.exists(path) and not hs.remove_record(path)
+    # the record's own directory goes with it, not a parent
+    assert not os.path.exists(os.path.dirname(path)) and os.path.isdir(str(tmp_path))
 
 
 def test_many_differences_are_cut_short(tmp_path):
