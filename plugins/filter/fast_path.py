@@ -111,8 +111,9 @@ def decide(hosts, probes, gatekeepers):
 
 def effective(first, second):
     """The second probe (with facts) when it ran, else the first."""
-    if isinstance(second, dict) and not second.get("skipped") and ("in_sync" in second or second.get("failed")
-                                                                    or second.get("unreachable")):
+    if not isinstance(second, dict) or second.get("skipped"):
+        return first
+    if "in_sync" in second or second.get("failed") or second.get("unreachable"):
         return second
     return first
 
