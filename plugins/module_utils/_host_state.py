@@ -12,7 +12,8 @@ the fingerprint is the same and every recorded item still reads the same, the ho
 Anything else (no record, another fingerprint, one drifted item) sends it down the full path, which repairs it and
 records again.
 
-Private to edgefl.nvflare (no stable API). Runs on the hosts (Python 3.6+) and on the control node.
+Private to edgefl.nvflare (no stable API). Runs on the hosts (the Python Ansible runs modules with) and on the
+control node.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,6 +25,8 @@ import hashlib
 import json
 import os
 import stat
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write
 
 RECORD_FORMAT = 1
 # item kinds: file (content digest and stat), tree (every entry below, recursively), names (the entry names of a
@@ -259,17 +262,7 @@ def write_record(path, record):
         # the record's own directory is root-only; a parent created on the way gets the usual 0755
         os.makedirs(directory)
         os.chmod(directory, 0o700)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, text.encode("utf-8"), 0o600)
     return True
 
 

@@ -74,11 +74,11 @@ import shutil
 import socket
 import stat
 import sys
-import tempfile
 import time
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare_compat as compat
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write, fsync_dir
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
     connect_name,
@@ -111,40 +111,6 @@ def _iso(dt):
 
 
 # ---------------------------------------------------------------- atomic writes
-
-
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, data, mode=0o600):
-    """Replace ``path`` with ``data`` (bytes): temp file in the same directory, fsync, rename, fsync the directory.
-
-    A reader (or a run after a crash) sees the old content or the new one, never a mix or an empty file.
-    """
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        os.replace(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
 
 
 def atomic_write_json(path, data, mode=0o600):
