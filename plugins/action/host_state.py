@@ -34,23 +34,25 @@ _COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 _collection_digest = None
 
 
-def collection_digest(root=_COLLECTION_ROOT):
-    """One hash of every file of the collection's roles/, playbooks/ and plugins/ (computed once per process)."""
+def code_digest(root):
+    """One hash of every file of roles/, playbooks/ and plugins/ under root (compiled Python left out)."""
+    files = {}
+    for top in COLLECTION_DIRS:
+        for base, dirs, names in os.walk(os.path.join(root, top)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(names):
+                if name.endswith((".pyc", ".pyo")):
+                    continue
+                full = os.path.join(base, name)
+                files[os.path.relpath(full, root)] = observe_path({"path": full, "kind": "file"}).get("sha256")
+    return fingerprint(files)
+
+
+def collection_digest():
+    """code_digest() of this collection, computed once per process."""
     global _collection_digest
-    if _collection_digest is None or root != _COLLECTION_ROOT:
-        files = {}
-        for top in COLLECTION_DIRS:
-            for base, dirs, names in os.walk(os.path.join(root, top)):
-                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-                for name in sorted(names):
-                    if name.endswith((".pyc", ".pyo")):
-                        continue
-                    full = os.path.join(base, name)
-                    files[os.path.relpath(full, root)] = observe_path({"path": full, "kind": "file"}).get("sha256")
-        digest = fingerprint(files)
-        if root != _COLLECTION_ROOT:
-            return digest
-        _collection_digest = digest
+    if _collection_digest is None:
+        _collection_digest = code_digest(_COLLECTION_ROOT)
     return _collection_digest
 
 

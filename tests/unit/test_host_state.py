@@ -223,11 +223,11 @@ def test_collection_digest_covers_the_code(tmp_path):
         (tmp_path / top).mkdir()
     (tmp_path / "roles" / "main.yml").write_text("a")
     (tmp_path / "plugins" / "x.pyc").write_text("ignored")
-    first = action.collection_digest(str(tmp_path))
+    first = action.code_digest(str(tmp_path))
     (tmp_path / "plugins" / "x.pyc").write_text("still ignored")
-    assert action.collection_digest(str(tmp_path)) == first
+    assert action.code_digest(str(tmp_path)) == first
     (tmp_path / "roles" / "main.yml").write_text("b")
-    assert action.collection_digest(str(tmp_path)) != first
+    assert action.code_digest(str(tmp_path)) != first
     assert action.collection_digest() == action.collection_digest()
 
 
