@@ -58,6 +58,13 @@ build_nopython() {
   echo "[image] built $NOPY_IMAGE in $((SECONDS - start)) s" >&2
 }
 
+# One build of an image at a time: make test starts the arm64 build early in the background, and the
+# aarch64 scenario's create step asks for the same image; the second caller waits here, then finds it built.
+exec 9>"/var/tmp/edgefl-image-$TAG.lock"
+if ! flock -n 9; then
+  echo "[image] another build of $IMAGE is running: waiting for it" >&2
+  flock 9
+fi
 if current "$IMAGE" "$REVISION"; then
   echo "[image] $IMAGE exists (FORCE=1 to rebuild)" >&2
   build_nopython
