@@ -75,7 +75,8 @@ do_lint() { antsibull-changelog lint && ansible-lint --profile production; }
 # measured figures only in bench/README.md.
 do_docs() { python scripts/role_docs.py --check; }
 do_sanity() { scripts/sanity.sh; }
-do_unit() { python -m pytest -q -p no:cacheprovider tests/unit; }
+# 3 workers, one test file each: a file's module-scoped federation stays in one process (pytest-xdist)
+do_unit() { python -m pytest -q -p no:cacheprovider -n "${EDGEFL_UNIT_WORKERS:-3}" --dist loadfile tests/unit; }
 # Real provisioning with each NVFLARE minor line 2.4-2.9, one cached venv each (~/.cache/edgefl/nv-<version>)
 do_versions() { scripts/test-versions.sh; }
 do_integration() {
