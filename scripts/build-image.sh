@@ -58,8 +58,8 @@ build_nopython() {
   echo "[image] built $NOPY_IMAGE in $((SECONDS - start)) s" >&2
 }
 
-# One build of an image at a time: make test starts the arm64 build early in the background, and the
-# aarch64 scenario's create step asks for the same image; the second caller waits here, then finds it built.
+# One build of an image at a time: a second caller (two makes, or a scenario's create step while a build
+# runs) waits here, then finds the image built instead of debootstrapping the same rootfs again.
 exec 9>"/var/tmp/edgefl-image-$TAG.lock"
 if ! flock -n 9; then
   echo "[image] another build of $IMAGE is running: waiting for it" >&2

@@ -19,7 +19,6 @@ TIMES=${EDGEFL_TEST_TIMES:-.work/test-times.tsv}
 : >"$TIMES"
 passed=0 failed=0
 lane_pid='' lane_times=.work/test-times-background.tsv lane_log=.work/test-background.log
-arm64_pid='' arm64_log=.work/image-arm64.log
 
 stage() { # stage NAME CMD...
   local name=$1; shift
@@ -51,17 +50,7 @@ join_lane() {
   ((rc == 0)) || grep -qv $'\tok$' "$lane_times" || { failed=$((failed + 1)); printf 'background lane\t-\tFAILED (rc=%s)\n' "$rc" >>"$TIMES"; }
 }
 
-# join_arm64: wait for the arm64 image build started at the beginning (its time here is the wait only)
-join_arm64() {
-  local rc=0
-  wait "$arm64_pid" || rc=$?
-  arm64_pid=''
-  cat "$arm64_log"
-  return "$rc"
-}
-
 finish() {
-  [[ -z $arm64_pid ]] || { pkill -TERM -P "$arm64_pid"; kill "$arm64_pid"; } 2>/dev/null || true
   join_lane
   printf '\n%-34s %8s  %s\n' stage seconds result
   while IFS=$'\t' read -r n s r; do printf '%-34s %8s  %s\n' "$n" "$s" "$r"; done <"$TIMES"
@@ -91,8 +80,7 @@ do_integration() {
 do_build() { scripts/build-check.sh; }
 molecule_scenarios() {
   if (($#)); then printf '%s\n' "$@"; return; fi
-  # Scenario order: cheap role scenarios first, the federations (with relay) last, aarch64 at the very end (its
-# image builds in the background meanwhile). The aarch64 federation
+  # Scenario order: cheap role scenarios first, the federations (with relay) last. The aarch64 federation
   # (an arm64 Debian client under qemu-user emulation; ~10 min on 2 cores with building its
   # image) is part of the suite; EDGEFL_TEST_AARCH64=0 leaves it out of a local run. The legacy scenario
   # (NVFLARE 2.4.2 on Debian 11, upgraded to 2.7.3; ~10 min) joins the background lane with EDGEFL_TEST_LEGACY=1
@@ -101,7 +89,7 @@ molecule_scenarios() {
   for d in molecule/*/molecule.yml; do d=${d%/molecule.yml}; echo "${d#molecule/}"; done |
     { if [[ ${EDGEFL_TEST_AARCH64:-1} == 0 ]]; then grep -v aarch64; else cat; fi; } |
     { if [[ ${EDGEFL_TEST_LEGACY:-0} == 1 ]]; then cat; else grep -v '^legacy$'; fi; } |
-    awk '{ p = ($0 ~ /aarch64/) ? 2 : ($0 ~ /federation|relay|legacy/) ? 1 : 0; print p "\t" $0 }' | sort -k1,1n -k2 | cut -f2
+    awk '{ p = ($0 ~ /federation|aarch64|relay|legacy/) ? 1 : 0; print p "\t" $0 }' | sort -k1,1n -k2 | cut -f2
 }
 
 what=${1:-all}; shift || true
@@ -110,12 +98,6 @@ case $what in
     t_all=$SECONDS
     stage image scripts/build-image.sh
     if molecule_scenarios | grep -qx legacy; then stage image-bullseye scripts/build-image.sh bullseye; fi
-    # The arm64 image (debootstrap's second stage under qemu: ~10 min of CPU on a fresh machine) builds at
-    # low priority from the start, on the CPU the lanes leave idle; the aarch64 scenario waits for it.
-    if molecule_scenarios | grep -qx aarch64_federation; then
-      nice -n 10 scripts/build-image.sh bookworm arm64 >"$arm64_log" 2>&1 &
-      arm64_pid=$!
-    fi
     read -r -a background <<<"${EDGEFL_TEST_BACKGROUND-federation legacy}"
     # a scenario left out (EDGEFL_TEST_LEGACY unset, EDGEFL_TEST_AARCH64=0) stays out of the lane too
     mapfile -t wanted < <(molecule_scenarios)
@@ -137,9 +119,7 @@ case $what in
     stage integration do_integration
     stage build do_build
     for s in $(molecule_scenarios); do
-      [[ " ${background[*]} " == *" $s "* ]] && continue
-      if [[ $s == aarch64_federation && -n $arm64_pid ]]; then stage image-arm64 join_arm64; fi
-      stage "molecule:$s" molecule test -s "$s"
+      [[ " ${background[*]} " == *" $s "* ]] || stage "molecule:$s" molecule test -s "$s"
     done
     join_lane
     printf 'all\t%s\twall time of the whole suite\n' "$((SECONDS - t_all))" >>"$TIMES"
