@@ -81,7 +81,7 @@ do_build() { scripts/build-check.sh; }
 molecule_scenarios() {
   if (($#)); then printf '%s\n' "$@"; return; fi
   # Scenario order: cheap role scenarios first, the federations (with relay) last. The aarch64 federation
-  # (an arm64 Debian client under qemu-user emulation; ~10 min on 2 cores with building its
+  # (an arm64 Debian client under qemu-user emulation; ~5 min, plus ~5 min to build its
   # image) is part of the suite; EDGEFL_TEST_AARCH64=0 leaves it out of a local run. The legacy scenario
   # (NVFLARE 2.4.2 on Debian 11, upgraded to 2.7.3; ~10 min) joins the background lane with EDGEFL_TEST_LEGACY=1
   # (or runs by name): with it the suite ran over its 50-minute budget (bench/README.md, "make test").
