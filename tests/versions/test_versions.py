@@ -369,6 +369,54 @@ def stillborn_job_process(client_log):
     return False
 
 
+SERVER_START_LINE = re.compile(r"^(\S+ \S+),(\d+) - \S+ - INFO - .*Started run: (\S+) for clients")
+SERVER_EXIT_LINE = re.compile(r"^(\S+ \S+),(\d+) - \S+ - INFO - Job: (\S+) child process exit with return code -\d+")
+
+
+def stillborn_server_job(server_log, window=5.0):
+    """True when the server's job process died of a signal within `window` seconds of its start.
+
+    The same fork race on the server side: the server forks the job process while its gRPC threads run, and
+    now and then the child dies at once of SIGSEGV ("child process exit with return code -11"), so the job
+    fails before any round. A job that fails on its own exits with a code >= 0, or later."""
+    import datetime
+
+    def when(m):
+        return datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") + datetime.timedelta(
+            milliseconds=int(m.group(2)))
+
+    started = {}
+    with open(server_log, errors="replace") as f:
+        for line in f:
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+            m = SERVER_START_LINE.match(line)
+            if m:
+                started[m.group(3).rstrip(":")] = when(m)
+                continue
+            m = SERVER_EXIT_LINE.match(line)
+            if m and m.group(3) in started and (when(m) - started[m.group(3)]).total_seconds() < window:
+                return True
+    return False
+
+
+def test_stillborn_server_job_reads_a_signal_death_right_after_the_start(tmp_path):
+    """The detector of the server-side fork race, on the lines NVFLARE 2.5.2 wrote in a failed CI run."""
+    job = "a3e15b8d-90e5-48ec-bd9b-556d68923656"
+    start = ("2026-12-02 22:25:40,665 - JobRunner - INFO - [identity=edgefl, run=?]: Started run: %s for clients: "
+             "site-1\n" % job)
+    log = tmp_path / "server.log"
+    log.write_text(start + "2026-12-02 22:25:42,648 - ServerEngine - INFO - Job: %s child process exit with "
+                   "return code -11\n" % job)
+    assert stillborn_server_job(str(log))
+    # a late death, or a normal exit code, is a real failure: no retry
+    log.write_text(start + "2026-12-02 22:26:42,648 - ServerEngine - INFO - Job: %s child process exit with "
+                   "return code -11\n" % job)
+    assert not stillborn_server_job(str(log))
+    log.write_text(start + "2026-12-02 22:25:41,648 - ServerEngine - INFO - Job: %s child process exit with "
+                   "return code 1\n" % job)
+    assert not stillborn_server_job(str(log))
+
+
 @pytest.mark.parametrize("version", FED_VERSIONS)
 def test_local_federation_runs_a_job(version, venvs, tmp_path):
     """Per version: kits from our provisioning, the server and a client started with the service unit's own
@@ -423,8 +471,10 @@ def test_local_federation_runs_a_job(version, venvs, tmp_path):
         assert not out.get("failed") and out["client_names"] == ["site-1"], out
         job_args = dict(session, src=SAG_JOB, wait=True, timeout=300, dest=str(tmp_path / "results"))
         out = _module(python, "edgefl.nvflare.job", job_args)
-        if out.get("failed") and stillborn_job_process(str(tmp_path / "site-1.log")):
-            # NVFLARE's fork race (stillborn_job_process): the same job once more, as a new submission
+        if out.get("failed") and (stillborn_job_process(str(tmp_path / "site-1.log"))
+                                  or stillborn_server_job(str(tmp_path / "localhost.log"))):
+            # NVFLARE's fork race (stillborn_job_process, stillborn_server_job): the same job once more, as a new
+            # submission
             out = _module(python, "edgefl.nvflare.job", dict(job_args, submit_token="edgefl-versions-again"))
         assert not out.get("failed") and out["status"] == "FINISHED:COMPLETED", out
         assert os.path.isdir(out["result_path"]), out
