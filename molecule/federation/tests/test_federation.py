@@ -53,9 +53,9 @@ def _changed(stdout):
     return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", stdout, re.M)}
 
 
-def _until_in_sync(site_yml, hosts, tries=3):
-    """Run site.yml until every host skips the roles (a host whose state moved after its record takes the full
-    path once more). Every run must change nothing. -> ([(in sync, why), ...], seconds of the last run)"""
+def _until_in_sync(site_yml, hosts, tries=1):
+    """Run site.yml until every host skips the roles, at most `tries` times (one: the first run must). Every run
+    must change nothing. -> ([(in sync, why), ...], seconds of the last run)"""
     runs = []
     for _attempt in range(tries):
         proc, seconds = playbook(site_yml)
@@ -70,11 +70,12 @@ def test_fast_path_skips_unchanged_hosts_and_repairs_drift(podman_host):
     """The no-change fast path of site.yml (edgefl.nvflare.host_state): every host converged and recorded skips
     the roles; one host whose kit key became world-readable and whose unit was stopped takes the full path alone
     and is repaired; the run after that skips every host again and changes nothing."""
-    # before add_client: the spare is no member yet. Molecule's converge and idempotence ran site.yml, and a job
-    # ran since: the first run must skip every host (a second one is allowed and counted, not hidden)
+    # before add_client: the spare is no member yet. Molecule's converge and idempotence ran site.yml (the roles
+    # on every host: converge.yml turns the fast path off, and Molecule's --skip-tags notest names no deploy tag,
+    # so both runs recorded the hosts), and a job ran since: the very first run must skip every host
     everyone = [SERVER] + CLIENTS
     site_yml = os.path.join(os.pardir, "site.yml")
-    runs, seconds = _until_in_sync(site_yml, len(everyone), tries=2)
+    runs, seconds = _until_in_sync(site_yml, len(everyone))
     STATE["site_yml_fast_path_seconds"] = seconds
     STATE["site_yml_runs_until_in_sync"] = len(runs)
 
