@@ -65,9 +65,11 @@ def _tags_in(node, out):
 def test_deploy_tags_cover_every_tag_of_deploy_and_the_roles():
     """DEPLOY_TAGS is a list in Python: this fails when deploy.yml or a role gains a tag the list misses (then a
     --skip-tags of that tag would leave tasks out and still record the host as converged)."""
-    found = _tags_in(yaml.safe_load(open(os.path.join(ROOT, "playbooks", "deploy.yml"))), set())
-    for path in glob.glob(os.path.join(ROOT, "roles", "*", "tasks", "*.yml")) + glob.glob(
-            os.path.join(ROOT, "roles", "*", "handlers", "*.yml")):
+    found = set()
+    paths = [os.path.join(ROOT, "playbooks", "deploy.yml")]
+    paths += glob.glob(os.path.join(ROOT, "roles", "*", "tasks", "*.yml"))
+    paths += glob.glob(os.path.join(ROOT, "roles", "*", "handlers", "*.yml"))
+    for path in paths:
         with open(path) as f:
             _tags_in(yaml.safe_load(f), found)
     assert found - DEPLOY_TAGS == set()

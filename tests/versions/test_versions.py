@@ -339,6 +339,21 @@ def _module(python, name, args):
     return out
 
 
+def _log_lines(path):
+    """An NVFLARE log's lines without their ANSI colour codes."""
+    with open(path, errors="replace") as f:
+        for line in f:
+            yield re.sub(r"\x1b\[[0-9;]*m", "", line)
+
+
+def _log_time(m):
+    """The time of a log line whose pattern's groups 1 and 2 are NVFLARE's "%Y-%m-%d %H:%M:%S" and milliseconds."""
+    import datetime
+
+    return datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") + datetime.timedelta(
+        milliseconds=int(m.group(2)))
+
+
 LAUNCH_LINE = re.compile(r"^(\S+ \S+),(\d+) - \S+ - INFO - Launch the job in process ID: (\d+)")
 EXIT_LINE = re.compile(r"^(\S+ \S+),(\d+) - \S+ - INFO - run \((\S+)\): child worker process finished with RC 1")
 
@@ -350,23 +365,15 @@ def stillborn_job_process(client_log):
     gRPC threads ("Other threads are currently calling into gRPC, skipping fork() handlers"); now and then, on a
     loaded machine, the child exits at once and the job fails on the server ("All clients are dead"). An
     upstream race, not something this collection does."""
-    import datetime
-
-    def when(m):
-        return datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") + datetime.timedelta(
-            milliseconds=int(m.group(2)))
-
     launched = None
-    with open(client_log, errors="replace") as f:
-        for line in f:
-            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
-            m = LAUNCH_LINE.match(line)
-            if m:
-                launched = when(m)
-                continue
-            m = EXIT_LINE.match(line)
-            if m and launched and (when(m) - launched).total_seconds() < 1:
-                return True
+    for line in _log_lines(client_log):
+        m = LAUNCH_LINE.match(line)
+        if m:
+            launched = _log_time(m)
+            continue
+        m = EXIT_LINE.match(line)
+        if m and launched and (_log_time(m) - launched).total_seconds() < 1:
+            return True
     return False
 
 
@@ -381,24 +388,16 @@ def stillborn_server_job(server_log, window=5.0):
     now and then the child dies at once, of SIGSEGV ("child process exit with return code -11", NVFLARE 2.5.2)
     or with code 1 a second after the start (2.6.3), so the job fails before any round. A job that fails on
     its own runs its rounds first; one that fails at every start fails the retries too."""
-    import datetime
-
-    def when(m):
-        return datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") + datetime.timedelta(
-            milliseconds=int(m.group(2)))
-
     started = {}
-    with open(server_log, errors="replace") as f:
-        for line in f:
-            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
-            m = SERVER_START_LINE.match(line)
-            if m:
-                started[m.group(3).rstrip(":")] = when(m)
-                continue
-            m = SERVER_EXIT_LINE.match(line)
-            if (m and m.group(4) != "0" and m.group(3) in started
-                    and (when(m) - started[m.group(3)]).total_seconds() < window):
-                return True
+    for line in _log_lines(server_log):
+        m = SERVER_START_LINE.match(line)
+        if m:
+            started[m.group(3).rstrip(":")] = _log_time(m)
+            continue
+        m = SERVER_EXIT_LINE.match(line)
+        if (m and m.group(4) != "0" and m.group(3) in started
+                and (_log_time(m) - started[m.group(3)]).total_seconds() < window):
+            return True
     return False
 
 
