@@ -67,7 +67,6 @@ import datetime
 import errno
 import fcntl
 import getpass
-import hashlib
 import json
 import os
 import shutil
@@ -79,6 +78,7 @@ import time
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare_compat as compat
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
 from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write, fsync_dir
+from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import fingerprint
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
     connect_name,
@@ -330,10 +330,6 @@ def installed_nvflare_version(wanted=None):
         raise ModuleError("nvflare %s is installed on the control node but nvflare_version is %s: %s"
                           % (found, wanted, fix), field="nvflare_version")
     return found
-
-
-def _fp(obj):
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def _cert_spec(p):
@@ -613,13 +609,13 @@ class Plan:
                 self.reasons[name] = "re-added" if name in readd else "added"
                 if self.cert_subjects and name in self.cert_subjects and self.state is not None:
                     old = self.removed_before.get(name)
-                    if name in readd or (old and old.get("cert_fp") != _fp(_cert_spec(p))):
+                    if name in readd or (old and old.get("cert_fp") != fingerprint(_cert_spec(p))):
                         self.regenerate.append(name)
                 continue
             why = []
-            if rec.get("fp") != _fp(p):
+            if rec.get("fp") != fingerprint(p):
                 why.append("definition changed")
-                if rec.get("cert_fp") != _fp(_cert_spec(p)):
+                if rec.get("cert_fp") != fingerprint(_cert_spec(p)):
                     self.regenerate.append(name)
             elif rec.get("links_fp") != self.links_fp(name):
                 why.append("relay routes changed")
@@ -713,7 +709,7 @@ class Plan:
     def links_fp(self, name):
         """Fingerprint of what the kit takes from other participants; None when nothing (flat projects)."""
         links = self.links.get(name)
-        return _fp(links) if links else None
+        return fingerprint(links) if links else None
 
     @property
     def changed(self):
@@ -934,8 +930,8 @@ def apply(plan):
             rec = recorded.get(name, {})
             participants[name] = {
                 "type": p["type"],
-                "fp": _fp(p),
-                "cert_fp": _fp(_cert_spec(p)),
+                "fp": fingerprint(p),
+                "cert_fp": fingerprint(_cert_spec(p)),
                 "prod": built_prod.get(name, rec.get("prod")),
                 "desc": _describe(p, plan.hosts.get(name)),
             }
