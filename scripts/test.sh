@@ -5,8 +5,9 @@
 #   scripts/test.sh [all|lint|docs|sanity|unit|versions|integration|build|molecule] [molecule scenario ...]
 # Prints a wall-time table at the end and writes it to .work/test-times.tsv.
 # `all` runs in two lanes on this 2-core machine: the scenarios in EDGEFL_TEST_BACKGROUND (default: the
-# federation, the longest, then legacy when it is on; their wall time is mostly waiting on NVFLARE and systemd) run in a background lane
-# while the rest runs in the foreground; EDGEFL_TEST_BACKGROUND= (empty) runs everything in one lane.
+# federation, the longest, then venv, which makes the two lanes about as long, then legacy when it is on) run
+# in a background lane while the rest runs in the foreground; EDGEFL_TEST_BACKGROUND= (empty) runs everything
+# in one lane.
 # Scenarios never share container or network names, so the lanes do not collide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,7 +99,7 @@ case $what in
     t_all=$SECONDS
     stage image scripts/build-image.sh
     if molecule_scenarios | grep -qx legacy; then stage image-bullseye scripts/build-image.sh bullseye; fi
-    read -r -a background <<<"${EDGEFL_TEST_BACKGROUND-federation legacy}"
+    read -r -a background <<<"${EDGEFL_TEST_BACKGROUND-federation venv legacy}"
     # a scenario left out (EDGEFL_TEST_LEGACY unset, EDGEFL_TEST_AARCH64=0) stays out of the lane too
     mapfile -t wanted < <(molecule_scenarios)
     lane=()
