@@ -5,7 +5,7 @@
 #   scripts/test.sh [all|lint|docs|sanity|unit|versions|integration|build|molecule] [molecule scenario ...]
 # Prints a wall-time table at the end and writes it to .work/test-times.tsv.
 # `all` runs in two lanes on this 2-core machine: the scenarios in EDGEFL_TEST_BACKGROUND (default: the
-# federation, the longest, then venv, which makes the two lanes about as long, then legacy when it is on) run
+# federation, the longest, then venv, to even out the lanes of the last measured run, then legacy when on) run
 # in a background lane while the rest runs in the foreground; EDGEFL_TEST_BACKGROUND= (empty) runs everything
 # in one lane.
 # Scenarios never share container or network names, so the lanes do not collide.

@@ -19,6 +19,7 @@ run downloads nothing). EDGEFL_NV_VERSIONS="2.4.2 2.9.0" narrows the set.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -348,8 +349,6 @@ def _log_lines(path):
 
 def _log_time(m):
     """The time of a log line whose pattern's groups 1 and 2 are NVFLARE's "%Y-%m-%d %H:%M:%S" and milliseconds."""
-    import datetime
-
     return datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") + datetime.timedelta(
         milliseconds=int(m.group(2)))
 
