@@ -30,6 +30,23 @@ def test_services_up_and_enabled(podman_host):
     assert not podman_host(SPARE).file("/etc/systemd/system/nvflare-client.service").exists
 
 
+def test_golden_venv_built_once(podman_host):
+    """nvflare_venv_golden: the hosts share one platform, Python and venv path, so at most one of them ran pip (the
+    builder, when no earlier scenario had left the archive on the control node); every other one unpacked the same
+    golden venv, which the control node keeps."""
+    names = {}
+    for name in [SERVER] + CLIENTS:
+        marker = podman_host(name).file("/opt/nvflare/venv/.edgefl-golden")
+        names[name] = marker.content_string.strip() if marker.exists else None
+    built = [h for h, n in names.items() if n is None]
+    assert len(built) <= 1, names
+    unpacked = {n for n in names.values() if n}
+    assert len(unpacked) == 1, names
+    archive = unpacked.pop()
+    cache = os.path.expanduser("~/.cache/edgefl-nvflare/wheelhouse")
+    assert any(os.path.isfile(os.path.join(cache, key, archive)) for key in os.listdir(cache)), (archive, names)
+
+
 def test_job_completes_with_expected_model(tmp_path):
     t0 = time.time()
     res = run_job("verify-first", str(tmp_path))
