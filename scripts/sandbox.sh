@@ -53,6 +53,9 @@ fi
 if ((RELAYS && CLIENTS != 3)); then
   echo "[sandbox] RELAYS=1 has a fixed layout (3 clients): drop CLIENTS=$CLIENTS or RELAYS=1" >&2; exit 2
 fi
+# Twice as many forks as hosts (at most 100): with about one fork per host, ansible-core's strategy waits for the
+# worker of the previous task to exit before it can start the next one on that slot (see docs/playbooks.md, "Fleets").
+export ANSIBLE_FORKS=${ANSIBLE_FORKS:-$((2 * (CLIENTS + 2) < 100 ? 2 * (CLIENTS + 2) : 100))}
 INVS=(-i "$INV")
 if ((RELAYS)); then NODES=("${RELAY_NODES[@]}"); INVS+=(-i "$ROOT/inventories/sandbox-relay"); fi
 if ((CLIENTS != 3)); then
