@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -83,8 +82,7 @@ def main():
     sizes = [int(x) for x in args.sizes.split(",")]
     bf.sh(["scripts/setup.sh"])
     bf.sh(["scripts/build-image.sh"])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False).stdout.strip()
+    commit = bf.head_commit()
     results = {"machine": {"cpus": os.cpu_count()}, "commit": commit, "date": time.strftime("%Y-%m-%d"),
                "repeat": args.repeat, "sizes": {}}
     for n in sizes:

@@ -45,6 +45,18 @@ def sh(cmd, **kw):
     return proc, dt
 
 
+def head_commit(mark_dirty=False):
+    """The short commit of ROOT's HEAD; with mark_dirty, "+dirty" when tracked files differ from it."""
+    git = ["git", "-C", ROOT]
+    commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            check=False).stdout.strip()
+    if not mark_dirty:
+        return commit
+    dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           check=False).stdout.strip()
+    return commit + ("+dirty" if dirty else "")
+
+
 def recap_changed(out):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)", out, re.M)}
 

@@ -154,8 +154,7 @@ def main():
             kept = json.load(f).get("sizes", {})
         results["sizes"] = {k: v for k, v in kept.items() if int(k) not in sizes}
         results["merged"] = True
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False).stdout.strip()
+    commit = bf.head_commit()
     for i, n in enumerate(sizes):
         forks = min(2 * (n + 1), args.max_forks)
         # the first size runs Ansible first: it builds the control-node wheelhouse the baseline installs from

@@ -106,11 +106,7 @@ def main():
     sizes = [int(x) for x in args.sizes.split(",")]
     bf.sh(["scripts/setup.sh"])
     bf.sh(["scripts/build-image.sh"])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True, check=False).stdout.strip()
-    results = {"date": time.strftime("%Y-%m-%d"), "commit": commit + ("+dirty" if dirty else ""),
+    results = {"date": time.strftime("%Y-%m-%d"), "commit": bf.head_commit(mark_dirty=True),
                "machine": {"cpus": os.cpu_count()}, "sizes": {}}
     modes = ["pip-n1", "pip", "build", "cached"]
     for i, n in enumerate(sizes):
