@@ -8,6 +8,7 @@ and on the output of the role's real probe script (files/probe.sh) run with stan
 from __future__ import annotations
 
 import os
+import pty
 import stat
 import subprocess
 
@@ -596,3 +597,33 @@ def test_probe_script_finds_the_live_ssh_connection_of_a_parent(tmp_path):
                          check=True).stdout
     state = ufw_state(out, **CLIENT)
     assert state["live_ssh_port"] == "2222" and state["ssh_ports"] == ["2222"]
+
+
+def test_probe_script_on_a_terminal_lists_the_state_dir_one_per_line(tmp_path):
+    # Over SSH with become (no pipelining) the script module runs the probe on a terminal. `ls -A` printed the
+    # state directory in columns there ("nvflare_firewall.packages  venv-parent"), so the marker was never found
+    # and the uninstall entry point did nothing until a second run (found when Molecule moved to SSH).
+    run_probe(tmp_path, STATUS_SERVER, ADDED_SERVER, state_files=["venv-parent"], marker=MARKER_UFW)
+    env = dict(os.environ, PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"]), STUB_DIR=str(tmp_path),
+               COLUMNS="200")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(["/bin/sh", PROBE, str(tmp_path / "state"), MARKER, "ufw", "procps"], env=env,
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait() == 0
+    out = b"".join(chunks).decode()
+    assert "\r\n" in out  # it did run on a terminal
+    state = ufw_state(out, **SERVER)
+    assert state["state_dir_entries"] == sorted(["venv-parent", MARKER])
+    assert state["uninstall"]["disable"] is True and state["uninstall"]["remove_marker"] is True
+    assert state["uninstall"]["purge"] == MARKER_UFW.split()

@@ -26,7 +26,8 @@ ufw show added 2>/dev/null
 sep
 find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -print -quit 2>/dev/null
 sep
-ls -A "$state_dir" 2>/dev/null
+# -1: over SSH the script module runs the probe on a terminal, where ls would print columns
+ls -A1 "$state_dir" 2>/dev/null
 sep
 cat "$state_dir/$marker" 2>/dev/null
 sep
