@@ -19,7 +19,7 @@ INCLUDE=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,sudo,ca-ce
 # Bump when INCLUDE or the rootfs tweaks below change: older images are rebuilt.
 REVISION=2
 # The arm64 image (molecule/aarch64_federation's client) is built under qemu-user emulation, where every
-# package costs: it leaves out openssh-server (Molecule reaches the container through podman) and
+# package costs: it leaves out openssh-server (Molecule reaches that container through podman) and
 # ca-certificates (slow to configure under qemu; the client fetches nothing over TLS). Measured in
 # bench/README.md ("make test").
 if [[ $ARCH != amd64 ]]; then
