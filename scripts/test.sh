@@ -79,6 +79,17 @@ do_integration() {
   return "$rc"
 }
 do_build() { scripts/build-check.sh; }
+# molecule test -s SCENARIO, its action lines ("INFO [s > converge] Executing", "... Executed: ...") stamped with
+# the time of day, so a log tells how long each action took
+do_molecule() {
+  molecule test -s "$1" 2>&1 | python3 -u -c '
+import sys, time
+for line in sys.stdin.buffer:
+    if line.startswith(b"INFO") and b"] Execut" in line:
+        line = time.strftime("%H:%M:%S ").encode() + line
+    sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()'
+}
 molecule_scenarios() {
   if (($#)); then printf '%s\n' "$@"; return; fi
   # Scenario order: cheap role scenarios first, the federations (with relay) last. The aarch64 federation
@@ -120,7 +131,7 @@ case $what in
     stage integration do_integration
     stage build do_build
     for s in $(molecule_scenarios); do
-      [[ " ${background[*]} " == *" $s "* ]] || stage "molecule:$s" molecule test -s "$s"
+      [[ " ${background[*]} " == *" $s "* ]] || stage "molecule:$s" do_molecule "$s"
     done
     join_lane
     printf 'all\t%s\twall time of the whole suite\n' "$((SECONDS - t_all))" >>"$TIMES"
@@ -129,7 +140,7 @@ case $what in
   molecule)
     stage image scripts/build-image.sh
     if molecule_scenarios "$@" | grep -qx legacy; then stage image-bullseye scripts/build-image.sh bullseye; fi
-    for s in $(molecule_scenarios "$@"); do stage "molecule:$s" molecule test -s "$s"; done
+    for s in $(molecule_scenarios "$@"); do stage "molecule:$s" do_molecule "$s"; done
     ;;
   *) echo "usage: $0 [all|lint|docs|sanity|unit|versions|integration|build|molecule [scenario...]]" >&2; exit 2 ;;
 esac
