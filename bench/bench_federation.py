@@ -102,6 +102,13 @@ def run_baseline():
     return sh(["bench/manual_guide.sh", tempfile.mkdtemp(prefix="edgefl-bench-guide-"), newest_wheelhouse()])[1]
 
 
+def busy_cpu():
+    """Busy CPU seconds of the whole machine so far (user + nice + system + irq + softirq)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
+
+
 def median(values):
     v = sorted(values)
     n = len(v)

@@ -42,13 +42,6 @@ VENV_TASKS = re.compile(r"nvflare_venv : (Install NVFLARE and the extra requirem
 TASK_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*?\| (?:TASK|PLAY|RUNNING HANDLER) \[(.*?)\]")
 
 
-def busy_cpu():
-    """Busy CPU seconds of the whole machine so far (user + nice + system + irq + softirq)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
-
-
 def venv_task_seconds(log):
     """Seconds from the start of each venv install task to the start of the next task, summed."""
     starts = []
@@ -89,9 +82,9 @@ def cold(n, forks, mode):
     log = os.path.join(ws, "ansible.log")
     extra = ["-e", "nvflare_workspace=" + ws] + (["-e", "nvflare_venv_golden=false"] if mode.startswith("pip") else [])
     env = dict(bf.ENV, CLIENTS=str(n), ANSIBLE_FORKS=str(forks), ANSIBLE_LOG_PATH=log)
-    cpu0 = busy_cpu()
+    cpu0 = bf.busy_cpu()
     proc, secs = bf.sh(["ansible-playbook", "-i", fleet.inventory(n), "site.yml", *extra], env=env)
-    cpu = busy_cpu() - cpu0
+    cpu = bf.busy_cpu() - cpu0
     unpacked = len(re.findall(r"^changed: \[[^\]]+\]", proc.stdout.split("Unpack the golden venv and check", 1)[-1]
                               .split("TASK [", 1)[0], re.M)) if "Unpack the golden venv and check" in proc.stdout else 0
     return {"forks": forks, "seconds": round(secs, 1), "venv_task_seconds": venv_task_seconds(log), "busy_cpu_seconds": round(cpu),

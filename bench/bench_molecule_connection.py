@@ -3,7 +3,8 @@ tests/molecule/podman_ssh_proxy.py, in the same run, on the same container.
 
 One systemd container of the test image (localhost/edgefl-debian:bookworm, scripts/build-image.sh) is reached
 under two inventory names: `podman` (ansible_connection containers.podman.podman, what the scenarios used) and
-`ssh` (the base config's connection options: SSH with pipelining, the proxy, the key of tests/molecule/ssh_key.sh).
+`ssh` (provisioner.connection_options read from .config/molecule/config.yml: SSH with pipelining, the proxy, the
+key of tests/molecule/ssh_key.sh).
 A playbook of --tasks module runs (stat, command and copy, a third each) runs against each name, --repeat rounds
 in alternating order, with the checkout's ansible.cfg (pipelining on, as in the scenarios' tests). Measured per
 run: wall time and the machine's busy CPU seconds (/proc/stat: the controller, podman, conmon, runc and the
@@ -16,10 +17,13 @@ import argparse
 import datetime
 import json
 import os
+import string
 import subprocess
 import sys
 import tempfile
 import time
+
+import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_federation as bf  # noqa: E402  (ROOT, ENV, head_commit, median)
@@ -27,7 +31,7 @@ import bench_federation as bf  # noqa: E402  (ROOT, ENV, head_commit, median)
 ROOT = bf.ROOT
 NAME = "edgefl-bench-conn"
 IMAGE = "localhost/edgefl-debian:bookworm"
-KEY = os.path.expanduser("~/.cache/edgefl/molecule-ssh/id_ed25519")
+BASE_CONFIG = os.path.join(ROOT, ".config", "molecule", "config.yml")
 
 PLAYBOOK = """\
 - name: Module runs over one connection
@@ -51,21 +55,18 @@ PLAYBOOK = """\
 """
 
 
-def busy_cpu():
-    with open("/proc/stat", encoding="ascii") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+def ssh_options():
+    """provisioner.connection_options of the Molecule base config, with its ${VAR}s filled in as Molecule does."""
+    with open(BASE_CONFIG, encoding="utf-8") as f:
+        options = yaml.safe_load(f)["provisioner"]["connection_options"]
+    env = dict(os.environ, MOLECULE_PROJECT_DIRECTORY=ROOT)
+    return {k: string.Template(v).substitute(env) if isinstance(v, str) else v for k, v in options.items()}
 
 
 def inventory(tmp):
-    proxy = os.path.join(ROOT, "tests", "molecule", "podman_ssh_proxy.py")
-    common = ('-o ProxyCommand="python3 %s %%h %s.pub" -o ProxyUseFdpass=yes -o StrictHostKeyChecking=no '
-              "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR" % (proxy, KEY))
     inv = {"all": {"hosts": {
         "podman": {"ansible_host": NAME, "ansible_connection": "containers.podman.podman"},
-        "ssh": {"ansible_host": NAME, "ansible_connection": "ssh", "ansible_user": "root",
-                "ansible_host_key_checking": False, "ansible_ssh_private_key_file": KEY,
-                "ansible_ssh_common_args": common},
+        "ssh": dict(ssh_options(), ansible_host=NAME),
     }}}
     path = os.path.join(tmp, "inventory.json")
     with open(path, "w", encoding="utf-8") as f:
@@ -87,10 +88,10 @@ def start_container():
 
 
 def run(inv, pb, target, n):
-    b0, t0 = busy_cpu(), time.time()
+    b0, t0 = bf.busy_cpu(), time.time()
     proc = subprocess.run(["ansible-playbook", "-i", inv, pb, "-e", json.dumps({"target": target, "n": n})],
                           env=bf.ENV, capture_output=True, text=True, check=False)
-    wall, busy = time.time() - t0, busy_cpu() - b0
+    wall, busy = time.time() - t0, bf.busy_cpu() - b0
     if proc.returncode != 0:
         raise SystemExit("bench: the %s run failed:\n%s" % (target, proc.stdout[-3000:] + proc.stderr[-2000:]))
     return round(wall, 2), round(busy, 2)
