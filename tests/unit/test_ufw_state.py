@@ -543,6 +543,11 @@ STUBS = {
 }
 
 
+def stub_env(tmp_path, **extra):
+    """The environment the probe runs in: the stand-in commands of run_probe first on PATH."""
+    return dict(os.environ, PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"]), STUB_DIR=str(tmp_path), **extra)
+
+
 def run_probe(tmp_path, status, added, state_files=(), marker=None, packages=("ufw", "procps")):
     stubs = tmp_path / "bin"
     stubs.mkdir()
@@ -559,8 +564,7 @@ def run_probe(tmp_path, status, added, state_files=(), marker=None, packages=("u
             (state_dir / name).write_text("")
         if marker is not None:
             (state_dir / MARKER).write_text(marker)
-    env = dict(os.environ, PATH="%s:%s" % (stubs, os.environ["PATH"]), STUB_DIR=str(tmp_path))
-    return subprocess.run(["/bin/sh", PROBE, str(state_dir), MARKER] + list(packages), env=env,
+    return subprocess.run(["/bin/sh", PROBE, str(state_dir), MARKER] + list(packages), env=stub_env(tmp_path),
                           capture_output=True, text=True, check=True).stdout
 
 
@@ -590,8 +594,7 @@ def test_probe_script_without_ufw_or_state(tmp_path):
 def test_probe_script_finds_the_live_ssh_connection_of_a_parent(tmp_path):
     # as under become: the probe's own environment has no SSH_CONNECTION, the login shell above it has
     run_probe(tmp_path, STATUS_CLIENT, ADDED_CLIENT)  # creates the stubs
-    env = dict(os.environ, PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"]), STUB_DIR=str(tmp_path),
-               SSH_CONNECTION="10.89.0.1 51234 10.89.0.11 2222")
+    env = stub_env(tmp_path, SSH_CONNECTION="10.89.0.1 51234 10.89.0.11 2222")
     out = subprocess.run(["/bin/sh", "-c", 'env -u SSH_CONNECTION /bin/sh "$0" "$1" "$2" ufw procps; true',
                           PROBE, str(tmp_path / "state"), MARKER], env=env, capture_output=True, text=True,
                          check=True).stdout
@@ -604,10 +607,9 @@ def test_probe_script_on_a_terminal_lists_the_state_dir_one_per_line(tmp_path):
     # state directory in columns there ("nvflare_firewall.packages  venv-parent"), so the marker was never found
     # and the uninstall entry point did nothing until a second run (found when Molecule moved to SSH).
     run_probe(tmp_path, STATUS_SERVER, ADDED_SERVER, state_files=["venv-parent"], marker=MARKER_UFW)
-    env = dict(os.environ, PATH="%s:%s" % (tmp_path / "bin", os.environ["PATH"]), STUB_DIR=str(tmp_path),
-               COLUMNS="200")
     master, slave = pty.openpty()
-    proc = subprocess.Popen(["/bin/sh", PROBE, str(tmp_path / "state"), MARKER, "ufw", "procps"], env=env,
+    proc = subprocess.Popen(["/bin/sh", PROBE, str(tmp_path / "state"), MARKER, "ufw", "procps"],
+                            env=stub_env(tmp_path, COLUMNS="200"),
                             stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     chunks = []
