@@ -16,7 +16,8 @@ description:
   - Parses the output of the C(edgefl.nvflare.nvflare_firewall) role's read-only probe (C(files/probe.sh) - the
     C(dpkg-query) status of the packages, C(ufw status verbose), the C(IPV6) and default-policy lines of
     C(/etc/default/ufw), C(systemctl is-enabled ufw.service), C(ufw show added), a downloaded apt package list,
-    the role's state directory and its package marker) and compares it with the wanted settings.
+    the role's state directory and its package marker; after C(probe.sh --install), the packages that install
+    added) and compares it with the wanted settings.
   - Returns only the work that is not provably done. A rule counts as present when C(ufw status verbose) of an
     active ufw shows its IPv4 line with the rule's comment and, for source V(any) with IPv6 on, its C((v6))
     line; anything the output cannot confirm (an inactive ufw's rules to open, a source that ufw prints
@@ -122,6 +123,11 @@ _value:
     apt_lists_present:
       description: A downloaded apt package list exists.
       type: bool
+    installed_now:
+      description: The packages that C(probe.sh --install) installed in this run (its last section; apt's
+        dependencies included), empty for the read-only probe.
+      type: list
+      elements: str
     active:
       description: "C(ufw status) says C(Status: active)."
       type: bool
@@ -193,7 +199,7 @@ import shlex
 from ansible.errors import AnsibleFilterError
 
 SEPARATOR = "--edgefl-section--"
-SECTIONS = ("dpkg", "status", "settings", "boot", "added", "apt_lists", "state_dir", "marker", "ssh")
+SECTIONS = ("dpkg", "status", "settings", "boot", "added", "apt_lists", "state_dir", "marker", "ssh", "installed")
 POLICY_WORDS = {"deny": "DROP", "reject": "REJECT", "allow": "ACCEPT"}
 RULE_ACTIONS = ("allow", "deny", "reject", "limit")
 
@@ -430,6 +436,7 @@ def ufw_state(stdout, packages=("ufw", "procps"), ipv6=True, allow_ssh=True, ssh
         "packages_missing": missing,
         "packages_ok": packages_ok,
         "apt_lists_present": sec["apt_lists"].strip() != "",
+        "installed_now": [line.strip() for line in sec["installed"].splitlines() if line.strip()],
         "active": active,
         "ufw_usable": added_lines is not None,
         "settings": settings,

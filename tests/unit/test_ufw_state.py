@@ -629,3 +629,99 @@ def test_probe_script_on_a_terminal_lists_the_state_dir_one_per_line(tmp_path):
     assert state["state_dir_entries"] == sorted(["venv-parent", MARKER])
     assert state["uninstall"]["disable"] is True and state["uninstall"]["remove_marker"] is True
     assert state["uninstall"]["purge"] == MARKER_UFW.split()
+
+
+# probe.sh --install: a stateful dpkg (the names in $STUB_DIR/dpkg are installed) and an apt-get that logs its
+# calls and installs each package it is given plus a dependency, libdep; a package named "broken" fails.
+INSTALL_STUBS = {
+    "dpkg-query": """fmt=$2
+shift 2
+[ "$#" -gt 0 ] || set -- $(cat "$STUB_DIR/dpkg")
+rc=0
+for p in "$@"; do
+  if grep -qx "$p" "$STUB_DIR/dpkg"; then
+    case $fmt in *Package*) printf '%s\\tinstall ok installed\\n' "$p";; *) printf 'install ok installed';; esac
+  else rc=1; fi
+done
+exit $rc""",
+    "apt-get": """echo "$*" >>"$STUB_DIR/apt.log"
+case " $* " in
+*" update "*) echo "Get:1 http://deb.debian.org/debian bookworm InRelease";;
+*" install "*)
+  for p in "$@"; do
+    case $p in
+    -*|install|DPkg::*|Dpkg::*) ;;
+    broken) echo "E: Unable to locate package broken"; exit 100;;
+    *) echo "$p" >>"$STUB_DIR/dpkg";;
+    esac
+  done
+  echo libdep >>"$STUB_DIR/dpkg";;
+esac""",
+}
+
+
+def run_install(tmp_path, installed, packages=("ufw", "procps"), marker=None, fresh_lists=False):
+    run_probe(tmp_path, STATUS_INACTIVE, ADDED_NONE)  # the ufw and systemctl stand-ins
+    for name, body in INSTALL_STUBS.items():
+        path = tmp_path / "bin" / name
+        path.write_text("#!/bin/sh\n" + body + "\n")
+        path.chmod(0o755)
+    (tmp_path / "dpkg").write_text("".join(p + "\n" for p in installed))
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    if fresh_lists:
+        (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text("")
+    state_dir = tmp_path / "state"
+    if marker is not None:
+        state_dir.mkdir(exist_ok=True)
+        (state_dir / MARKER).write_text(marker)
+    proc = subprocess.run(["/bin/sh", PROBE, "--install", str(state_dir), MARKER] + list(packages),
+                          env=stub_env(tmp_path, EDGEFL_APT_LISTS=str(lists)), capture_output=True, text=True)
+    apt_log = (tmp_path / "apt.log").read_text().splitlines() if (tmp_path / "apt.log").exists() else []
+    return proc, apt_log
+
+
+def test_probe_install_installs_only_what_is_missing_and_records_it(tmp_path):
+    proc, apt_log = run_install(tmp_path, installed=["procps", "bash"], marker="oldpkg\n")
+    assert proc.returncode == 0, proc.stdout
+    # no package list younger than an hour: refreshed first; then only ufw (procps was there)
+    assert [line.split()[-1] for line in apt_log] == ["update", "ufw"]
+    assert "install" in apt_log[1].split()
+    state = ufw_state(proc.stdout, **SERVER)
+    assert state["installed_now"] == ["libdep", "ufw"]
+    assert state["packages_ok"] is True
+    # added to what an earlier run recorded; only these are purged by the uninstall entry point
+    marker = tmp_path / "state" / MARKER
+    assert marker.read_text().split() == ["libdep", "oldpkg", "ufw"]
+    assert stat.S_IMODE(marker.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o755
+    assert state["uninstall"]["purge"] == ["libdep", "oldpkg", "ufw"]
+    # apt-get's own output stays out of the sections
+    assert "Get:1" not in proc.stdout
+
+
+def test_probe_install_with_fresh_package_lists_does_not_refresh(tmp_path):
+    proc, apt_log = run_install(tmp_path, installed=["procps"], fresh_lists=True)
+    assert proc.returncode == 0, proc.stdout
+    assert len(apt_log) == 1 and "install" in apt_log[0].split()
+
+
+def test_probe_install_on_a_host_that_has_the_packages_changes_nothing(tmp_path):
+    proc, apt_log = run_install(tmp_path, installed=["ufw", "procps"])
+    assert proc.returncode == 0, proc.stdout
+    assert apt_log == []
+    assert ufw_state(proc.stdout, **SERVER)["installed_now"] == []
+    assert not (tmp_path / "state").exists()
+
+
+def test_probe_install_failure_says_what_failed_and_records_nothing(tmp_path):
+    proc, _apt_log = run_install(tmp_path, installed=["procps"], packages=("ufw", "broken"))
+    assert proc.returncode == 1
+    assert "apt-get install ufw broken failed (exit 100)" in proc.stdout
+    assert "E: Unable to locate package broken" in proc.stdout
+    assert not (tmp_path / "state").exists()
+
+
+def test_read_only_probe_has_no_installed_section(tmp_path):
+    out = run_probe(tmp_path, STATUS_SERVER, ADDED_SERVER)
+    assert ufw_state(out, **SERVER)["installed_now"] == []
