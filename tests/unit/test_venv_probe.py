@@ -278,3 +278,76 @@ def test_setup_needed_when_any_platform_step_has_work(host, change):
         os.remove(host["python_bin"])
     out = probe.probe(args, packages_state=packages_state, **dbs)
     assert out["setup_needed"] is (change is not None)
+
+
+# --setup: what the probe decided, done. The group and user commands are recorded (the tests do not add users to
+# the machine); the directories, the marker and the venv are real.
+def setup_args(host, tmp_path, decision, **over):
+    args = {k: host[k] for k in ("user", "group", "home", "parent", "venv", "python_bin")}
+    args.update(python=sys.executable, without_pip=True, state_dir=str(tmp_path / "state"),
+                parent_marker=str(tmp_path / "state" / "venv-parent"))
+    args.update({k: decision[k] for k in ("create_group", "update_user", "update_home", "update_parent",
+                                          "parent_exists", "create_venv")})
+    args.update(over)
+    return args
+
+
+def test_setup_on_a_fresh_host_does_every_step_the_probe_decided(host, tmp_path):
+    mod = load_probe()
+    decision = run(host)
+    commands = []
+    me = (os.getuid(), os.getgid())
+    args = setup_args(host, tmp_path, decision)
+    done = mod.setup(args, run=commands.append, users=[], ids=lambda user, group: me)
+    assert done == ["group", "user", "home", "parent", "parent_marker", "venv"]
+    assert commands[0] == ["groupadd", "--system", host["group"]]
+    assert commands[1] == ["useradd", "--system", "--home-dir", host["home"], "--no-create-home", "--gid",
+                           host["group"], "--shell", "/usr/sbin/nologin", "--comment", "NVIDIA FLARE", host["user"]]
+    assert commands[2] == [sys.executable, "-m", "venv", "--without-pip", host["venv"]]
+    home = os.stat(host["home"])
+    assert (oct(home.st_mode & 0o7777), home.st_uid, home.st_gid) == (oct(0o750), me[0], me[1])
+    parent = os.stat(host["parent"])
+    assert (oct(parent.st_mode & 0o7777), parent.st_uid, parent.st_gid) == (oct(0o755), 0, 0)
+    with open(args["parent_marker"]) as f:
+        assert f.read() == host["parent"] + "\n"
+    assert oct(os.stat(args["parent_marker"]).st_mode & 0o7777) == oct(0o644)
+
+
+def test_setup_of_an_existing_user_modifies_it(host, tmp_path):
+    mod = load_probe()
+    commands = []
+    decision = dict(run(host), create_group=False, update_home=False, update_parent=False, parent_exists=True,
+                    create_venv=False)
+    done = mod.setup(setup_args(host, tmp_path, decision), run=commands.append, users=[host["user"]])
+    assert done == ["user"]
+    assert commands == [["usermod", "--home", host["home"], "--gid", host["group"], "--shell", "/usr/sbin/nologin",
+                         "--comment", "NVIDIA FLARE", host["user"]]]
+    assert not os.path.exists(str(tmp_path / "state"))
+
+
+def test_setup_creates_a_real_venv_and_the_probe_then_finds_nothing_to_set_up(host, tmp_path):
+    # the real script, as the role runs it; the group and user steps left out (they would change this machine)
+    decision = run(host)
+    args = setup_args(host, tmp_path, decision, create_group=False, update_user=False, update_home=False)
+    proc = subprocess.run([sys.executable, SCRIPT, "--setup", json.dumps(args)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout) == {"changed": ["parent", "parent_marker", "venv"]}
+    after = run(host)
+    assert after["create_venv"] is False and after["update_parent"] is False and after["parent_exists"] is True
+    # the flags as Ansible may template them (text) mean the same
+    again = dict(args, create_venv="False", update_parent="false", parent_exists="True")
+    proc = subprocess.run([sys.executable, SCRIPT, "--setup", json.dumps(again)], stdout=subprocess.PIPE, text=True,
+                          check=False)
+    assert json.loads(proc.stdout) == {"changed": []}
+
+
+def test_setup_failure_names_the_command_and_its_output(host, tmp_path):
+    decision = run(host)
+    args = setup_args(host, tmp_path, decision, create_group=False, update_user=False, update_home=False,
+                      python=str(tmp_path / "no-such-python"))
+    proc = subprocess.run([sys.executable, SCRIPT, "--setup", json.dumps(args)], stdout=subprocess.PIPE, text=True,
+                          check=False)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("edgefl.nvflare.nvflare_venv: setting up the host failed:")
+    assert "no-such-python" in proc.stdout

@@ -8,9 +8,14 @@ no importlib.metadata (the nvflare version is read from the dist-info METADATA d
 
     venv_probe.py '<json>'            the state and the decisions, one JSON object on stdout
     venv_probe.py --list-packages     the installed dpkg packages, one JSON list on stdout
+    venv_probe.py --setup '<json>'    do what the probe decided for the group, user, home, venv directory and
+                                      venv (a fresh host: one task instead of seven, issue #15); prints
+                                      {"changed": [what it did]}; exit 1 with the failing command otherwise
 
 <json> keys: user, group, home, parent, venv, python_bin, marker, marker_content, version,
 packages, old_python_packages (optional), packages_marker, min_python, max_python (see tasks/preflight.yml).
+--setup <json> keys: user, group, home, parent, venv, python_bin, python, without_pip, state_dir, parent_marker,
+and the probe's create_group, update_user, update_home, update_parent, parent_exists, create_venv (tasks/platform.yml).
 """
 
 import glob
@@ -169,9 +174,90 @@ def probe(args, user_db=None, group_db=None, packages_state=None):
     }
 
 
+class SetupError(Exception):
+    pass
+
+
+def run_command(argv):
+    """Run argv; raise SetupError with its output when it fails."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    out = proc.communicate()[0]
+    if proc.returncode != 0:
+        raise SetupError("%s failed (exit %d): %s" % (" ".join(argv), proc.returncode, out.strip()))
+
+
+def make_dir(path, mode, uid, gid):
+    """path a directory (parents created as needed) with exactly this mode and owner."""
+    if not os.path.isdir(path):
+        os.makedirs(path, 0o755)
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+def write_file(path, content, mode):
+    tmp = path + ".edgefl-tmp"
+    with open(tmp, "w") as f:
+        f.write(content)
+    os.chmod(tmp, mode)
+    os.rename(tmp, path)
+
+
+def user_ids(user, group):
+    return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+
+
+def flag(value):
+    """A JSON boolean, or the text Ansible may give for one."""
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
+def setup(args, run=run_command, users=None, ids=user_ids):
+    """Do what the probe decided: group, user, home (0750), the venv's parent (root 0755, and the marker that the
+    uninstall entry point reads when this run created it), the venv. Returns what it did, in that order."""
+    args = dict(args)
+    for key in ("create_group", "update_user", "update_home", "update_parent", "parent_exists", "create_venv",
+                "without_pip"):
+        args[key] = flag(args[key])
+    done = []
+    if args["create_group"]:
+        run(["groupadd", "--system", args["group"]])
+        done.append("group")
+    if args["update_user"]:
+        users = users if users is not None else [p.pw_name for p in pwd.getpwall()]
+        exists = args["user"] in users
+        opts = ["--gid", args["group"], "--shell", USER_SHELL, "--comment", USER_COMMENT]
+        if exists:
+            run(["usermod", "--home", args["home"]] + opts + [args["user"]])
+        else:
+            run(["useradd", "--system", "--home-dir", args["home"], "--no-create-home"] + opts + [args["user"]])
+        done.append("user")
+    if args["update_home"]:
+        uid, gid = ids(args["user"], args["group"])
+        make_dir(args["home"], 0o750, uid, gid)
+        done.append("home")
+    if args["update_parent"]:
+        make_dir(args["parent"], 0o755, 0, 0)
+        done.append("parent")
+    if not args["parent_exists"]:
+        make_dir(args["state_dir"], 0o755, 0, 0)
+        write_file(args["parent_marker"], args["parent"] + "\n", 0o644)
+        done.append("parent_marker")
+    if args["create_venv"] and not os.path.exists(args["python_bin"]):
+        run([args["python"], "-m", "venv"] + (["--without-pip"] if args["without_pip"] else []) + [args["venv"]])
+        done.append("venv")
+    return done
+
+
 def main(argv):
     if argv[1:] == ["--list-packages"]:
         print(json.dumps(installed_packages()))
+        return 0
+    if len(argv) == 3 and argv[1] == "--setup":
+        try:
+            print(json.dumps({"changed": setup(json.loads(argv[2]))}))
+        except (SetupError, OSError, KeyError) as exc:
+            print("edgefl.nvflare.nvflare_venv: setting up the host failed: %s" % exc)
+            return 1
         return 0
     if len(argv) != 2:
         sys.stderr.write("usage: venv_probe.py '<json>' | --list-packages\n")
