@@ -13,8 +13,9 @@ the least-squares slopes of cold and re-run time over N. Ansible runs with forks
 baseline with as many hosts at a time (so every host at once).
 Targets (issue #15): re-run <= 1.5 s per added host and <= 100 s at N = 50; cold <= 6 s per added host and
 <= 1.5x the baseline at every N; add one client at N = 50 <= 60 s; the job completes with 50 clients.
-Writes bench/results/fleet.json and prints a table; tears the sandbox down at the start and the end.
-  .venv/bin/python bench/bench_fleet.py [--sizes 3,10,25,50] [--mitogen 0.3.54]   (or scripts/bench.sh fleet)
+Writes bench/results/fleet.json (or --out) and prints a table; tears the sandbox down at the start and the end.
+  .venv/bin/python bench/bench_fleet.py [--sizes 3,10,25,50] [--mitogen 0.3.54] [--merge] [--out FILE]
+  (or scripts/bench.sh fleet)
 --mitogen also times the no-change re-run under mitogen_linear (installed into .work/, opt-in).
 """
 
@@ -120,9 +121,12 @@ def run_baseline(n, forks):
                  env=dict(bf.ENV, CLIENTS=str(n), FORKS=str(forks)))[1]
 
 
+OUT = os.path.join(ROOT, "bench", "results", "fleet.json")
+
+
 def _write(results):
-    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-    with open(os.path.join(ROOT, "bench", "results", "fleet.json"), "w") as f:
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as f:
         json.dump(results, f, indent=2)
 
 
@@ -134,23 +138,25 @@ def slope(xs, ys):
 
 
 def main():
+    global MITOGEN, OUT  # pylint: disable=global-statement
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="3,10,25,50", help="comma-separated client counts")
     ap.add_argument("--max-forks", type=int, default=100, help="Ansible forks = min(2 (N + 1), this)")
     ap.add_argument("--mitogen", metavar="VERSION", help="also time the no-change re-run under mitogen_linear")
     ap.add_argument("--merge", action="store_true",
-                    help="keep the sizes of bench/results/fleet.json that this run does not measure (each row names "
-                         "its commit and date: the figures then come from more than one run)")
+                    help="keep the sizes of the output file that this run does not measure (each row names its commit "
+                         "and date: the figures then come from more than one run; the slopes use this run's only)")
+    ap.add_argument("--out", default=OUT, help="the JSON file to write (default bench/results/fleet.json)")
     args = ap.parse_args()
-    global MITOGEN  # pylint: disable=global-statement
+    OUT = os.path.abspath(args.out)
     if args.mitogen:
         MITOGEN = install_mitogen(args.mitogen)
     sizes = [int(x) for x in args.sizes.split(",")]
     bf.sh(["scripts/setup.sh"])
     bf.sh(["scripts/build-image.sh"])
     results = {"machine": {"cpus": os.cpu_count()}, "sizes": {}, "mitogen": args.mitogen}
-    if args.merge and os.path.exists(os.path.join(ROOT, "bench", "results", "fleet.json")):
-        with open(os.path.join(ROOT, "bench", "results", "fleet.json")) as f:
+    if args.merge and os.path.exists(OUT):
+        with open(OUT) as f:
             kept = json.load(f).get("sizes", {})
         results["sizes"] = {k: v for k, v in kept.items() if int(k) not in sizes}
         results["merged"] = True
@@ -177,7 +183,9 @@ def main():
     bf.sh(["scripts/sandbox.sh", "down"])
 
     rows = results["sizes"] = dict(sorted(results["sizes"].items(), key=lambda kv: int(kv[0])))
-    ns = [int(k) for k in rows]
+    # the slopes over the sizes of this run only: rows kept by --merge come from another commit and machine state
+    ns = sorted(sizes)
+    results["marginal_over"] = ns
     marg = {
         "cold_s_per_host": slope(ns, [rows[str(n)]["cold_site_yml"] for n in ns]) if len(ns) > 1 else None,
         "rerun_s_per_host": slope(ns, [rows[str(n)]["rerun_site_yml"] for n in ns]) if len(ns) > 1 else None,
@@ -186,7 +194,7 @@ def main():
     if len(ns) > 1 and all(v is not None for v in mito):
         marg["rerun_mitogen_s_per_host"] = slope(ns, mito)
     results["marginal"] = {k: (round(v, 2) if v is not None else None) for k, v in marg.items()}
-    big = str(max(ns))
+    big = str(max(int(k) for k in rows))
     checks = {
         "rerun_changed_0": all(r["rerun_changed"] and all(v == 0 for v in r["rerun_changed"].values())
                                for r in rows.values()),
@@ -204,7 +212,7 @@ def main():
     cols = ["cold_site_yml", "baseline_manual_guide", "cold_vs_baseline", "rerun_site_yml", "job_wall_time",
             "add_client", "server_mib", "client_median_mib"] + (["rerun_site_yml_mitogen"] if MITOGEN else [])
     print("\n%-6s %-6s " % ("N", "forks") + " ".join("%12s" % c[:12] for c in cols))
-    for n in ns:
+    for n in (int(k) for k in rows):
         r = rows[str(n)]
         print("%-6d %-6d " % (n, r["forks"]) + " ".join("%12s" % r.get(c) for c in cols))
     marginal = results["marginal"]
