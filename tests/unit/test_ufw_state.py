@@ -676,7 +676,8 @@ def run_install(tmp_path, installed, packages=("ufw", "procps"), marker=None, fr
         state_dir.mkdir(exist_ok=True)
         (state_dir / MARKER).write_text(marker)
     proc = subprocess.run(["/bin/sh", PROBE, "--install", str(state_dir), MARKER] + list(packages),
-                          env=stub_env(tmp_path, EDGEFL_APT_LISTS=str(lists)), capture_output=True, text=True)
+                          env=stub_env(tmp_path, EDGEFL_APT_LISTS=str(lists)), capture_output=True, text=True,
+                          check=False)
     apt_log = (tmp_path / "apt.log").read_text().splitlines() if (tmp_path / "apt.log").exists() else []
     return proc, apt_log
 
