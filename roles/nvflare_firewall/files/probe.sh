@@ -35,17 +35,16 @@ if [ "$install" = 1 ]; then
     # shellcheck disable=SC2016 # dpkg-query's own ${...} format fields
     dpkg-query -W -f='${Package}\t${Status}\n' 2>/dev/null | awk -F '\t' '$2 == "install ok installed" { print $1 }' | sort -u
   }
+  # one dpkg list serves both: which packages are missing, and what apt adds to it
+  installed >"$work/before"
   missing=
   for spec in "$@"; do
-    # shellcheck disable=SC2016
-    status=$(dpkg-query -W -f='${Status}' "${spec%%[=:<>]*}" 2>/dev/null) || status=
-    [ "$status" = "install ok installed" ] || missing="$missing $spec"
+    grep -qxF "${spec%%[=:<>]*}" "$work/before" || missing="$missing $spec"
   done
   if [ -n "$missing" ]; then
     if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mmin -60 -print -quit 2>/dev/null)" ]; then
       apt-get -q -o DPkg::Lock::Timeout=120 update >"$work/log" 2>&1 || fail "apt-get update" "$?"
     fi
-    installed >"$work/before"
     # shellcheck disable=SC2086 # one word per package
     DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef \
       -o Dpkg::Options::=--force-confold install $missing >"$work/log" 2>&1 || fail "apt-get install$missing" "$?"
