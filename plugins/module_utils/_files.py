@@ -8,7 +8,10 @@
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
+import pwd
+import stat
 import tempfile
 
 
@@ -20,14 +23,17 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def atomic_write(path, data, mode=0o600):
+def atomic_write(path, data, mode=0o600, uid=-1, gid=-1):
     """Replace ``path`` with ``data`` (bytes): temp file in the same directory, fsync, rename, fsync the directory.
 
-    A reader (or a run after a crash) sees the old content or the new one, never a mix or an empty file.
+    A reader (or a run after a crash) sees the old content or the new one, never a mix or an empty file. ``uid`` and
+    ``gid`` (-1: unchanged) and ``mode`` are set on the temporary file, before its name is the file's.
     """
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
         os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
@@ -44,3 +50,121 @@ def atomic_write(path, data, mode=0o600):
             os.unlink(tmp)
         raise
     fsync_dir(directory)
+
+
+class FileSpecError(ValueError):
+    """A file entry of edgefl.nvflare.files that cannot be applied (bad mode, unknown owner, relative path)."""
+
+
+def _mode(value, where):
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        text = str(value).strip()
+        if not text or any(c not in "01234567" for c in text):
+            raise FileSpecError("%s: mode %r is not an octal number such as '0644'" % (where, value))
+        mode = int(text, 8)
+    if mode > 0o7777:
+        raise FileSpecError("%s: mode %s is more than 07777" % (where, oct(mode)))
+    return mode
+
+
+def _id(name, where, kind):
+    if name is None or name == "":
+        return -1
+    text = str(name)
+    if text.isdigit():
+        return int(text)
+    try:
+        return (pwd.getpwnam(text).pw_uid if kind == "owner" else grp.getgrnam(text).gr_gid)
+    except KeyError:
+        raise FileSpecError("%s: %s %r does not exist on this host" % (where, kind, text)) from None
+
+
+def plan_file(entry, lenient=False):
+    """One entry (path, state, content, owner, group, mode) -> what differs on this host, read-only.
+
+    ``lenient`` (check mode): an owner or group that does not exist yet counts as a difference, not an error.
+
+    Returns a dict: ``path``, ``state``, ``exists``, ``before`` (the current text, or None when the content is the
+    same or the file is binary/missing), ``reasons`` (a list: ``content``, ``owner``, ``group``, ``mode``,
+    ``absent``), and the resolved ``uid``/``gid``/``mode``/``data`` to apply.
+    """
+    path = entry.get("path") or ""
+    if not os.path.isabs(path):
+        raise FileSpecError("path %r is not absolute" % path)
+    state = entry.get("state") or "present"
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise FileSpecError("%s is a directory" % path)
+    plan = {"path": path, "state": state, "exists": st is not None, "reasons": [], "before": None}
+    if state == "absent":
+        if st is not None:
+            plan["reasons"].append("absent")
+        return plan
+    content = entry.get("content")
+    if content is None:
+        raise FileSpecError("%s: give content (or state=absent)" % path)
+    data = content.encode("utf-8")
+    mode = _mode(entry.get("mode"), path)
+    unknown = []
+    ids = {}
+    for kind in ("owner", "group"):
+        try:
+            ids[kind] = _id(entry.get(kind), path, kind)
+        except FileSpecError:
+            # check mode on a fresh host: the user an earlier task would create does not exist yet
+            if not lenient:
+                raise
+            ids[kind] = -1
+            unknown.append(kind)
+    uid, gid = ids["owner"], ids["group"]
+    plan.update(data=data, uid=uid, gid=gid, mode=mode)
+    plan["reasons"].extend(unknown)
+    if st is None:
+        plan["reasons"].insert(0, "content")
+        return plan
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise FileSpecError("%s is not a regular file (a link or a special file): replace it by hand" % path)
+    with open(path, "rb") as f:
+        old = f.read()
+    if old != data:
+        plan["reasons"].append("content")
+        try:
+            plan["before"] = old.decode("utf-8")
+        except UnicodeDecodeError:
+            plan["before"] = None
+    if uid != -1 and st.st_uid != uid:
+        plan["reasons"].append("owner")
+    if gid != -1 and st.st_gid != gid:
+        plan["reasons"].append("group")
+    if mode is not None and stat.S_IMODE(st.st_mode) != mode:
+        plan["reasons"].append("mode")
+    return plan
+
+
+def apply_file(plan):
+    """Make the host match ``plan`` (from plan_file): a content change is an atomic replace with owner, group and
+    mode already set; an owner, group or mode change alone is a chown/chmod of the file in place."""
+    path, reasons = plan["path"], plan["reasons"]
+    if not reasons:
+        return
+    if plan["state"] == "absent":
+        os.unlink(path)
+        fsync_dir(os.path.dirname(path) or ".")
+        return
+    if "content" in reasons:
+        mode = plan["mode"]
+        if mode is None:
+            mode = stat.S_IMODE(os.lstat(path).st_mode) if plan["exists"] else 0o644
+        atomic_write(path, plan["data"], mode=mode, uid=plan["uid"], gid=plan["gid"])
+        return
+    if "owner" in reasons or "group" in reasons:
+        os.lchown(path, plan["uid"], plan["gid"])
+    if "mode" in reasons:
+        os.chmod(path, plan["mode"])
