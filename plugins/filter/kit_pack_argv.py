@@ -18,8 +18,9 @@ description:
   - Every file in the archive has mode C(0600), so unpacking it never makes a key readable by others.
     With O(owner) and O(group) the archive also carries that owner and group (unpacked as root, the files
     get them); without, the files belong to the user who unpacks them.
-  - Used by the C(edgefl.nvflare.nvflare_service) and C(edgefl.nvflare.nvflare_admin) roles with the
-    file list from P(edgefl.nvflare.kit_changes#filter); the caller removes the archive when it is installed.
+  - For a playbook that packs kit files itself, with the file list from P(edgefl.nvflare.kit_changes#filter); the
+    caller removes the archive when it is installed. The collection's roles use M(edgefl.nvflare.kit_push) instead,
+    which packs, transfers, unpacks and removes the archive in one task.
 options:
   _input:
     description: Kit files to pack, relative to O(src) (for example the RV(edgefl.nvflare.kit_changes#filter:_value.files)).

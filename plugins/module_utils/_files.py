@@ -83,6 +83,11 @@ def _id(name, where, kind):
         raise FileSpecError("%s: %s %r does not exist on this host" % (where, kind, text)) from None
 
 
+def owner_ids(owner, group):
+    """(uid, gid) of an owner and a group name or number; -1 for one that is unset."""
+    return _id(owner, "the kit files", "owner"), _id(group, "the kit files", "group")
+
+
 def plan_file(entry, lenient=False):
     """One entry (path, state, content, owner, group, mode) -> what differs on this host, read-only.
 
