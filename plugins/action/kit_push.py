@@ -19,6 +19,8 @@ import tempfile
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import inside
+
 SUFFIX = ".edgefl-kit.tar"
 
 
@@ -27,7 +29,7 @@ def check_files(files, src):
     if not isinstance(files, (list, tuple)):
         raise AnsibleActionFail("edgefl.nvflare.kit_push: files must be a list of paths relative to %s" % src)
     for rel in files:
-        if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in rel.split("/"):
+        if not inside(rel):
             raise AnsibleActionFail("edgefl.nvflare.kit_push: %r is not a path inside the kit directory; give paths "
                                     "relative to %s" % (rel, src))
     return list(files)

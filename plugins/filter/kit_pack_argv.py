@@ -67,6 +67,8 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import inside
+
 # $1: suffix; the rest: the tar command. mktemp makes the file 0600; on failure it is removed again.
 _SCRIPT = 'f=$(mktemp --suffix="$1") || exit 1; shift; "$@" > "$f" || { rm -f "$f"; exit 1; }; echo "$f"'
 
@@ -77,7 +79,7 @@ def kit_pack_argv(files, src, suffix=".edgefl-kit.tar", owner=None, group=None):
         raise AnsibleFilterError("edgefl.nvflare.kit_pack_argv: give a non-empty list of kit files "
                                  "(the 'files' of edgefl.nvflare.kit_changes)")
     for rel in files:
-        if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in rel.split("/"):
+        if not inside(rel):
             raise AnsibleFilterError("edgefl.nvflare.kit_pack_argv: %r is not a path inside the kit directory; "
                                      "give paths relative to %s" % (rel, src))
     tar = ["tar", "--create", "--file=-", "--no-recursion"]

@@ -52,6 +52,11 @@ def atomic_write(path, data, mode=0o600, uid=-1, gid=-1):
     fsync_dir(directory)
 
 
+def inside(rel):
+    """True when ``rel`` is a non-empty relative path that stays inside its base directory (no ``..`` part)."""
+    return isinstance(rel, str) and bool(rel) and not rel.startswith("/") and ".." not in rel.split("/")
+
+
 class FileSpecError(ValueError):
     """A file entry of edgefl.nvflare.files that cannot be applied (bad mode, unknown owner, relative path)."""
 

@@ -91,7 +91,7 @@ import tarfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
-from ansible_collections.edgefl.nvflare.plugins.module_utils._files import FileSpecError, atomic_write, owner_ids
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import FileSpecError, atomic_write, inside, owner_ids
 
 ARGUMENT_SPEC = dict(
     src=dict(type="path", required=True),
@@ -108,7 +108,7 @@ def safe_member(dest, member):
     name = member.name
     if not member.isreg():
         return None, "%s is not a regular file" % name
-    if name.startswith("/") or ".." in name.split("/"):
+    if not inside(name):
         return None, "%s is not a path inside the kit" % name
     return os.path.join(dest, name), None
 
