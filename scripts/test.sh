@@ -8,7 +8,8 @@
 # federation, the longest, then venv, to even out the lanes of the last measured run, then legacy when on) run
 # in a background lane while the rest runs in the foreground; EDGEFL_TEST_BACKGROUND= (empty) runs everything
 # in one lane.
-# Scenarios never share container or network names, so the lanes do not collide.
+# Scenarios never share container or network names, so the lanes do not collide. When a foreground stage fails
+# (and KEEP_GOING is not 1), the background lane is stopped and its instances destroyed instead of waited for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,6 +21,7 @@ TIMES=${EDGEFL_TEST_TIMES:-.work/test-times.tsv}
 : >"$TIMES"
 passed=0 failed=0
 lane_pid='' lane_times=.work/test-times-background.tsv lane_log=.work/test-background.log
+lane_scenarios=() stop_lane=0
 
 stage() { # stage NAME CMD...
   local name=$1; shift
@@ -30,15 +32,38 @@ stage() { # stage NAME CMD...
   if ((rc == 0)); then passed=$((passed + 1)); st=ok; else failed=$((failed + 1)); st="FAILED (rc=$rc)"; fi
   printf '%s\t%s\t%s\n' "$name" "$dt" "$st" >>"$TIMES"
   printf '===== %s: %s in %ss =====\n' "$name" "$st" "$dt"
-  ((rc == 0)) || [[ ${KEEP_GOING:-0} == 1 ]] || finish
+  ((rc == 0)) || [[ ${KEEP_GOING:-0} == 1 ]] || { stop_lane=1; finish; }
+}
+
+# stop_the_lane: a foreground stage failed (without KEEP_GOING=1), so the suite fails whatever the lane does:
+# stop the lane (its own session, from setsid) instead of waiting up to 40 minutes for it, then destroy its
+# scenarios' instances, which the stopped `molecule test` leaves behind
+stop_the_lane() {
+  printf '\n===== a foreground stage failed: stopping the background lane (%s) =====\n' "${lane_scenarios[*]}"
+  local own sid
+  own=$(ps -o sid= -p $$ | tr -d ' ')
+  # the lane's session: setsid's own, or its child's when setsid had to fork
+  for sid in $({ ps -o sid= -p "$lane_pid"; ps -o sid= --ppid "$lane_pid"; } 2>/dev/null | sort -u); do
+    [[ $sid == "$own" ]] || pkill -TERM -s "$sid" || true
+  done
+  kill -TERM "$lane_pid" 2>/dev/null || true
+  wait "$lane_pid" 2>/dev/null || true
+  local s
+  for s in "${lane_scenarios[@]}"; do molecule destroy -s "$s" >/dev/null 2>&1 || true; done
+  printf 'background lane\t-\tSTOPPED (a foreground stage failed)\n' >>"$TIMES"
 }
 
 # join_lane: wait for the background lane, print its log and add its stages to the table
 join_lane() {
   [[ -n $lane_pid ]] || return 0
-  local rc=0
-  printf '\n===== waiting for the background lane (%s) =====\n' "$lane_log"
-  wait "$lane_pid" || rc=$?
+  local rc=0 stopped=0
+  if ((stop_lane)) && kill -0 "$lane_pid" 2>/dev/null; then
+    stop_the_lane
+    stopped=1
+  else
+    printf '\n===== waiting for the background lane (%s) =====\n' "$lane_log"
+    wait "$lane_pid" || rc=$?
+  fi
   lane_pid=''
   printf '\n===== background lane log (%s) =====\n' "$lane_log"
   cat "$lane_log"
@@ -48,7 +73,7 @@ join_lane() {
     printf '%s\t%s\t%s (background)\n' "$n" "$s" "$r" >>"$TIMES"
     if [[ $r == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
   done <"$lane_times"
-  ((rc == 0)) || grep -qv $'\tok$' "$lane_times" || { failed=$((failed + 1)); printf 'background lane\t-\tFAILED (rc=%s)\n' "$rc" >>"$TIMES"; }
+  ((rc == 0 || stopped)) || grep -qv $'\tok$' "$lane_times" || { failed=$((failed + 1)); printf 'background lane\t-\tFAILED (rc=%s)\n' "$rc" >>"$TIMES"; }
 }
 
 finish() {
@@ -120,8 +145,10 @@ case $what in
     background=("${lane[@]}")
     if ((${#background[@]})); then
       echo "background lane: ${background[*]} (log: $lane_log)"
-      EDGEFL_TEST_TIMES=$lane_times "$0" molecule "${background[@]}" >"$lane_log" 2>&1 &
-      lane_pid=$!
+      : >"$lane_times"
+      # a session of its own (setsid), so that stop_the_lane can stop all of it
+      EDGEFL_TEST_TIMES=$lane_times setsid -w "$0" molecule "${background[@]}" >"$lane_log" 2>&1 &
+      lane_pid=$! lane_scenarios=("${background[@]}")
     fi
     stage lint do_lint
     stage docs do_docs
