@@ -189,6 +189,7 @@ def main():
     marg = {
         "cold_s_per_host": slope(ns, [rows[str(n)]["cold_site_yml"] for n in ns]) if len(ns) > 1 else None,
         "rerun_s_per_host": slope(ns, [rows[str(n)]["rerun_site_yml"] for n in ns]) if len(ns) > 1 else None,
+        "baseline_s_per_host": slope(ns, [rows[str(n)]["baseline_manual_guide"] for n in ns]) if len(ns) > 1 else None,
     }
     mito = [rows[str(n)].get("rerun_site_yml_mitogen") for n in ns]
     if len(ns) > 1 and all(v is not None for v in mito):
@@ -216,8 +217,9 @@ def main():
         r = rows[str(n)]
         print("%-6d %-6d " % (n, r["forks"]) + " ".join("%12s" % r.get(c) for c in cols))
     marginal = results["marginal"]
-    print("marginal seconds per added host: cold %s, re-run %s, re-run under mitogen %s"
-          % (marginal["cold_s_per_host"], marginal["rerun_s_per_host"], marginal.get("rerun_mitogen_s_per_host")))
+    print("marginal seconds per added host: cold %s (manual guide %s), re-run %s, re-run under mitogen %s"
+          % (marginal["cold_s_per_host"], marginal["baseline_s_per_host"], marginal["rerun_s_per_host"],
+             marginal.get("rerun_mitogen_s_per_host")))
     print("checks:", checks)
     return 0 if all(checks.values()) else 1
 

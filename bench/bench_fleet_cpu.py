@@ -54,13 +54,31 @@ def containers():
             if name.startswith(PREFIX)}
 
 
+def _usage(path):
+    """CPU-seconds of the cgroup at path: usage_usec of cpu.stat (cgroup v2, or the unified tree of a hybrid
+    layout), else cpuacct.usage (cgroup v1, nanoseconds); None when it has neither."""
+    try:
+        with open(os.path.join(path, "cpu.stat")) as f:
+            for line in f:
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) / 1e6
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(path, "cpuacct.usage")) as f:
+            return int(f.read()) / 1e9
+    except OSError:
+        return None
+
+
 def cgroup_dirs(ids):
-    """{container id: its cgroup directory} (podman's libpod-<id>.scope under /sys/fs/cgroup)."""
+    """{container id: its cgroup directory}: a directory under /sys/fs/cgroup named after the id (libpod-<id>,
+    libpod-<id>.scope) whose CPU usage can be read."""
     found = {}
     for top, dirs, dummy in os.walk("/sys/fs/cgroup"):
         for d in dirs:
             for cid in ids:
-                if cid in d and d.endswith(".scope") and cid not in found:
+                if cid not in found and cid in d and _usage(os.path.join(top, d)) is not None:
                     found[cid] = os.path.join(top, d)
         if top.count(os.sep) > 6:
             dirs[:] = []
@@ -68,12 +86,8 @@ def cgroup_dirs(ids):
 
 
 def hosts_cpu(dirs):
-    """{container id: CPU-seconds} from each container's cpu.stat."""
-    cpu = {}
-    for cid, d in dirs.items():
-        with open(os.path.join(d, "cpu.stat")) as f:
-            cpu[cid] = next(int(line.split()[1]) for line in f if line.startswith("usage_usec")) / 1e6
-    return cpu
+    """{container id: CPU-seconds} from each container's cgroup."""
+    return {cid: _usage(d) for cid, d in dirs.items()}
 
 
 def comp_t(value):
@@ -108,8 +122,9 @@ def accounting():
     """Whether this bench can use process accounting: accton present, and no system-wide accounting to disturb."""
     if not shutil.which("accton"):
         return False, "accton not found (apt-get install acct for the per-process table)"
-    active = subprocess.run(["systemctl", "is-active", "acct"], capture_output=True, text=True, check=False)
-    if active.stdout.strip() == "active":
+    active = subprocess.run(["systemctl", "is-active", "acct"], capture_output=True, text=True,
+                            check=False) if shutil.which("systemctl") else None
+    if active and active.stdout.strip() == "active":
         return False, "the acct service is active: this bench would redirect the system's accounting"
     return True, ""
 
