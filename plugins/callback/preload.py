@@ -13,14 +13,15 @@ version_added: 0.1.0
 author:
   - edgefl maintainers (@edgefl)
 description:
-  - Prints nothing. When Ansible loads it, before the first play, it loads this collection's filter, lookup and
-    action plugins, and ansible-core's builtin filters and tests, into the controller's process.
+  - When Ansible loads it, before the first play, it loads this collection's filter, lookup and action plugins, and
+    ansible-core's builtin filters and tests, into the controller's process. It prints nothing unless that fails,
+    in which case it prints one warning and the run goes on as without it.
   - Ansible forks a worker for every task on every host. ansible-core finds a collection's filter by loading every
     filter file of that collection, so without this callback each worker that evaluates a template naming one
     C(edgefl.nvflare) filter (the roles' variables, defaults and conditions do) loads and compiles all of them again.
     Forked after the controller loaded them, the workers inherit them instead. The collection's C(bench/README.md)
     (section "preload") has what it saves.
-  - It changes no result and no output. Enable it in C(ansible.cfg) (C(callbacks_enabled = edgefl.nvflare.preload)),
+  - It changes no task result. Enable it in C(ansible.cfg) (C(callbacks_enabled = edgefl.nvflare.preload)),
     as the collection's own C(ansible.cfg) does, or with E(ANSIBLE_CALLBACKS_ENABLED).
 """
 
