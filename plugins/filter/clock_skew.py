@@ -67,14 +67,11 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._seconds import seconds
+
 
 def _number(value, what):
-    if isinstance(value, bool):
-        raise AnsibleFilterError("clock_skew: %s must be a number of seconds, got %r" % (what, value))
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError("clock_skew: %s must be a number of seconds, got %r" % (what, value))
+    return seconds(value, what, "clock_skew")
 
 
 def clock_skew(host_epoch, controller_epoch, max_seconds):

@@ -60,25 +60,28 @@ _value:
       sample: 4
 """
 
+import math
+
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._seconds import seconds
 
 
 def _seconds(value, what):
-    if isinstance(value, bool):
-        raise AnsibleFilterError("wait_windows: %s must be a number of seconds, got %r" % (what, value))
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError("wait_windows: %s must be a number of seconds, got %r" % (what, value))
+    return seconds(value, what, "wait_windows")
 
 
 def wait_windows(timeout, window=25):
     total = _seconds(timeout, "the timeout")
     longest = _seconds(window, "window")
+    if not math.isfinite(total):
+        raise AnsibleFilterError("wait_windows: the timeout must be a finite number of seconds, got %r" % (timeout,))
+    if not math.isfinite(longest):
+        raise AnsibleFilterError("wait_windows: window must be a finite number of seconds, got %r" % (window,))
     if longest < 1:
         raise AnsibleFilterError("wait_windows: window must be at least 1 second, got %r" % (window,))
-    size = max(1, min(int(longest), int(-(-total // 1))))  # a whole second, at least 1, at most the window
-    runs = max(1, int(-(-total // size)))                   # ceil(total / size), one run at least
+    size = max(1, min(int(longest), math.ceil(total)))  # a whole second, at least 1, at most the window
+    runs = max(1, math.ceil(total / size))               # one run at least
     return {"window": size, "retries": runs - 1}
 
 

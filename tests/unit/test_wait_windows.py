@@ -53,6 +53,9 @@ def test_other_window():
     (True, 25, "the timeout must be a number of seconds, got True"),
     (120, 0, "window must be at least 1 second, got 0"),
     (120, "x", "window must be a number of seconds, got 'x'"),
+    ("inf", 25, "the timeout must be a finite number of seconds, got 'inf'"),
+    (float("nan"), 25, "the timeout must be a finite number of seconds, got nan"),
+    (120, "inf", "window must be a finite number of seconds, got 'inf'"),
 ])
 def test_bad_input_says_what_is_wrong(timeout, window, match):
     with pytest.raises(AnsibleFilterError, match=match):
