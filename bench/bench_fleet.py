@@ -130,6 +130,32 @@ def _write(results):
         json.dump(results, f, indent=2)
 
 
+# How many complete runs before this one fleet.json keeps, each under the "previous" of the run after it.
+KEEP_PREVIOUS = 2
+
+
+def carry_previous(old, keep=KEEP_PREVIOUS):
+    """The "previous" chain of a new fleet.json from the file it replaces (``old``, None when there is none).
+
+    A complete run becomes the new run's previous; a run stopped half-way (``complete`` false) is dropped and its
+    own previous carried on instead, so a partial run never pushes the last complete one out. The chain keeps
+    ``keep`` runs at most.
+    """
+    if not isinstance(old, dict):
+        return None
+    if not old.get("complete"):
+        old = old.get("previous")
+        if not isinstance(old, dict):
+            return None
+    if keep <= 0:
+        return None
+    run = {k: v for k, v in old.items() if k != "previous"}
+    before = carry_previous(old.get("previous"), keep - 1) if keep > 1 else None
+    if before is not None:
+        run["previous"] = before
+    return run
+
+
 def slope(xs, ys):
     """Least-squares slope of ys over xs (seconds per added host)."""
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
@@ -154,13 +180,20 @@ def main():
     sizes = [int(x) for x in args.sizes.split(",")]
     bf.sh(["scripts/setup.sh"])
     bf.sh(["scripts/build-image.sh"])
-    results = {"machine": {"cpus": os.cpu_count()}, "sizes": {}, "mitogen": args.mitogen}
-    if args.merge and os.path.exists(OUT):
-        with open(OUT) as f:
-            kept = json.load(f).get("sizes", {})
-        results["sizes"] = {k: v for k, v in kept.items() if int(k) not in sizes}
-        results["merged"] = True
     commit = bf.head_commit()
+    results = {"machine": {"cpus": os.cpu_count()}, "commit": commit, "date": time.strftime("%Y-%m-%d"), "sizes": {},
+               "mitogen": args.mitogen}
+    old = None
+    if os.path.exists(OUT):
+        with open(OUT) as f:
+            old = json.load(f)
+    if args.merge and old:
+        results["sizes"] = {k: v for k, v in old.get("sizes", {}).items() if int(k) not in sizes}
+        results["merged"] = True
+    # the last complete runs stay in the file, under "previous" (bench/README.md compares with them)
+    previous = carry_previous(old)
+    if previous is not None:
+        results["previous"] = previous
     for i, n in enumerate(sizes):
         forks = min(2 * (n + 1), args.max_forks)
         # the first size runs Ansible first: it builds the control-node wheelhouse the baseline installs from
