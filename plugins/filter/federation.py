@@ -55,6 +55,11 @@ _value:
     workspace:
       description: C(nvflare_workspace).
       type: str
+    run_lock:
+      description:
+        - The run lock of the federation (M(edgefl.nvflare.run_lock)),
+          C(<workspace>/.edgefl-run-<project_name>.lock); empty when no workspace is set.
+      type: str
     ports:
       description: The server's C(fed_learn) and C(admin) ports.
       type: dict

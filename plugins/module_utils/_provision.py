@@ -411,6 +411,9 @@ class Layout:
         self.retired_dir = os.path.join(self.state_dir, RETIRED_DIR)
         self.kits_dir = os.path.join(self.project_dir, "kits")
         self.staging_dir = os.path.join(self.project_dir, STAGING_DIR)
+        # one ansible-playbook run at a time changes the federation (edgefl.nvflare.run_lock, playbooks/run_lock.yml);
+        # next to the project, not in it: it is taken before provisioning has made the project
+        self.run_lock_file = os.path.join(self.workspace, ".edgefl-run-%s.lock" % project_name)
 
     def kit(self, name):
         return os.path.join(self.kits_dir, name)

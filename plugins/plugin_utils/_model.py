@@ -338,6 +338,15 @@ class Inventory:
 
         return Layout(workspace, self.project_name(host)).kit(site_name or self.site_name(host))
 
+    def run_lock(self, host=None):
+        """The run lock of this federation (edgefl.nvflare.run_lock), next to its project in the workspace."""
+        workspace = self.workspace(host)
+        if not workspace:
+            return ""
+        from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
+
+        return Layout(workspace, self.project_name(host)).run_lock_file
+
     def unit(self, host, role=None):
         value = self.raw(host, "nvflare_service_unit_name")
         return str(value) if value else "nvflare-%s.service" % (role or self.role(host))
@@ -408,6 +417,7 @@ class Inventory:
             "project_name": self.project_name(host),
             "org": self.default_org(host),
             "workspace": self.workspace(host),
+            "run_lock": self.run_lock(host),
             "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
             "wait_timeout": self.wait_timeout(host),
             "server": self.site(server) if server else None,

@@ -178,6 +178,13 @@ def test_federation():
     assert out["wait_timeout"] == 180
     assert out["admin"] == {"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin",
                             "kit_dir": "/ws/fed/proj/kits/admin@nvidia.com", "dest": "/ws/fed/admin/admin@nvidia.com"}
+    # next to the project, so that it can be taken before the first provisioning
+    assert out["run_lock"] == "/ws/fed/.edgefl-run-proj.lock"
+
+
+def test_federation_without_workspace_has_no_run_lock():
+    g, hv = inv(server1={"nvflare_workspace": None})
+    assert federation(g, hv, host="localhost")["run_lock"] == ""
 
 
 def test_federation_named_admin():

@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Action plugin for edgefl.nvflare.run_lock: take the run lock inside the controller's worker process.
+
+The lock belongs to the ansible-playbook process, which is the worker's parent: the worker finds it without the
+module process, SSH or AnsiballZ a module run costs, and without depending on the host the task runs for (the
+lock is always on the control node). The module in plugins/modules/ keeps the documentation and the argument spec.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import (
+    ARGUMENT_SPEC,
+    RunLockError,
+    acquire,
+    find_owner,
+)
+
+
+class ActionModule(ActionBase):
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp  # nothing goes to a host
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        # the ansible-playbook process; a program that runs playbooks through Ansible's Python API instead is the
+        # worker's parent itself
+        owner = find_owner() or os.getppid()
+        display = Display()
+        try:
+            got = acquire(args["path"], owner, args["timeout"], check_mode=bool(self._task.check_mode),
+                          progress=display.warning)
+        except RunLockError as exc:
+            result.update(failed=True, msg=str(exc))
+            return result
+        result.update(got, changed=False, path=args["path"])
+        return result

@@ -1,0 +1,273 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The run lock of a federation: one ansible-playbook run at a time changes it (private to edgefl.nvflare).
+
+Two operators who start ``site.yml`` on the same control node at once would otherwise converge the same hosts
+together: one run unpacks the golden venv while the other runs pip into the same directory, and the second apt-get
+fails on the first one's lock. The lock is an exclusive ``flock`` on a file next to the provisioning workspace,
+taken for the whole ansible-playbook run, not for one task:
+
+- the task finds the ansible-playbook process that runs it (its *owner*);
+- it waits for the lock (saying who holds it at least every 30 s), writes its owner into the file, and leaves a
+  small watcher process holding the lock;
+- the watcher lets go as soon as the owner has exited, however it ended (kill -9 too): no stale lock is left,
+  and nothing has to be cleaned up;
+- a later task of the same run (``site.yml`` imports several playbooks that each take it) finds its own owner in
+  the file and goes on at once.
+
+Control node only: the owner is a process on this machine.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import pwd
+import socket
+import time
+
+# the options of edgefl.nvflare.run_lock (its module and its action plugin)
+ARGUMENT_SPEC = {
+    "path": {"type": "path", "required": True},
+    "timeout": {"type": "int", "default": 1800},
+}
+PROGRESS_EVERY = 30.0  # seconds between two "still waiting" lines
+WATCH_EVERY = 0.5  # seconds between two looks of the watcher at its owner
+PLAYBOOK_SUFFIXES = (".yml", ".yaml")
+# options whose value may end in .yml without being a playbook (variables, an inventory)
+VALUE_OPTIONS = ("-e", "--extra-vars", "-i", "--inventory", "--inventory-file")
+
+
+class RunLockError(Exception):
+    """A clear, user-facing reason the lock was not taken."""
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def argv_of(pid):
+    """The command line of a process, or None when it is gone or unreadable."""
+    data = _read("/proc/%d/cmdline" % pid)
+    if not data:
+        return None
+    return [a.decode("utf-8", "replace") for a in data.split(b"\0") if a]
+
+
+def stat_of(pid):
+    """(parent pid, start time in clock ticks since boot) of a process, or None when it is gone."""
+    data = _read("/proc/%d/stat" % pid)
+    if not data:
+        return None
+    # the command name (field 2) is in parentheses and may hold spaces or parentheses: split after the last ')'
+    fields = data[data.rfind(b")") + 2:].split()
+    try:
+        return int(fields[1]), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def start_time(pid):
+    st = stat_of(pid)
+    return st[1] if st else None
+
+
+def alive(pid, started):
+    """True while the process pid is the one that started at ``started`` (not a later process with its number)."""
+    return pid > 0 and start_time(pid) == started
+
+
+def is_ansible_cli(argv):
+    """An ansible-playbook (or other ansible CLI) process: the program, or the script its Python runs."""
+    for arg in (argv or [])[:3]:
+        name = os.path.basename(arg)
+        if name == "ansible" or name.startswith("ansible-"):
+            return True
+    return False
+
+
+def find_owner(pid=None):
+    """The ansible-playbook process this process runs under, or None.
+
+    Ansible forks its workers from the main process, so a worker has the same command line as its parent: the
+    owner is the topmost of the ansible processes the chain of parents passes through first.
+    """
+    chain = []
+    pid = os.getpid() if pid is None else pid
+    while pid > 1 and len(chain) < 64:
+        chain.append(pid)
+        st = stat_of(pid)
+        if st is None:
+            break
+        pid = st[0]
+    for i, p in enumerate(chain):
+        if is_ansible_cli(argv_of(p)):
+            while i + 1 < len(chain) and is_ansible_cli(argv_of(chain[i + 1])):
+                i += 1
+            return chain[i]
+    return None
+
+
+def command_summary(argv):
+    """What a holder runs, for a person: the program and its playbooks, never its other arguments (an -e may hold
+    a password)."""
+    argv = list(argv or [])
+    prog = next((os.path.basename(a) for a in argv[:3] if is_ansible_cli([a])), os.path.basename(argv[0]) if argv
+                else "?")
+    books = [a for prev, a in zip(argv, argv[1:])
+             if a.endswith(PLAYBOOK_SUFFIXES) and not a.startswith(("-", "@")) and "=" not in a
+             and prev not in VALUE_OPTIONS]
+    return " ".join([prog] + books)
+
+
+def holder_info(owner):
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = str(os.getuid())
+    return {
+        "pid": owner,
+        "start": start_time(owner),
+        "host": socket.gethostname(),
+        "user": user,
+        "command": command_summary(argv_of(owner)),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def read_holder(fd):
+    """The holder the lock file names, or {} (empty, being written, or not ours)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        data = os.read(fd, 65536)
+        doc = json.loads(data.decode("utf-8")) if data.strip() else {}
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def describe(holder):
+    if not holder.get("pid"):
+        return "another run (it has not written its name yet)"
+    return "%s (pid %s, user %s on %s, since %s)" % (
+        holder.get("command") or "a run", holder.get("pid"), holder.get("user") or "?", holder.get("host") or "?",
+        holder.get("since") or "?")
+
+
+def _try_lock(fd):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return False
+        raise
+
+
+def _write_holder(fd, holder):
+    data = json.dumps(holder, sort_keys=True).encode("utf-8") + b"\n"
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, data)
+
+
+def _watch(fd, owner, started):
+    """In a process of its own: hold the lock until the owner has exited, then empty the file and let go."""
+    try:
+        while alive(owner, started):
+            time.sleep(WATCH_EVERY)
+        os.ftruncate(fd, 0)
+    finally:
+        os._exit(0)
+
+
+def _hand_to_watcher(fd, owner, started):
+    """Leave the lock with a detached process that holds it for as long as the owner runs."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            null = os.open(os.devnull, os.O_RDWR)
+            for std in (0, 1, 2):
+                os.dup2(null, std)
+            # nothing of the caller's (its result pipes, Ansible's queues) stays open in the watcher
+            keep = sorted({fd, 0, 1, 2})
+            low = 3
+            for k in keep:
+                if k >= low:
+                    os.closerange(low, k)
+                    low = k + 1
+            os.closerange(low, 65536)
+            _watch(fd, owner, started)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def acquire(path, owner, timeout, check_mode=False, progress=None, progress_every=PROGRESS_EVERY,
+            monotonic=time.monotonic, sleep=time.sleep):
+    """Take the lock at ``path`` for the process ``owner`` (an ansible-playbook pid) until it exits.
+
+    Returns a dict: ``acquired`` (this call took it), ``held_by_this_run`` (a task of the same run took it
+    before), ``waited`` (seconds), ``holder``. Raises RunLockError with the reason and the way out.
+    """
+    started = start_time(owner)
+    if started is None:
+        raise RunLockError("run_lock: the owner process %s is not running on this machine" % owner)
+    if timeout < 0:
+        raise RunLockError("run_lock: timeout must be 0 or more seconds, got %r" % (timeout,))
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        if check_mode:
+            # a workspace that does not exist yet: no run has anything there to collide with, and check mode writes
+            # nothing
+            return {"acquired": False, "held_by_this_run": False, "waited": 0.0, "holder": {},
+                    "msg": "no workspace at %s yet: nothing to lock (check mode)" % parent}
+        try:
+            os.makedirs(parent, 0o700)
+        except OSError as exc:
+            raise RunLockError("run_lock: cannot create the workspace directory %s for the lock file: %s; check "
+                               "nvflare_workspace" % (parent, exc.strerror))
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise RunLockError("run_lock: cannot open the lock file %s: %s; the user running ansible-playbook needs to "
+                           "write to the workspace" % (path, exc.strerror))
+    try:
+        begin = monotonic()
+        told = begin
+        while not _try_lock(fd):
+            holder = read_holder(fd)
+            if holder.get("pid") == owner and holder.get("start") == started and \
+                    holder.get("host") == socket.gethostname():
+                return {"acquired": False, "held_by_this_run": True, "waited": 0.0, "holder": holder,
+                        "msg": "held by this run since %s" % holder.get("since")}
+            waited = monotonic() - begin
+            if waited >= timeout:
+                raise RunLockError(
+                    "run_lock: another run is changing this federation: %s. It holds %s%s. Wait for it to finish and "
+                    "run again, or give -e nvflare_run_lock_timeout=<seconds> to wait longer; the lock is let go as "
+                    "soon as that ansible-playbook exits, however it ends."
+                    % (describe(holder), path, " (waited %d s)" % round(waited) if timeout else ""))
+            if progress and monotonic() - told >= progress_every:
+                told = monotonic()
+                progress("run_lock: waiting for %s to finish (%d of %d s)" % (describe(holder), round(waited), timeout))
+            sleep(min(0.5, max(0.05, timeout - waited)))
+        holder = holder_info(owner)
+        _write_holder(fd, holder)
+        _hand_to_watcher(fd, owner, started)
+        waited = monotonic() - begin
+        return {"acquired": True, "held_by_this_run": False, "waited": round(waited, 1), "holder": holder,
+                "msg": "taken%s" % (" after %d s" % round(waited) if waited >= 1 else "")}
+    finally:
+        os.close(fd)

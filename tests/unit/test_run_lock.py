@@ -1,0 +1,262 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""module_utils._run_lock: one run at a time, held for the owner's life, let go when it dies (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils import _run_lock as rl
+
+# the collections/ folder of this checkout (collections/ansible_collections/edgefl/nvflare links to it)
+COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "collections")
+
+
+@pytest.fixture
+def owners():
+    """Start stand-ins for ansible-playbook processes (sleeping Pythons); all are killed at the end."""
+    procs = []
+
+    def start():
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def _free_within(path, seconds):
+    """True when nobody holds the lock at path within seconds (taken and given back at once)."""
+    import fcntl
+
+    deadline = time.monotonic() + seconds
+    fd = os.open(path, os.O_RDWR)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return True
+            except OSError:
+                time.sleep(0.1)
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_taken_held_for_the_owner_and_refused_to_another_run(tmp_path, owners):
+    path = str(tmp_path / "ws" / ".edgefl-run-p.lock")
+    first, second = owners(), owners()
+    got = rl.acquire(path, first.pid, timeout=0)
+    assert got["acquired"] and not got["held_by_this_run"]
+    assert got["holder"]["pid"] == first.pid and got["holder"]["start"] == rl.start_time(first.pid)
+    # the directory is made private, the file is 0600 and names the holder
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as f:
+        assert json.load(f)["pid"] == first.pid
+    # the task has returned, yet the lock is still held (by the watcher, for the owner)
+    assert not _free_within(path, 1)
+    with pytest.raises(rl.RunLockError) as err:
+        rl.acquire(path, second.pid, timeout=0)
+    msg = str(err.value)
+    assert "another run is changing this federation" in msg and "pid %d" % first.pid in msg
+    assert "nvflare_run_lock_timeout" in msg and path in msg
+
+
+def test_a_later_task_of_the_same_run_goes_on_at_once(tmp_path, owners):
+    path = str(tmp_path / "run.lock")
+    owner = owners()
+    assert rl.acquire(path, owner.pid, timeout=0)["acquired"]
+    again = rl.acquire(path, owner.pid, timeout=0)
+    assert again["held_by_this_run"] and not again["acquired"]
+    assert again["holder"]["pid"] == owner.pid
+
+
+def test_a_killed_owner_lets_the_lock_go(tmp_path, owners):
+    path = str(tmp_path / "run.lock")
+    first, second = owners(), owners()
+    rl.acquire(path, first.pid, timeout=0)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    got = rl.acquire(path, second.pid, timeout=10)
+    assert got["acquired"] and got["holder"]["pid"] == second.pid
+    assert got["waited"] < 5  # the watcher looks every WATCH_EVERY seconds
+    second.kill()
+    second.wait()
+    assert _free_within(path, 5)
+    with open(path) as f:
+        assert f.read() == ""  # the watcher empties the file when its owner is gone
+
+
+def test_waiting_says_who_holds_it_and_gives_up_after_the_timeout(tmp_path, owners):
+    path = str(tmp_path / "run.lock")
+    first, second = owners(), owners()
+    rl.acquire(path, first.pid, timeout=0)
+    lines = []
+    begin = time.monotonic()
+    with pytest.raises(rl.RunLockError, match=r"\(waited [12] s\)"):
+        rl.acquire(path, second.pid, timeout=1.5, progress=lines.append, progress_every=0.4)
+    assert time.monotonic() - begin >= 1.5
+    assert len(lines) >= 2 and all("waiting for" in line and "pid %d" % first.pid in line for line in lines)
+
+
+def test_check_mode_without_a_workspace_creates_nothing(tmp_path, owners):
+    path = str(tmp_path / "none" / "run.lock")
+    got = rl.acquire(path, owners().pid, timeout=0, check_mode=True)
+    assert not got["acquired"] and "nothing to lock" in got["msg"]
+    assert not os.path.exists(str(tmp_path / "none"))
+
+
+def test_bad_owner_and_timeout_are_clear_errors(tmp_path, owners):
+    with pytest.raises(rl.RunLockError, match="not running on this machine"):
+        rl.acquire(str(tmp_path / "run.lock"), 999999999, timeout=0)
+    with pytest.raises(rl.RunLockError, match="timeout must be 0 or more"):
+        rl.acquire(str(tmp_path / "run.lock"), owners().pid, timeout=-1)
+
+
+def test_a_workspace_that_cannot_be_made_is_a_clear_error(tmp_path, owners):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(rl.RunLockError, match="cannot create the workspace directory .*check nvflare_workspace"):
+        rl.acquire(str(tmp_path / "file" / "ws" / "run.lock"), owners().pid, timeout=0)
+    # a directory where the lock file should be
+    (tmp_path / "ws" / "run.lock").mkdir(parents=True)
+    with pytest.raises(rl.RunLockError, match="cannot open the lock file"):
+        rl.acquire(str(tmp_path / "ws" / "run.lock"), owners().pid, timeout=0)
+
+
+@pytest.mark.parametrize("argv, summary", [
+    (["/usr/bin/python3", "/v/bin/ansible-playbook", "-i", "inv", "site.yml"], "ansible-playbook site.yml"),
+    (["/v/bin/ansible-playbook", "-i", "inv.yml", "--inventory", "b.yaml", "site.yml"], "ansible-playbook site.yml"),
+    (["/v/bin/ansible-playbook", "-e", "pw=s3cret", "-e", "x.yml", "--extra-vars", "y.yaml", "-e", "@vars.yml",
+      "playbooks/deploy.yml"], "ansible-playbook playbooks/deploy.yml"),
+    (["/v/bin/ansible-playbook", "-e", "k=v.yml", "a.yml", "b.yaml"], "ansible-playbook a.yml b.yaml"),
+    (["python3", "x.py"], "python3"),
+    ([], "?"),
+])
+def test_the_holder_names_its_playbooks_never_its_variables(argv, summary):
+    assert rl.command_summary(argv) == summary
+
+
+def test_the_owner_is_the_topmost_ansible_process_above_a_forked_worker(tmp_path):
+    # a stand-in ansible-playbook forks a worker (same command line, as Ansible's workers have), and the worker
+    # starts a process that looks for its owner, as the module process or the action plugin does
+    script = tmp_path / "ansible-playbook"
+    script.write_text(textwrap.dedent("""\
+        import os, subprocess, sys
+        code = ("import sys; sys.path.insert(0, %r); "
+                "from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import find_owner; "
+                "print(find_owner())")
+        pid = os.fork()
+        if pid == 0:
+            out = subprocess.run([sys.executable, "-c", code % sys.argv[1]], capture_output=True, text=True)
+            sys.stdout.write("worker=%d found=%s" % (os.getpid(), out.stdout.strip() or out.stderr))
+            sys.stdout.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        sys.stdout.write(" main=%d" % os.getpid())
+        """))
+    out = subprocess.run([sys.executable, str(script), COLLECTIONS], capture_output=True, text=True, check=True)
+    fields = dict(kv.split("=") for kv in out.stdout.split())
+    assert fields["found"] == fields["main"] != fields["worker"], out.stdout
+
+
+def test_no_ansible_process_above_is_none():
+    assert rl.find_owner() is None or rl.is_ansible_cli(rl.argv_of(rl.find_owner()))
+    assert rl.find_owner(pid=1) is None
+
+
+# Through Ansible: real ansible-playbook runs of the collection's playbooks/run_lock.yml, then a task that marks the
+# time it held the federation.
+ROOT = os.path.dirname(COLLECTIONS)
+PLAY = """
+- name: Take the lock
+  ansible.builtin.import_playbook: %(root)s/playbooks/run_lock.yml
+
+- name: Work while holding it
+  hosts: nvflare_server:nvflare_clients
+  gather_facts: false
+  tasks:
+    - name: Mark the start, work, mark the end
+      ansible.builtin.shell: "echo start {{ tag }} $(date +%%s.%%N) >> marks; sleep {{ hold | default(2) }}; echo end {{ tag }} $(date +%%s.%%N) >> marks"
+      run_once: true
+      changed_when: false
+"""
+INVENTORY = """
+all:
+  vars: {ansible_connection: local, ansible_python_interpreter: "%s", nvflare_workspace: "%s", nvflare_project_name: p}
+  children:
+    nvflare_server: {hosts: {srv: }}
+    nvflare_clients: {hosts: {c1: , c2: }}
+"""
+
+
+def _playbook(tmp_path, *extra):
+    (tmp_path / "play.yml").write_text(PLAY % {"root": ROOT})
+    (tmp_path / "inv.yml").write_text(INVENTORY % (sys.executable, tmp_path / "ws"))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml",
+                             "play.yml", *extra], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _marks(tmp_path):
+    spans = {}
+    for line in (tmp_path / "marks").read_text().split("\n"):
+        if line:
+            what, tag, when = line.split()
+            spans.setdefault(tag, {})[what] = float(when)
+    return spans
+
+
+def test_two_runs_at_once_take_turns(tmp_path):
+    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=4")
+    time.sleep(1.5)  # the first has the lock by now (one play before its work)
+    second = _playbook(tmp_path, "-e", "tag=b", "-e", "hold=1")
+    out_a, out_b = first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]
+    assert first.returncode == 0 and second.returncode == 0, out_a + out_b
+    spans = _marks(tmp_path)
+    a, b = spans["a"], spans["b"]
+    assert a["end"] <= b["start"], spans  # the second worked only after the first had ended
+
+
+def test_a_run_that_does_not_wait_names_the_holder_and_changes_nothing(tmp_path):
+    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=5")
+    time.sleep(2)
+    second = _playbook(tmp_path, "-e", "tag=b", "-e", "nvflare_run_lock_timeout=0", "--limit", "c1")
+    out_b = second.communicate(timeout=120)[0]
+    first.communicate(timeout=120)
+    assert second.returncode != 0, out_b
+    flat = " ".join(out_b.split())  # the result is wrapped over lines
+    assert "another run is changing this federation: ansible-playbook play.yml (pid %d," % first.pid in flat, out_b
+    assert "b" not in _marks(tmp_path)  # its own work never ran
+
+
+def test_a_killed_run_does_not_block_the_next(tmp_path):
+    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=30")
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "marks").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    begin = time.monotonic()
+    second = _playbook(tmp_path, "-e", "tag=b", "-e", "hold=0", "-e", "nvflare_run_lock_timeout=20")
+    out_b = second.communicate(timeout=120)[0]
+    assert second.returncode == 0, out_b
+    assert "end" in _marks(tmp_path)["b"]
+    assert time.monotonic() - begin < 20
