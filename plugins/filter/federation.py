@@ -58,7 +58,7 @@ _value:
     run_lock:
       description:
         - The run lock of the federation (M(edgefl.nvflare.run_lock)),
-          C(<workspace>/.edgefl-run-<project_name>.lock); empty when no workspace is set.
+          C(<workspace>/.edgefl-run-<project_name>.lock); empty without an absolute workspace or without a server.
       type: str
     ports:
       description: The server's C(fed_learn) and C(admin) ports.

@@ -224,6 +224,8 @@ def acquire(path, owner, timeout, check_mode=False, progress=None, progress_ever
     started = start_time(owner)
     if started is None:
         raise RunLockError("run_lock: the owner process %s is not running on this machine" % owner)
+    if not os.path.isabs(path):
+        raise RunLockError("run_lock: path must be an absolute path on the control node, got %r" % (path,))
     if timeout < 0:
         raise RunLockError("run_lock: timeout must be 0 or more seconds, got %r" % (timeout,))
     parent = os.path.dirname(path) or "."

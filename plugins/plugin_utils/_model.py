@@ -339,9 +339,11 @@ class Inventory:
         return Layout(workspace, self.project_name(host)).kit(site_name or self.site_name(host))
 
     def run_lock(self, host=None):
-        """The run lock of this federation (edgefl.nvflare.run_lock), next to its project in the workspace."""
+        """The run lock of this federation (edgefl.nvflare.run_lock), next to its project in the workspace; empty
+        without an absolute workspace or without a server (provisioning then says what is wrong, before anything is
+        created)."""
         workspace = self.workspace(host)
-        if not workspace:
+        if not workspace or not os.path.isabs(workspace) or self.server_host(required=False) is None:
             return ""
         from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
 

@@ -125,6 +125,8 @@ def test_check_mode_without_a_workspace_creates_nothing(tmp_path, owners):
 def test_bad_owner_and_timeout_are_clear_errors(tmp_path, owners):
     with pytest.raises(rl.RunLockError, match="not running on this machine"):
         rl.acquire(str(tmp_path / "run.lock"), 999999999, timeout=0)
+    with pytest.raises(rl.RunLockError, match="path must be an absolute path"):
+        rl.acquire("ws/run.lock", owners().pid, timeout=0)
     with pytest.raises(rl.RunLockError, match="timeout must be 0 or more"):
         rl.acquire(str(tmp_path / "run.lock"), owners().pid, timeout=-1)
 

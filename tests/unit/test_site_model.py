@@ -8,6 +8,7 @@ inventory contract."""
 from __future__ import annotations
 
 import copy
+import os
 
 import jinja2
 import pytest
@@ -184,6 +185,14 @@ def test_federation():
 
 def test_federation_without_workspace_has_no_run_lock():
     g, hv = inv(server1={"nvflare_workspace": None})
+    assert federation(g, hv, host="localhost")["run_lock"] == ""
+    # a relative workspace: nothing is made relative to wherever ansible-playbook runs; provisioning refuses it
+    g, hv = inv(server1={"nvflare_workspace": "rel/ws"})
+    assert federation(g, hv, host="localhost")["run_lock"] == ""
+    g, hv = inv(server1={"nvflare_workspace": "~/ws"})
+    assert federation(g, hv, host="localhost")["run_lock"] == os.path.expanduser("~/ws/.edgefl-run-proj.lock")
+    # no server: provisioning names the group to fix
+    g, hv = inv(groups={"all": ["site-1"], "nvflare_server": [], "nvflare_clients": ["site-1"]})
     assert federation(g, hv, host="localhost")["run_lock"] == ""
 
 
