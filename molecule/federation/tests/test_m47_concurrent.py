@@ -1,0 +1,46 @@
+"""Federation verify, two runs at once (playbooks/run_lock.yml, edgefl.nvflare.run_lock): two operators who start a
+deploy of the same federation at the same time take turns instead of converging the same hosts together. The
+second waits for the first, then finds nothing to do; no service restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+from fedlib import CLIENTS, ROOT, SERVER, SPARE, env, inventory_args, main_pid, workspace
+
+
+def _start(*extra):
+    return subprocess.Popen(["ansible-playbook", *inventory_args(), os.path.join(ROOT, "playbooks", "deploy.yml"),
+                             *extra], env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _recap(stdout):
+    return dict(re.findall(r"^(\S+)\s+: (ok=.*)$", stdout, re.M))
+
+
+def test_two_deploys_at_once_take_turns(podman_host):
+    hosts = [SERVER] + CLIENTS + [SPARE]
+    pids = {h: main_pid(podman_host(h), h) for h in hosts}
+    first = _start()
+    time.sleep(3)  # the first holds the lock by now: it is its first task
+    second = _start("-v")  # -v prints the lock task's result (how long it waited)
+    out_first, out_second = first.communicate(timeout=900)[0], second.communicate(timeout=900)[0]
+    assert first.returncode == 0, out_first[-4000:]
+    assert second.returncode == 0, out_second[-4000:]
+    waited = re.search(r"^\s+waited: ([\d.]+)$", out_second, re.M)
+    assert waited and float(waited.group(1)) >= 1, out_second[:4000]  # it waited for the first run to end
+    for out in (out_first, out_second):
+        recap = _recap(out)
+        for host in hosts:
+            assert host in recap and "changed=0" in recap[host] and "failed=0" in recap[host], (host, recap.get(host))
+    assert {h: main_pid(podman_host(h), h) for h in hosts} == pids  # nothing restarted
+    # let go once both ended (the watcher looks twice a second): the file names no holder
+    lock = os.path.join(workspace(), ".edgefl-run-edgefl.lock")
+    deadline = time.time() + 10
+    while os.path.getsize(lock) and time.time() < deadline:
+        time.sleep(0.2)
+    assert os.path.getsize(lock) == 0, open(lock).read()
