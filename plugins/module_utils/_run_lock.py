@@ -86,12 +86,9 @@ def alive(pid, started):
 
 
 def is_ansible_cli(argv):
-    """An ansible-playbook (or other ansible CLI) process: the program, or the script its Python runs."""
-    for arg in (argv or [])[:3]:
-        name = os.path.basename(arg)
-        if name == "ansible" or name.startswith("ansible-"):
-            return True
-    return False
+    """An ansible-playbook process: the program, or the script its Python runs. Not the other ansible commands: a
+    tool that runs ansible-playbook for a person and stays open (ansible-navigator) must not own the lock."""
+    return any(os.path.basename(arg).startswith("ansible-playbook") for arg in (argv or [])[:3])
 
 
 def find_owner(pid=None):

@@ -177,6 +177,19 @@ def test_the_owner_is_the_topmost_ansible_process_above_a_forked_worker(tmp_path
     assert fields["found"] == fields["main"] != fields["worker"], out.stdout
 
 
+@pytest.mark.parametrize("argv, owner", [
+    (["/usr/bin/python3", "/v/bin/ansible-playbook", "site.yml"], True),
+    (["/v/bin/ansible-playbook", "site.yml"], True),
+    (["/usr/bin/python3.11", "-P", "/usr/local/bin/ansible-playbook-3.11", "x.yml"], True),
+    (["/v/bin/ansible-navigator", "run", "site.yml"], False),  # stays open after the run
+    (["/v/bin/ansible-pull", "-U", "url"], False),  # runs ansible-playbook as a child, which owns it
+    (["/usr/bin/python3", "-m", "pytest"], False),
+    ([], False),
+])
+def test_only_ansible_playbook_owns_the_lock(argv, owner):
+    assert rl.is_ansible_cli(argv) is owner
+
+
 def test_no_ansible_process_above_is_none():
     assert rl.find_owner() is None or rl.is_ansible_cli(rl.argv_of(rl.find_owner()))
     assert rl.find_owner(pid=1) is None
