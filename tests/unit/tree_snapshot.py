@@ -11,17 +11,20 @@ import os
 
 # Every provisioning run (check mode included) takes this lock and records its holder in it.
 LOCK = "edgefl_provision.lock"
+# Every run of a playbook that changes the federation takes its run lock (edgefl.nvflare.run_lock) in the workspace,
+# <workspace>/.edgefl-run-<project>.lock, and records its holder in it.
+RUN_LOCK_PREFIX, RUN_LOCK_SUFFIX = ".edgefl-run-", ".lock"
 
 
 def snapshot(path, ignore=()):
     """{relative path: (kind, sha256 or link target, mode, mtime_ns)} of everything under path; entries whose
-    name is in ``ignore`` are left out."""
+    name is in ``ignore`` (or for which ``ignore(name)`` is true) are left out."""
     snap = {}
     if not os.path.lexists(path):
         return snap
     for dirpath, dirnames, filenames in os.walk(path):
         for name in dirnames + filenames:
-            if name in ignore:
+            if ignore(name) if callable(ignore) else name in ignore:
                 continue
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, path)
@@ -36,6 +39,10 @@ def snapshot(path, ignore=()):
     return snap
 
 
+def is_lock(name):
+    return name == LOCK or (name.startswith(RUN_LOCK_PREFIX) and name.endswith(RUN_LOCK_SUFFIX))
+
+
 def snapshot_without_lock(path):
-    """snapshot() without the workspace lock file: nothing else may change."""
-    return snapshot(path, ignore=(LOCK,))
+    """snapshot() without the workspace's lock files (provisioning and run lock): nothing else may change."""
+    return snapshot(path, ignore=is_lock)
