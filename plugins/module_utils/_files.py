@@ -3,16 +3,35 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Crash-safe file writes shared by the provisioning state (control node) and the host record of the fast path
-(every host). Private to edgefl.nvflare (no stable API); no dependency beyond the standard library."""
+(every host), and the small read and the user name the control-node locks share. Private to edgefl.nvflare (no
+stable API); no dependency beyond the standard library."""
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import grp
 import os
 import pwd
 import stat
 import tempfile
+
+
+def read_bytes(path):
+    """The content of the file at ``path``, or None when it cannot be read (missing, gone, not allowed)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def user_name():
+    """The name of the user this process runs for (LOGNAME, USER, then the password database), else its uid."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # pragma: no cover - no passwd entry
+        return str(os.geteuid())
 
 
 def fsync_dir(path):

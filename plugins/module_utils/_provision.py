@@ -66,7 +66,6 @@ import copy
 import datetime
 import errno
 import fcntl
-import getpass
 import json
 import os
 import shutil
@@ -77,7 +76,7 @@ import time
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare_compat as compat
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
-from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write, fsync_dir
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write, fsync_dir, read_bytes, user_name
 from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import fingerprint
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
@@ -257,7 +256,7 @@ class WorkspaceLock:
             time.sleep(self.poll)
         self.waited = time.monotonic() - start
         self.fd = fd
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "user": _user(), "started": _iso(_utcnow())}
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "user": user_name(), "started": _iso(_utcnow())}
         if self.play:
             info["play"] = self.play
         os.ftruncate(fd, 0)
@@ -287,13 +286,6 @@ class WorkspaceLock:
     def __exit__(self, *exc):
         self.release()
         return False
-
-
-def _user():
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # pragma: no cover - no passwd entry
-        return str(os.geteuid())
 
 
 def _dist_info_version(name):
@@ -505,14 +497,6 @@ def kit_cert_path(layout, name, kind):
     return os.path.join(layout.kit(name), "startup", "server.crt" if kind == "server" else "client.crt")
 
 
-def _read_bytes(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def _mode_fixes(layout):
     fixes = []
     for path, want in ((layout.project_dir, 0o700), (layout.state_dir, 0o700), (layout.cert_file, 0o600),
@@ -701,8 +685,8 @@ class Plan:
                 continue
             subject = self.cert_content.get(name)
             want = subject.get("cert") if isinstance(subject, dict) else None
-            have = _read_bytes(kit_cert_path(self.layout, name, p["type"]))
-            have_root = _read_bytes(os.path.join(self.layout.kit(name), "startup", "rootCA.pem"))
+            have = read_bytes(kit_cert_path(self.layout, name, p["type"]))
+            have_root = read_bytes(os.path.join(self.layout.kit(name), "startup", "rootCA.pem"))
             if have_root != root:
                 out[name] = "kit's rootCA.pem is not the workspace root CA (an interrupted run)"
             elif want is None or have != want.encode("ascii"):

@@ -26,9 +26,10 @@ import errno
 import fcntl
 import json
 import os
-import pwd
 import socket
 import time
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import read_bytes, user_name
 
 # the options of edgefl.nvflare.run_lock (its module and its action plugin)
 ARGUMENT_SPEC = {
@@ -46,17 +47,9 @@ class RunLockError(Exception):
     """A clear, user-facing reason the lock was not taken."""
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def argv_of(pid):
     """The command line of a process, or None when it is gone or unreadable."""
-    data = _read("/proc/%d/cmdline" % pid)
+    data = read_bytes("/proc/%d/cmdline" % pid)
     if not data:
         return None
     return [a.decode("utf-8", "replace") for a in data.split(b"\0") if a]
@@ -64,7 +57,7 @@ def argv_of(pid):
 
 def stat_of(pid):
     """(parent pid, start time in clock ticks since boot) of a process, or None when it is gone."""
-    data = _read("/proc/%d/stat" % pid)
+    data = read_bytes("/proc/%d/stat" % pid)
     if not data:
         return None
     # the command name (field 2) is in parentheses and may hold spaces or parentheses: split after the last ')'
@@ -126,15 +119,11 @@ def command_summary(argv):
 
 
 def holder_info(owner):
-    try:
-        user = pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        user = str(os.getuid())
     return {
         "pid": owner,
         "start": start_time(owner),
         "host": socket.gethostname(),
-        "user": user,
+        "user": user_name(),  # as the provisioning lock names its holder
         "command": command_summary(argv_of(owner)),
         "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
