@@ -166,13 +166,10 @@ def _write_holder(fd, holder):
 
 
 def _watch(fd, owner, started):
-    """In a process of its own: hold the lock until the owner has exited, then empty the file and let go."""
-    try:
-        while alive(owner, started):
-            time.sleep(WATCH_EVERY)
-        os.ftruncate(fd, 0)
-    finally:
-        os._exit(0)
+    """In a process of its own: hold the lock until the owner has exited, then empty the file (the caller exits)."""
+    while alive(owner, started):
+        time.sleep(WATCH_EVERY)
+    os.ftruncate(fd, 0)
 
 
 def _hand_to_watcher(fd, owner, started):
@@ -183,18 +180,15 @@ def _hand_to_watcher(fd, owner, started):
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
+            # the lock's descriptor above 2, so that pointing 0, 1 and 2 at /dev/null cannot close it
+            held = fcntl.fcntl(fd, fcntl.F_DUPFD, 3)
             null = os.open(os.devnull, os.O_RDWR)
             for std in (0, 1, 2):
                 os.dup2(null, std)
-            # nothing of the caller's (its result pipes, Ansible's queues) stays open in the watcher
-            keep = sorted({fd, 0, 1, 2})
-            low = 3
-            for k in keep:
-                if k >= low:
-                    os.closerange(low, k)
-                    low = k + 1
-            os.closerange(low, 65536)
-            _watch(fd, owner, started)
+            # nothing else of the caller's (its result pipes, Ansible's queues) stays open in the watcher
+            os.closerange(3, held)
+            os.closerange(held + 1, 65536)
+            _watch(held, owner, started)
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -214,7 +208,7 @@ def acquire(path, owner, timeout, check_mode=False, progress=None, progress_ever
         raise RunLockError("run_lock: path must be an absolute path on the control node, got %r" % (path,))
     if timeout < 0:
         raise RunLockError("run_lock: timeout must be 0 or more seconds, got %r" % (timeout,))
-    parent = os.path.dirname(path) or "."
+    parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         if check_mode:
             # a workspace that does not exist yet: no run has anything there to collide with, and check mode writes
