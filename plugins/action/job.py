@@ -11,16 +11,22 @@ has), then once per poll on that job id with ``wait=false``; between polls this 
 callback shows it at once) on every change of status or round and at least every 20 s; the round is the
 last "Round <n> started" line of the server's job log (NVFLARE's FedAvg and ScatterAndGather write it).
 A last module run waits out the rest of the timeout (immediate for a finished job), downloads the result and reports a failed job exactly as the module does.
+
+With ``run_lock`` (the federation's run lock file) the submission, and only the submission, holds that lock
+(module_utils._run_lock.hold): it waits for a run that changes the federation, and such a run waits for it.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import RunLockError, find_owner, hold
 
 display = Display()
 
@@ -53,12 +59,32 @@ class ActionModule(ActionBase):
     def _module(self, args, task_vars):
         return self._execute_module(module_name="edgefl.nvflare.job", module_args=args, task_vars=task_vars)
 
+    def _submit(self, module_args, task_vars, lock_path, lock_timeout):
+        """The module run that may submit a job, holding the run lock while it runs when asked to."""
+        if not lock_path or not module_args.get("src") or self._task.check_mode:
+            return self._module(module_args, task_vars)
+        try:
+            timeout = int(lock_timeout)
+        except (TypeError, ValueError):
+            return {"failed": True, "error": "run_lock",
+                    "msg": "run_lock_timeout must be a whole number of seconds, got %r" % (lock_timeout,)}
+        # the ansible-playbook process above this worker (see plugins/action/run_lock.py)
+        owner = find_owner() or os.getppid()
+        try:
+            with hold(lock_path, owner, timeout, progress=display.warning) as got:
+                res = self._module(module_args, task_vars)
+        except RunLockError as exc:
+            return {"failed": True, "error": "run_lock", "msg": "%s Nothing was submitted." % exc}
+        res["run_lock"] = dict((k, got[k]) for k in ("acquired", "held_by_this_run", "waited", "msg"))
+        return res
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
+        lock_path, lock_timeout = args.pop("run_lock", None), args.pop("run_lock_timeout", 1800)
         if self._task.check_mode or not _truthy(args.get("wait")):
-            result.update(self._module(args, task_vars))
+            result.update(self._submit(args, task_vars, lock_path, lock_timeout))
             return result
         try:
             timeout = int(args.get("timeout", 900))
@@ -70,10 +96,12 @@ class ActionModule(ActionBase):
         start = time.monotonic()
         first_args = dict(args, wait=False)
         first_args.pop("dest", None)
-        first = self._module(first_args, task_vars)
+        first = self._submit(first_args, task_vars, lock_path, lock_timeout)
         if first.get("failed") or not first.get("job_id"):
             result.update(first)
             return result
+        start += first.get("run_lock", {}).get("waited", 0)  # the job's timeout does not count a wait for the lock
+        carried = dict((k, first[k]) for k in ("submitted", "submit_token", "run_lock") if k in first)
         job_id, status = first["job_id"], first.get("status")
         by_id = dict((k, args[k]) for k in _SESSION if k in args)
         by_id.update(job_id=job_id, wait=False, progress=True)
@@ -89,7 +117,7 @@ class ActionModule(ActionBase):
             time.sleep(min(poll, max(timeout - waited, 0.1)))
             res = self._module(by_id, task_vars)
             if res.get("failed"):
-                res.update(submitted=first.get("submitted"), submit_token=first.get("submit_token"))
+                res.update(carried)
                 res["changed"] = bool(first.get("changed") or res.get("changed"))
                 result.update(res)
                 return result
@@ -98,7 +126,7 @@ class ActionModule(ActionBase):
         last_args = dict((k, v) for k, v in args.items() if k not in ("src", "submit_token"))
         last_args.update(job_id=job_id, wait=True, timeout=max(1, int(math.ceil(remaining))))
         final = self._module(last_args, task_vars)
-        final.update(submitted=first.get("submitted"), submit_token=first.get("submit_token"))
+        final.update(carried)
         final["changed"] = bool(first.get("changed") or final.get("changed"))
         if final.get("error") == "timeout":
             final["msg"] = (

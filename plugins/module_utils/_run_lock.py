@@ -22,6 +22,7 @@ Control node only: the owner is a process on this machine.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -56,14 +57,14 @@ def argv_of(pid):
 
 
 def stat_of(pid):
-    """(parent pid, start time in clock ticks since boot) of a process, or None when it is gone."""
+    """(parent pid, start time in clock ticks since boot, state letter) of a process, or None when it is gone."""
     data = read_bytes("/proc/%d/stat" % pid)
     if not data:
         return None
     # the command name (field 2) is in parentheses and may hold spaces or parentheses: split after the last ')'
     fields = data[data.rfind(b")") + 2:].split()
     try:
-        return int(fields[1]), int(fields[19])
+        return int(fields[1]), int(fields[19]), fields[0].decode("ascii", "replace")
     except (IndexError, ValueError):
         return None
 
@@ -74,8 +75,10 @@ def start_time(pid):
 
 
 def alive(pid, started):
-    """True while the process pid is the one that started at ``started`` (not a later process with its number)."""
-    return pid > 0 and start_time(pid) == started
+    """True while the process pid is the one that started at ``started`` (not a later process with its number) and
+    has not exited (a zombie its parent has not reaped yet has ended)."""
+    st = stat_of(pid) if pid > 0 else None
+    return bool(st) and st[1] == started and st[2] not in ("Z", "X")
 
 
 def is_ansible_cli(argv):
@@ -194,13 +197,7 @@ def _hand_to_watcher(fd, owner, started):
     os.waitpid(pid, 0)
 
 
-def acquire(path, owner, timeout, check_mode=False, progress=None, progress_every=PROGRESS_EVERY,
-            monotonic=time.monotonic, sleep=time.sleep):
-    """Take the lock at ``path`` for the process ``owner`` (an ansible-playbook pid) until it exits.
-
-    Returns a dict: ``acquired`` (this call took it), ``held_by_this_run`` (a task of the same run took it
-    before), ``waited`` (seconds), ``holder``. Raises RunLockError with the reason and the way out.
-    """
+def _check(path, owner, timeout):
     started = start_time(owner)
     if started is None:
         raise RunLockError("run_lock: the owner process %s is not running on this machine" % owner)
@@ -208,48 +205,119 @@ def acquire(path, owner, timeout, check_mode=False, progress=None, progress_ever
         raise RunLockError("run_lock: path must be an absolute path on the control node, got %r" % (path,))
     if timeout < 0:
         raise RunLockError("run_lock: timeout must be 0 or more seconds, got %r" % (timeout,))
+    return started
+
+
+def _open(path):
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
-        if check_mode:
-            # a workspace that does not exist yet: no run has anything there to collide with, and check mode writes
-            # nothing
-            return {"acquired": False, "held_by_this_run": False, "waited": 0.0, "holder": {},
-                    "msg": "no workspace at %s yet: nothing to lock (check mode)" % parent}
         try:
             os.makedirs(parent, 0o700)
         except OSError as exc:
             raise RunLockError("run_lock: cannot create the workspace directory %s for the lock file: %s; check "
                                "nvflare_workspace" % (parent, exc.strerror))
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise RunLockError("run_lock: cannot open the lock file %s: %s; the user running ansible-playbook needs to "
                            "write to the workspace" % (path, exc.strerror))
+
+
+def _same_file(fd, path):
+    """True while path still names the file open at fd: a run that removed the workspace (uninstall.yml with
+    nvflare_uninstall_workspace=true) removed the lock file its own watcher held, and a lock on that removed file
+    keeps nobody else out."""
     try:
-        begin = monotonic()
-        told = begin
-        while not _try_lock(fd):
-            holder = read_holder(fd)
-            if holder.get("pid") == owner and holder.get("start") == started and \
-                    holder.get("host") == socket.gethostname():
-                return {"acquired": False, "held_by_this_run": True, "waited": 0.0, "holder": holder,
-                        "msg": "held by this run since %s" % holder.get("since")}
-            waited = monotonic() - begin
-            if waited >= timeout:
-                raise RunLockError(
-                    "run_lock: another run is changing this federation: %s. It holds %s%s. Wait for it to finish and "
-                    "run again, or give -e nvflare_run_lock_timeout=<seconds> to wait longer; the lock is let go as "
-                    "soon as that ansible-playbook exits, however it ends."
-                    % (describe(holder), path, " (waited %d s)" % round(waited) if timeout else ""))
-            if progress and monotonic() - told >= progress_every:
-                told = monotonic()
-                progress("run_lock: waiting for %s to finish (%d of %d s)" % (describe(holder), round(waited), timeout))
-            sleep(min(0.5, max(0.05, timeout - waited)))
+        st, now = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _wait(path, owner, started, timeout, progress, progress_every, monotonic, sleep):
+    """Wait for the lock at path. Returns (fd, waited, holder): fd locked by this call, or None with the holder
+    when a task of the same run holds it already. Raises RunLockError after timeout seconds."""
+    begin = monotonic()
+    told = begin
+    while True:
+        fd = _open(path)
+        try:
+            while not _try_lock(fd):
+                holder = read_holder(fd)
+                if holder.get("pid") == owner and holder.get("start") == started and \
+                        holder.get("host") == socket.gethostname():
+                    os.close(fd)
+                    return None, 0.0, holder
+                waited = monotonic() - begin
+                if waited >= timeout:
+                    raise RunLockError(
+                        "run_lock: another run is changing this federation: %s. It holds %s%s. Wait for it to finish "
+                        "and run again, or give -e nvflare_run_lock_timeout=<seconds> to wait longer; the lock is let "
+                        "go as soon as that ansible-playbook exits, however it ends."
+                        % (describe(holder), path, " (waited %d s)" % round(waited) if timeout else ""))
+                if progress and monotonic() - told >= progress_every:
+                    told = monotonic()
+                    progress("run_lock: waiting for %s to finish (%d of %d s)"
+                             % (describe(holder), round(waited), timeout))
+                sleep(min(0.5, max(0.05, timeout - waited)))
+        except BaseException:
+            os.close(fd)
+            raise
+        if _same_file(fd, path):
+            return fd, monotonic() - begin, {}
+        os.close(fd)  # taken on a file that is gone: take the one at path now
+
+
+def acquire(path, owner, timeout, check_mode=False, progress=None, progress_every=PROGRESS_EVERY,
+            monotonic=time.monotonic, sleep=time.sleep):
+    """Take the lock at ``path`` for the process ``owner`` (an ansible-playbook pid) until it exits.
+
+    Returns a dict: ``acquired`` (this call took it), ``held_by_this_run`` (a task of the same run took it
+    before), ``waited`` (seconds), ``holder``. Raises RunLockError with the reason and the way out.
+    """
+    started = _check(path, owner, timeout)
+    parent = os.path.dirname(path)
+    if check_mode and not os.path.isdir(parent):
+        # a workspace that does not exist yet: no run has anything there to collide with, and check mode writes
+        # nothing
+        return {"acquired": False, "held_by_this_run": False, "waited": 0.0, "holder": {},
+                "msg": "no workspace at %s yet: nothing to lock (check mode)" % parent}
+    fd, waited, holder = _wait(path, owner, started, timeout, progress, progress_every, monotonic, sleep)
+    if fd is None:
+        return {"acquired": False, "held_by_this_run": True, "waited": 0.0, "holder": holder,
+                "msg": "held by this run since %s" % holder.get("since")}
+    try:
         holder = holder_info(owner)
         _write_holder(fd, holder)
         _hand_to_watcher(fd, owner, started)
-        waited = monotonic() - begin
-        return {"acquired": True, "held_by_this_run": False, "waited": round(waited, 1), "holder": holder,
-                "msg": "taken%s" % (" after %d s" % round(waited) if waited >= 1 else "")}
     finally:
         os.close(fd)
+    return {"acquired": True, "held_by_this_run": False, "waited": round(waited, 1), "holder": holder,
+            "msg": "taken%s" % (" after %d s" % round(waited) if waited >= 1 else "")}
+
+
+@contextlib.contextmanager
+def hold(path, owner, timeout, progress=None, progress_every=PROGRESS_EVERY, monotonic=time.monotonic,
+         sleep=time.sleep):
+    """Hold the lock at ``path`` for the with-block only: one step of a run that does not change hosts (submitting
+    a job) waits for a run that does, and such a run waits for that step, not for the whole playbook.
+
+    Yields the same dict as acquire(). When a task of the same run holds the lock already, the block runs at once
+    and the lock stays with that run. Otherwise the lock is let go, and the file emptied, when the block ends.
+    """
+    started = _check(path, owner, timeout)
+    fd, waited, holder = _wait(path, owner, started, timeout, progress, progress_every, monotonic, sleep)
+    if fd is None:
+        yield {"acquired": False, "held_by_this_run": True, "waited": 0.0, "holder": holder,
+               "msg": "held by this run since %s" % holder.get("since")}
+        return
+    try:
+        holder = holder_info(owner)
+        _write_holder(fd, holder)
+        yield {"acquired": True, "held_by_this_run": False, "waited": round(waited, 1), "holder": holder,
+               "msg": "held for this step%s" % (" after %d s" % round(waited) if waited >= 1 else "")}
+    finally:
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)

@@ -100,6 +100,25 @@ options:
     type: bool
     default: false
     version_added: 1.1.0
+  run_lock:
+    description:
+      - The federation's run lock file on the control node (C(edgefl.nvflare.run_lock), the playbooks give it from the
+        inventory). When set, the submission waits until no other ansible-playbook run changes the federation, and
+        holds the lock only while it submits (or finds the job of its O(submit_token)); the wait for the job and the
+        download do not hold it.
+      - So a deploy never restarts the services between its check for running jobs and its restart because a job
+        arrived in between, and two runs that submit the same folder at once submit it once, on every NVFLARE line.
+      - Taken by the action plugin on the control node; not in check mode. A run that holds the lock already (a task
+        of C(playbooks/run_lock.yml) before) submits at once.
+    type: path
+    version_added: 1.5.0
+  run_lock_timeout:
+    description:
+      - Seconds to wait for O(run_lock) before failing with RV(error=run_lock) naming the run that holds it; V(0) does
+        not wait. A line saying who holds it is printed at least every 30 seconds while waiting.
+    type: int
+    default: 1800
+    version_added: 1.5.0
 notes:
   - The admin kit holds the admin's private key; run the module where the kit lives (the control node).
   - The module uses the FLARE API of the Python that runs it; for a federation on another NVFLARE version run
@@ -181,7 +200,7 @@ job_meta:
   sample: {"name": "numpy_fedavg", "min_clients": 2, "job_deploy_detail": ["server: OK", "site-1: OK"]}
 error:
   description: Kind of failure, one of C(unreachable), C(auth), C(timeout), C(job_failed), C(invalid_job),
-    C(token_conflict), C(admin_kit).
+    C(token_conflict), C(admin_kit), C(run_lock).
   returned: failure
   type: str
   sample: unreachable
@@ -189,6 +208,12 @@ log_tail:
   description: Tail of the server's job log when the job did not complete.
   returned: when RV(error=job_failed)
   type: str
+run_lock:
+  description: How the submission took O(run_lock) (C(acquired), C(held_by_this_run), C(waited) in seconds, C(msg)).
+  returned: when O(run_lock) is set, outside check mode
+  type: dict
+  sample: {"acquired": true, "held_by_this_run": false, "waited": 12.4, "msg": "held for this step after 12 s"}
+  version_added: 1.5.0
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -225,6 +250,9 @@ def main():
             dest=dict(type="path"),
             log_lines=dict(type="int", default=40),
             progress=dict(type="bool", default=False),
+            # taken by the action plugin around the submission (module_utils._run_lock.hold); nothing to do here
+            run_lock=dict(type="path"),
+            run_lock_timeout=dict(type="int", default=1800),
         ),
         required_one_of=[("src", "job_id")],
         mutually_exclusive=[("src", "job_id"), ("job_id", "submit_token")],

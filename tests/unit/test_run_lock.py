@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import stat
@@ -275,3 +276,125 @@ def test_a_killed_run_does_not_block_the_next(tmp_path):
     assert second.returncode == 0, out_b
     assert "end" in _marks(tmp_path)["b"]
     assert time.monotonic() - begin < 20
+
+
+# hold(): the lock for one step of a run (submitting a job), not for the whole run.
+def test_hold_keeps_others_out_for_the_block_only(tmp_path, owners):
+    path = str(tmp_path / "ws" / ".edgefl-run-p.lock")
+    first, second = owners(), owners()
+    with rl.hold(path, first.pid, timeout=0) as got:
+        assert got["acquired"] and not got["held_by_this_run"]
+        with open(path) as f:
+            assert json.load(f)["pid"] == first.pid
+        with pytest.raises(rl.RunLockError) as err:
+            rl.acquire(path, second.pid, timeout=0)
+        assert "pid %d" % first.pid in str(err.value)
+    # let go at once, with nothing left in the file, although the owner still runs
+    assert os.path.getsize(path) == 0
+    assert _free_within(path, 0.5)
+    assert rl.acquire(path, second.pid, timeout=0)["acquired"]
+
+
+def test_hold_within_a_run_that_holds_the_lock_goes_on_and_keeps_it(tmp_path, owners):
+    path = str(tmp_path / "ws" / ".edgefl-run-p.lock")
+    owner = owners()
+    rl.acquire(path, owner.pid, timeout=0)
+    with rl.hold(path, owner.pid, timeout=0) as got:
+        assert got["held_by_this_run"] and not got["acquired"]
+    # still the run's: the file names it and nobody else gets in
+    with open(path) as f:
+        assert json.load(f)["pid"] == owner.pid
+    assert not _free_within(path, 1)
+
+
+def test_hold_waits_for_a_run_then_gives_up_naming_it(tmp_path, owners):
+    path = str(tmp_path / "ws" / ".edgefl-run-p.lock")
+    first, second = owners(), owners()
+    rl.acquire(path, first.pid, timeout=0)
+    said = []
+    begin = time.monotonic()
+    with pytest.raises(rl.RunLockError) as err:
+        with rl.hold(path, second.pid, timeout=2, progress=said.append, progress_every=0.5):
+            pytest.fail("the block ran without the lock")
+    assert time.monotonic() - begin >= 2
+    assert "pid %d" % first.pid in str(err.value) and said and "pid %d" % first.pid in said[0]
+    # the run that holds it keeps it
+    with open(path) as f:
+        assert json.load(f)["pid"] == first.pid
+
+
+def test_a_removed_lock_file_is_taken_again_at_its_path(tmp_path, owners):
+    """A run waiting on a lock file that was removed meanwhile (uninstall.yml's workspace removal, an rm -rf) takes
+    the file now at the path once it gets the old one, so it cannot work beside a run that took the new file."""
+    import threading
+
+    path = str(tmp_path / "ws" / ".edgefl-run-p.lock")
+    first, second, third = owners(), owners(), owners()
+    rl.acquire(path, first.pid, timeout=0)
+    outcome = {}
+
+    def wait_second():
+        try:
+            outcome["got"] = rl.acquire(path, second.pid, timeout=4)
+        except rl.RunLockError as exc:
+            outcome["error"] = str(exc)
+
+    waiter = threading.Thread(target=wait_second)
+    waiter.start()
+    time.sleep(0.5)  # the second waits on the file the first holds
+    os.unlink(path)
+    assert rl.acquire(path, third.pid, timeout=0)["acquired"]  # a new file at the path: free
+    first.kill()
+    first.wait()  # the first's file is let go: the second must not take it as the lock
+    waiter.join(10)
+    assert "error" in outcome, outcome
+    assert "pid %d" % third.pid in outcome["error"]
+
+
+SUBMIT = os.path.join(ROOT, "playbooks", "submit_job.yml")
+
+
+def _submit(tmp_path, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml",
+                           SUBMIT, "-v", *extra], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+
+
+def test_a_job_is_not_submitted_while_another_run_changes_the_federation(tmp_path):
+    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=8")
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "marks").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    refused = _submit(tmp_path, "-e", "nvflare_run_lock_timeout=0")
+    flat = " ".join(refused.stdout.split())
+    assert refused.returncode != 0, refused.stdout
+    assert "another run is changing this federation: ansible-playbook play.yml (pid %d," % first.pid in flat, flat
+    assert "Nothing was submitted" in flat and '"error": "run_lock"' in flat, flat
+    # waiting: it submits only once the first run has ended (the job module then finds no admin kit: no server here)
+    asked = time.time()
+    waited = _submit(tmp_path, "-e", "nvflare_run_lock_timeout=60")
+    first.communicate(timeout=120)
+    flat = " ".join(waited.stdout.split())
+    assert waited.returncode != 0 and '"error": "run_lock"' not in flat, flat
+    got = json.loads(re.search(r'"run_lock": (\{[^}]*\})', flat).group(1))
+    assert got["acquired"] and got["waited"] >= 1, got
+    # it got the lock only once the first run had done its work (and the run's watcher had let go)
+    assert asked + got["waited"] >= _marks(tmp_path)["a"]["end"], (asked, got, _marks(tmp_path))
+    lock = tmp_path / "ws" / ".edgefl-run-p.lock"
+    assert lock.stat().st_size == 0 and _free_within(str(lock), 1)
+
+
+
+def test_an_owner_that_exited_but_was_not_reaped_lets_go(tmp_path):
+    """A zombie has ended: its /proc entry, with the same start time, stays until its parent waits for it."""
+    path = str(tmp_path / "ws" / ".edgefl-run-p.lock")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
+    try:
+        rl.acquire(path, proc.pid, timeout=0)
+        time.sleep(1.5)  # it has exited; this test, its parent, has not reaped it
+        assert rl.stat_of(proc.pid)[2] == "Z"
+        assert _free_within(path, 3)
+    finally:
+        proc.wait()

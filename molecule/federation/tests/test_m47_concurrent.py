@@ -44,3 +44,28 @@ def test_two_deploys_at_once_take_turns(podman_host):
     while os.path.getsize(lock) and time.time() < deadline:
         time.sleep(0.2)
     assert os.path.getsize(lock) == 0, open(lock).read()
+
+
+def test_a_job_submitted_during_a_deploy_waits_for_it(podman_host):
+    """submit_job.yml holds the run lock only while it submits: started during a deploy, it submits once the deploy
+    has ended (so no restart can cut the job short), and the job runs to completion."""
+    hosts = [SERVER] + CLIENTS + [SPARE]
+    pids = {h: main_pid(podman_host(h), h) for h in hosts}
+    deploy = _start()
+    time.sleep(3)
+    submit_env = dict(env(), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    submit = subprocess.Popen(["ansible-playbook", *inventory_args(), os.path.join(ROOT, "playbooks", "submit_job.yml"),
+                               "-v", "-e", "nvflare_submit_token=m47-during-deploy", "-e", "nvflare_submit_timeout=600"],
+                              env=submit_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out_deploy = deploy.communicate(timeout=900)[0]
+    out_submit = submit.communicate(timeout=900)[0]
+    assert deploy.returncode == 0, out_deploy[-4000:]
+    assert submit.returncode == 0, out_submit[-4000:]
+    got = re.search(r'"run_lock": (\{[^}]*\})', out_submit)
+    assert got, out_submit[-4000:]
+    assert '"acquired": true' in got.group(1) and float(re.search(r'"waited": ([\d.]+)', got.group(1)).group(1)) >= 1
+    assert "FINISHED:COMPLETED" in out_submit, out_submit[-4000:]
+    recap = _recap(out_deploy)
+    for host in hosts:
+        assert host in recap and "changed=0" in recap[host] and "failed=0" in recap[host], (host, recap.get(host))
+    assert {h: main_pid(podman_host(h), h) for h in hosts} == pids
