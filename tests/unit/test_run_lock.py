@@ -386,6 +386,26 @@ def test_a_job_is_not_submitted_while_another_run_changes_the_federation(tmp_pat
     assert lock.stat().st_size == 0 and _free_within(str(lock), 1)
 
 
+def test_an_inventory_without_a_server_stops_before_any_host(tmp_path):
+    (tmp_path / "inv.yml").write_text("""
+all:
+  vars: {ansible_connection: ssh, ansible_host: 192.0.2.1, nvflare_workspace: "%s"}
+  children:
+    nvflare_clients: {hosts: {c1: , c2: }}
+""" % (tmp_path / "ws"))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    for book in ("site.yml", "playbooks/stop.yml"):
+        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml",
+                               os.path.join(ROOT, book)], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
+        flat = " ".join(proc.stdout.split())
+        assert proc.returncode != 0, proc.stdout
+        assert "inventory group 'nvflare_server' must hold exactly one host (the NVFLARE server), it holds none" \
+            in flat, proc.stdout
+        assert "UNREACHABLE" not in proc.stdout and "Bootstrap" not in proc.stdout, proc.stdout
+        assert not (tmp_path / "ws").exists()
+
 
 def test_an_owner_that_exited_but_was_not_reaped_lets_go(tmp_path):
     """A zombie has ended: its /proc entry, with the same start time, stays until its parent waits for it."""
@@ -398,3 +418,31 @@ def test_an_owner_that_exited_but_was_not_reaped_lets_go(tmp_path):
         assert _free_within(path, 3)
     finally:
         proc.wait()
+
+
+def test_uninstall_removes_the_workspace_but_the_lock_its_run_holds(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "p" / "state").mkdir(parents=True)
+    (ws / "p" / "state" / "rootCA.key").write_text("not a key")
+    (ws / ".hidden").write_text("x")
+    (tmp_path / "inv.yml").write_text(INVENTORY % (sys.executable, ws) + "  hosts: {localhost: }\n")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", HOME=str(tmp_path / "home"))
+
+    def uninstall(*extra):
+        return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml",
+                               os.path.join(ROOT, "playbooks", "uninstall.yml"), "--limit", "localhost", "-e",
+                               "nvflare_uninstall_workspace=true", *extra], cwd=str(tmp_path), env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+
+    checked = uninstall("--check")
+    assert checked.returncode == 0, checked.stdout
+    assert (ws / "p" / "state" / "rootCA.key").exists() and (ws / ".hidden").exists()
+    done = uninstall()
+    assert done.returncode == 0 and "changed=1" in done.stdout, done.stdout
+    # only the run lock is left; it was held through the removal and is let go, empty, once the run has ended
+    assert sorted(os.listdir(ws)) == [".edgefl-run-p.lock"]
+    assert _free_within(str(ws / ".edgefl-run-p.lock"), 3)
+    assert (ws / ".edgefl-run-p.lock").stat().st_size == 0
+    again = uninstall()
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout
