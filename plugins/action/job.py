@@ -75,7 +75,7 @@ class ActionModule(ActionBase):
                 res = self._module(module_args, task_vars)
         except RunLockError as exc:
             return {"failed": True, "error": "run_lock", "msg": "%s Nothing was submitted." % exc}
-        res["run_lock"] = dict((k, got[k]) for k in ("acquired", "held_by_this_run", "waited", "msg"))
+        res["run_lock"] = dict((k, got[k]) for k in ("acquired", "held_by_this_run", "waited", "holder", "msg"))
         return res
 
     def run(self, tmp=None, task_vars=None):

@@ -209,10 +209,14 @@ log_tail:
   returned: when RV(error=job_failed)
   type: str
 run_lock:
-  description: How the submission took O(run_lock) (C(acquired), C(held_by_this_run), C(waited) in seconds, C(msg)).
+  description:
+    - How the submission took O(run_lock) (C(acquired), C(held_by_this_run), C(waited) in seconds, C(msg)) and the
+      run that held it while submitting (C(holder), as RV(edgefl.nvflare.run_lock#module:holder)).
   returned: when O(run_lock) is set, outside check mode
   type: dict
-  sample: {"acquired": true, "held_by_this_run": false, "waited": 12.4, "msg": "held for this step after 12 s"}
+  sample: {"acquired": true, "held_by_this_run": false, "waited": 12.4, "msg": "held for this step after 12 s",
+           "holder": {"pid": 4242, "user": "me", "host": "laptop", "command": "ansible-playbook submit_job.yml",
+                      "since": "2026-12-05T03:41:07Z"}}
   version_added: 1.5.0
 """
 

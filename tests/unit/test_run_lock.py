@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+import calendar
 import json
-import re
 import os
 import signal
 import stat
@@ -231,6 +231,18 @@ def _playbook(tmp_path, *extra):
                             stderr=subprocess.STDOUT, text=True)
 
 
+def _held(tmp_path, seconds=60):
+    """Wait until a run has written itself into the lock file (it holds the lock then); a loaded machine may take
+    seconds to start ansible-playbook."""
+    lock = tmp_path / "ws" / ".edgefl-run-p.lock"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if lock.exists() and lock.stat().st_size:
+            return json.loads(lock.read_text())
+        time.sleep(0.1)
+    raise AssertionError("no run took the lock within %d s" % seconds)
+
+
 def _marks(tmp_path):
     spans = {}
     for line in (tmp_path / "marks").read_text().split("\n"):
@@ -242,7 +254,7 @@ def _marks(tmp_path):
 
 def test_two_runs_at_once_take_turns(tmp_path):
     first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=4")
-    time.sleep(1.5)  # the first has the lock by now (one play before its work)
+    assert _held(tmp_path)["pid"] == first.pid
     second = _playbook(tmp_path, "-e", "tag=b", "-e", "hold=1")
     out_a, out_b = first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]
     assert first.returncode == 0 and second.returncode == 0, out_a + out_b
@@ -253,7 +265,7 @@ def test_two_runs_at_once_take_turns(tmp_path):
 
 def test_a_run_that_does_not_wait_names_the_holder_and_changes_nothing(tmp_path):
     first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=5")
-    time.sleep(2)
+    assert _held(tmp_path)["pid"] == first.pid
     second = _playbook(tmp_path, "-e", "tag=b", "-e", "nvflare_run_lock_timeout=0", "--limit", "c1")
     out_b = second.communicate(timeout=120)[0]
     first.communicate(timeout=120)
@@ -364,24 +376,22 @@ def _submit(tmp_path, *extra):
 
 def test_a_job_is_not_submitted_while_another_run_changes_the_federation(tmp_path):
     first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=8")
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "marks").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert _held(tmp_path)["pid"] == first.pid
     refused = _submit(tmp_path, "-e", "nvflare_run_lock_timeout=0")
     flat = " ".join(refused.stdout.split())
     assert refused.returncode != 0, refused.stdout
     assert "another run is changing this federation: ansible-playbook play.yml (pid %d," % first.pid in flat, flat
     assert "Nothing was submitted" in flat and '"error": "run_lock"' in flat, flat
     # waiting: it submits only once the first run has ended (the job module then finds no admin kit: no server here)
-    asked = time.time()
     waited = _submit(tmp_path, "-e", "nvflare_run_lock_timeout=60")
     first.communicate(timeout=120)
     flat = " ".join(waited.stdout.split())
     assert waited.returncode != 0 and '"error": "run_lock"' not in flat, flat
-    got = json.loads(re.search(r'"run_lock": (\{[^}]*\})', flat).group(1))
+    got = json.JSONDecoder().raw_decode(flat, flat.index('"run_lock": {') + len('"run_lock": '))[0]
     assert got["acquired"] and got["waited"] >= 1, got
-    # it got the lock only once the first run had done its work (and the run's watcher had let go)
-    assert asked + got["waited"] >= _marks(tmp_path)["a"]["end"], (asked, got, _marks(tmp_path))
+    # it got the lock only once the first run had done its work (and the run's watcher had let go); since: seconds
+    since = calendar.timegm(time.strptime(got["holder"]["since"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert since + 1 >= _marks(tmp_path)["a"]["end"], (got, _marks(tmp_path))
     lock = tmp_path / "ws" / ".edgefl-run-p.lock"
     assert lock.stat().st_size == 0 and _free_within(str(lock), 1)
 

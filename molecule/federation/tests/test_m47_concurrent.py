@@ -5,6 +5,7 @@ second waits for the first, then finds nothing to do; no service restarts.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -61,9 +62,10 @@ def test_a_job_submitted_during_a_deploy_waits_for_it(podman_host):
     out_submit = submit.communicate(timeout=900)[0]
     assert deploy.returncode == 0, out_deploy[-4000:]
     assert submit.returncode == 0, out_submit[-4000:]
-    got = re.search(r'"run_lock": (\{[^}]*\})', out_submit)
-    assert got, out_submit[-4000:]
-    assert '"acquired": true' in got.group(1) and float(re.search(r'"waited": ([\d.]+)', got.group(1)).group(1)) >= 1
+    flat = " ".join(out_submit.split())  # the result is indented over lines
+    assert '"run_lock": {' in flat, out_submit[-4000:]
+    got = json.JSONDecoder().raw_decode(flat, flat.index('"run_lock": {') + len('"run_lock": '))[0]
+    assert got["acquired"] and got["waited"] >= 1, got  # it waited for the deploy
     assert "FINISHED:COMPLETED" in out_submit, out_submit[-4000:]
     recap = _recap(out_deploy)
     for host in hosts:
