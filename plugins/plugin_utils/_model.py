@@ -340,10 +340,11 @@ class Inventory:
 
     def run_lock(self, host=None):
         """The run lock of this federation (edgefl.nvflare.run_lock), next to its project in the workspace; empty
-        without an absolute workspace or without a server (provisioning then says what is wrong, before anything is
-        created)."""
+        without an absolute workspace (provisioning then says what is wrong, before anything is created). An
+        inventory without a server has one: playbooks/run_lock.yml stops such an inventory before it takes the lock,
+        and restore.yml, which needs only the workspace, takes it."""
         workspace = self.workspace(host)
-        if not workspace or not os.path.isabs(workspace) or self.server_host(required=False) is None:
+        if not workspace or not os.path.isabs(workspace):
             return ""
         from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
 

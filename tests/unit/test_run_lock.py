@@ -456,3 +456,27 @@ def test_uninstall_removes_the_workspace_but_the_lock_its_run_holds(tmp_path):
     assert (ws / ".edgefl-run-p.lock").stat().st_size == 0
     again = uninstall()
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout
+
+
+def test_a_restore_waits_for_a_run_that_changes_the_federation(tmp_path):
+    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=6")
+    assert _held(tmp_path)["pid"] == first.pid
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+
+    def restore(*extra):
+        return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml",
+                               os.path.join(ROOT, "playbooks", "restore.yml"), "-e",
+                               "nvflare_backup_file=%s" % (tmp_path / "no-such.vault"), *extra], cwd=str(tmp_path),
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+                              check=False)
+
+    refused = restore("-e", "nvflare_run_lock_timeout=0")
+    flat = " ".join(refused.stdout.split())
+    assert refused.returncode != 0 and "no archive at" not in flat, flat
+    assert "another run is changing this federation: ansible-playbook play.yml (pid %d," % first.pid in flat, flat
+    # once the first has ended the restore goes on (and here finds no archive: it got past the lock)
+    waited = restore("-e", "nvflare_run_lock_timeout=60")
+    first.communicate(timeout=120)
+    flat = " ".join(waited.stdout.split())
+    assert waited.returncode != 0 and "no archive at %s" % (tmp_path / "no-such.vault") in flat, flat
