@@ -224,9 +224,8 @@ def _open(path):
 
 
 def _same_file(fd, path):
-    """True while path still names the file open at fd: a run that removed the workspace (uninstall.yml with
-    nvflare_uninstall_workspace=true) removed the lock file its own watcher held, and a lock on that removed file
-    keeps nobody else out."""
+    """True while path still names the file open at fd. A lock file removed while a run waits on it (the workspace
+    removed by hand; uninstall.yml keeps the file) keeps nobody out: a later run takes a new file at the path."""
     try:
         st, now = os.fstat(fd), os.stat(path)
     except OSError:
@@ -268,6 +267,19 @@ def _wait(path, owner, started, timeout, progress, progress_every, monotonic, sl
         os.close(fd)  # taken on a file that is gone: take the one at path now
 
 
+def _held_by_this_run(holder):
+    return {"acquired": False, "held_by_this_run": True, "waited": 0.0, "holder": holder,
+            "msg": "held by this run since %s" % holder.get("since")}
+
+
+def _taken(fd, owner, waited, what):
+    """Write the owner into the lock file this call has just locked; the result of acquire() and hold()."""
+    holder = holder_info(owner)
+    _write_holder(fd, holder)
+    return {"acquired": True, "held_by_this_run": False, "waited": round(waited, 1), "holder": holder,
+            "msg": what + (" after %d s" % round(waited) if waited >= 1 else "")}
+
+
 def acquire(path, owner, timeout, check_mode=False, progress=None, progress_every=PROGRESS_EVERY,
             monotonic=time.monotonic, sleep=time.sleep):
     """Take the lock at ``path`` for the process ``owner`` (an ansible-playbook pid) until it exits.
@@ -284,16 +296,13 @@ def acquire(path, owner, timeout, check_mode=False, progress=None, progress_ever
                 "msg": "no workspace at %s yet: nothing to lock (check mode)" % parent}
     fd, waited, holder = _wait(path, owner, started, timeout, progress, progress_every, monotonic, sleep)
     if fd is None:
-        return {"acquired": False, "held_by_this_run": True, "waited": 0.0, "holder": holder,
-                "msg": "held by this run since %s" % holder.get("since")}
+        return _held_by_this_run(holder)
     try:
-        holder = holder_info(owner)
-        _write_holder(fd, holder)
+        got = _taken(fd, owner, waited, "taken")
         _hand_to_watcher(fd, owner, started)
     finally:
         os.close(fd)
-    return {"acquired": True, "held_by_this_run": False, "waited": round(waited, 1), "holder": holder,
-            "msg": "taken%s" % (" after %d s" % round(waited) if waited >= 1 else "")}
+    return got
 
 
 @contextlib.contextmanager
@@ -308,14 +317,10 @@ def hold(path, owner, timeout, progress=None, progress_every=PROGRESS_EVERY, mon
     started = _check(path, owner, timeout)
     fd, waited, holder = _wait(path, owner, started, timeout, progress, progress_every, monotonic, sleep)
     if fd is None:
-        yield {"acquired": False, "held_by_this_run": True, "waited": 0.0, "holder": holder,
-               "msg": "held by this run since %s" % holder.get("since")}
+        yield _held_by_this_run(holder)
         return
     try:
-        holder = holder_info(owner)
-        _write_holder(fd, holder)
-        yield {"acquired": True, "held_by_this_run": False, "waited": round(waited, 1), "holder": holder,
-               "msg": "held for this step%s" % (" after %d s" % round(waited) if waited >= 1 else "")}
+        yield _taken(fd, owner, waited, "held for this step")
     finally:
         try:
             os.ftruncate(fd, 0)
