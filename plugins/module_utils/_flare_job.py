@@ -127,7 +127,14 @@ def check_job_folder(src):
     folder of the job with a config_fed_server or config_fed_client file in any of those formats.
     """
     if not os.path.isdir(src):
-        raise InvalidJob("src %r is not a directory: give the path of an NVFLARE job folder (it holds meta.json)" % src)
+        where = "" if os.path.isabs(src) else (
+            " (a relative path is read from %s, where the module runs: Ansible runs it in the playbook's directory)"
+            % os.getcwd()
+        )
+        raise InvalidJob(
+            "src %r is not a directory%s: give the path of an NVFLARE job folder (it holds meta.json, meta.conf or "
+            "meta.yml)" % (src, where)
+        )
     names = ", ".join("meta" + ext for ext in ConfigFormat.config_ext_formats())
     fmt, meta_path = _find_config(src, "meta")
     if meta_path is None:

@@ -184,3 +184,39 @@ def test_last_round_reads_nvflare_round_lines():
     assert last_round("no rounds yet") is None and last_round("") is None and last_round(None) is None
     assert progress_line("h", "j1", "RUNNING", 35.2, 900, 3) == "[h] job j1: RUNNING, 35s/900s, round 3 started"
     assert progress_line("h", "j1", "SUBMITTED", 1, 900) == "[h] job j1: SUBMITTED, 1s/900s"
+
+
+def test_submit_job_reads_a_relative_folder_from_the_operators_directory(fed, tmp_path):
+    """-e nvflare_submit_src=jobs/np -e nvflare_submit_dest=res from the directory ansible-playbook runs in: the job
+    runs and its result lands there, although Ansible runs the job module in playbooks/ (edgefl.nvflare.control_path,
+    docs/playbooks.md)."""
+    import shutil
+
+    shutil.copytree(EXAMPLE_JOB, str(tmp_path / "jobs" / "np"))
+    (tmp_path / "inv.yml").write_text(
+        "all:\n"
+        "  vars: {ansible_connection: local, ansible_python_interpreter: \"%s\", nvflare_workspace: \"%s\",\n"
+        "         nvflare_admin_dest: \"%s\"}\n"
+        "  children:\n"
+        "    nvflare_server: {hosts: {srv: }}\n"
+        "    nvflare_clients: {hosts: {c1: , c2: }}\n" % (sys.executable, tmp_path / "ws", fed.admin_kit)
+    )
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    token = "relative-src-%d" % os.getpid()
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml", "-v",
+         os.path.join(ROOT, "playbooks", "submit_job.yml"), "-e", "nvflare_submit_src=jobs/np",
+         "-e", "nvflare_submit_dest=res", "-e", "nvflare_submit_timeout=180", "-e", "nvflare_submit_token=" + token],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"submitted": true' in proc.stdout and '"submit_token": "%s"' % token in proc.stdout, proc.stdout
+    # waited for (the shared federation is idle again) and downloaded into res/ of that directory, too
+    job_id = re.search(r"^\[localhost\] job (\S+): FINISHED:COMPLETED", proc.stdout, re.M).group(1)
+    assert (tmp_path / "res" / job_id / "workspace" / "models" / "server.npy").is_file(), proc.stdout
+    # the module's own error for a relative folder that is not there names the directory it read it from
+    missing = adhoc("job", {"admin_kit": fed.admin_kit, "src": "no/such/job", "wait": False}, tmp_path)
+    assert missing.returncode != 0
+    assert "a relative path is read from %s" % tmp_path in missing.stdout, missing.stdout
+    assert "meta.json, meta.conf or meta.yml" in missing.stdout, missing.stdout
