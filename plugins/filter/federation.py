@@ -58,8 +58,16 @@ _value:
     run_lock:
       description:
         - The run lock of the federation (M(edgefl.nvflare.run_lock)),
-          C(<workspace>/.edgefl-run-<project_name>.lock); empty without an absolute workspace or without a server.
+          C(<workspace>/.edgefl-run-<project_name>.lock); empty without an absolute workspace.
       type: str
+    problems:
+      description:
+        - What a playbook that changes the federation refuses before it touches a host, as messages
+          (C(playbooks/run_lock.yml) fails with them). These are no host in C(nvflare_server), and an
+          C(nvflare_workspace) that is not set or is a relative path. Empty when there is none; other inventory
+          mistakes make the filter fail.
+      type: list
+      elements: str
     ports:
       description: The server's C(fed_learn) and C(admin) ports.
       type: dict

@@ -150,12 +150,14 @@ class Inventory:
     def _group(self, name):
         return list(self.groups.get(name) or [])
 
+    def _server_count_error(self, servers):
+        return ("inventory group '%s' must hold exactly one host (the NVFLARE server), it holds %s%s; put one host in it"
+                % (self.server_group, len(servers) or "none", (": " + ", ".join(servers)) if servers else ""))
+
     def server_host(self, required=True):
         servers = self._group(self.server_group)
         if len(servers) > 1 or (required and not servers):
-            raise ModelError(
-                "inventory group '%s' must hold exactly one host (the NVFLARE server), it holds %d%s; put one host in it"
-                % (self.server_group, len(servers), (": " + ", ".join(servers)) if servers else ""))
+            raise ModelError(self._server_count_error(servers))
         return servers[0] if servers else None
 
     def client_hosts(self):
@@ -259,6 +261,33 @@ class Inventory:
         value = self.var(self._fed_host(host), "nvflare_workspace", "")
         # a control-node path: '~' is the control node's home, as the provision module reads it
         return os.path.expanduser(str(value)).rstrip("/") if value else ""
+
+    def workspace_error(self, host=None):
+        """What is wrong with nvflare_workspace for a playbook that provisions or deploys; '' when it is usable.
+
+        A relative workspace would be read from a different directory by each playbook (Ansible runs control-node
+        modules in the directory of the playbook that holds the task)."""
+        value = self.var(self._fed_host(host), "nvflare_workspace", "")
+        example = "e.g. ~/.local/share/edgefl-nvflare/<federation>"
+        if not value:
+            return ("nvflare_workspace is not set: set it (group_vars/all) to an absolute control-node directory that "
+                    "will hold the root CA and the startup kits, %s" % example)
+        if not os.path.isabs(self.workspace(host)):
+            return ("nvflare_workspace %r is a relative path: Ansible would read it from a different directory in "
+                    "each playbook; give an absolute control-node directory (or one under ~), %s" % (str(value), example))
+        return ""
+
+    def problems(self, host=None):
+        """What a playbook that changes the federation must refuse before it touches a host (playbooks/run_lock.yml):
+        the inventory mistakes the model itself tolerates because read-only uses can live with them."""
+        found = []
+        servers = self._group(self.server_group)
+        if not servers:
+            found.append(self._server_count_error(servers))
+        workspace = self.workspace_error(host)
+        if workspace:
+            found.append(workspace)
+        return found
 
     def _port(self, host, name, default):
         value = self.var(host, name)
@@ -421,6 +450,7 @@ class Inventory:
             "org": self.default_org(host),
             "workspace": self.workspace(host),
             "run_lock": self.run_lock(host),
+            "problems": self.problems(host),
             "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
             "wait_timeout": self.wait_timeout(host),
             "server": self.site(server) if server else None,

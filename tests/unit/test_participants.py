@@ -89,7 +89,7 @@ def test_custom_group_names():
 
 @pytest.mark.parametrize("groups, hostvars, text", [
     ({"nvflare_clients": ["jetson-1"]}, {}, "'nvflare_server' must hold exactly one host"),
-    ({"nvflare_server": [], "nvflare_clients": []}, {}, "it holds 0"),
+    ({"nvflare_server": [], "nvflare_clients": []}, {}, "it holds none"),
     ({"nvflare_server": ["fl-server", "jetson-1"]}, {}, "it holds 2: fl-server, jetson-1"),
     ({"nvflare_server": ["fl-server"], "nvflare_clients": ["fl-server"]}, {}, "in both"),
     (None, {"fl-server": {"nvflare_admins": {"name": "a@b.com"}}}, "nvflare_admins must be a list"),

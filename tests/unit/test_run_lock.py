@@ -396,13 +396,22 @@ def test_a_job_is_not_submitted_while_another_run_changes_the_federation(tmp_pat
     assert lock.stat().st_size == 0 and _free_within(str(lock), 1)
 
 
-def test_an_inventory_without_a_server_stops_before_any_host(tmp_path):
+@pytest.mark.parametrize("server, workspace, said", [
+    ("", "{ws}", "inventory group 'nvflare_server' must hold exactly one host (the NVFLARE server), it holds none; put"),
+    ("nvflare_server: {hosts: {s: }}", "ws", "nvflare_workspace 'ws' is a relative path: Ansible would read it from a "
+     "different directory in each playbook; give an absolute control-node directory (or one under ~)"),
+    ("nvflare_server: {hosts: {s: }}", None, "nvflare_workspace is not set: set it (group_vars/all) to an absolute "
+     "control-node directory"),
+])
+def test_an_inventory_without_a_server_or_workspace_stops_before_any_host(tmp_path, server, workspace, said):
+    ws = "" if workspace is None else ', nvflare_workspace: "%s"' % workspace.format(ws=tmp_path / "ws")
     (tmp_path / "inv.yml").write_text("""
 all:
-  vars: {ansible_connection: ssh, ansible_host: 192.0.2.1, nvflare_workspace: "%s"}
+  vars: {ansible_connection: ssh, ansible_host: 192.0.2.1%s}
   children:
+    %s
     nvflare_clients: {hosts: {c1: , c2: }}
-""" % (tmp_path / "ws"))
+""" % (ws, server))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     for book in ("site.yml", "playbooks/stop.yml"):
@@ -411,8 +420,7 @@ all:
                               stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
         flat = " ".join(proc.stdout.split())
         assert proc.returncode != 0, proc.stdout
-        assert "inventory group 'nvflare_server' must hold exactly one host (the NVFLARE server), it holds none" \
-            in flat, proc.stdout
+        assert said in flat, proc.stdout
         assert "UNREACHABLE" not in proc.stdout and "Bootstrap" not in proc.stdout, proc.stdout
         assert not (tmp_path / "ws").exists()
 

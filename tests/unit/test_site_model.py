@@ -181,21 +181,31 @@ def test_federation():
                             "kit_dir": "/ws/fed/proj/kits/admin@nvidia.com", "dest": "/ws/fed/admin/admin@nvidia.com"}
     # next to the project, so that it can be taken before the first provisioning
     assert out["run_lock"] == "/ws/fed/.edgefl-run-proj.lock"
+    assert out["problems"] == []
 
 
 def test_federation_without_workspace_has_no_run_lock():
     g, hv = inv(server1={"nvflare_workspace": None})
-    assert federation(g, hv, host="localhost")["run_lock"] == ""
-    # a relative workspace: nothing is made relative to wherever ansible-playbook runs; provisioning refuses it
+    out = federation(g, hv, host="localhost")
+    assert out["run_lock"] == ""
+    assert out["problems"] == ["nvflare_workspace is not set: set it (group_vars/all) to an absolute control-node "
+                               "directory that will hold the root CA and the startup kits, "
+                               "e.g. ~/.local/share/edgefl-nvflare/<federation>"]
+    # a relative workspace: nothing is made relative to wherever ansible-playbook runs; run_lock.yml refuses it
     g, hv = inv(server1={"nvflare_workspace": "rel/ws"})
-    assert federation(g, hv, host="localhost")["run_lock"] == ""
+    out = federation(g, hv, host="localhost")
+    assert out["run_lock"] == ""
+    assert len(out["problems"]) == 1 and out["problems"][0].startswith("nvflare_workspace 'rel/ws' is a relative path")
     g, hv = inv(server1={"nvflare_workspace": "~/ws"})
-    assert federation(g, hv, host="localhost")["run_lock"] == os.path.expanduser("~/ws/.edgefl-run-proj.lock")
+    out = federation(g, hv, host="localhost")
+    assert out["run_lock"] == os.path.expanduser("~/ws/.edgefl-run-proj.lock") and out["problems"] == []
     # no server: the workspace alone names the lock (restore.yml needs no more); playbooks/run_lock.yml stops such
-    # an inventory before taking it
+    # an inventory before taking it, with the message the model gives when a server is required
     g, hv = inv(groups={"all": ["site-1"], "nvflare_server": [], "nvflare_clients": ["site-1"]})
     out = federation(g, hv, host="localhost")
     assert out["server"] is None and out["run_lock"] == out["workspace"] + "/.edgefl-run-proj.lock"
+    assert out["problems"] == ["inventory group 'nvflare_server' must hold exactly one host (the NVFLARE server), "
+                               "it holds none; put one host in it"]
 
 
 def test_federation_named_admin():
