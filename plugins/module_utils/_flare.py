@@ -259,7 +259,7 @@ class FlareClient:
                 job_id=getattr(e, "job_id", None),
             )
         except _spec.InvalidJobDefinition as e:
-            raise InvalidJob("the server rejected the job folder: %s" % e)
+            raise InvalidJob("NVFLARE refused the job folder: %s" % e)
         except _spec.JobNotFound as e:
             raise InvalidJob("no such job on the server: %s" % e)
 

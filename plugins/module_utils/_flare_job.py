@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 
@@ -90,6 +91,36 @@ def check_links(src):
                 )
 
 
+def job_name_rule():
+    """The pattern this NVFLARE holds job folder names and app names to (its format_check 'job_name'; 2.9:
+    ``^[A-Za-z0-9][A-Za-z0-9._-]*$``), or None where this NVFLARE has no such rule."""
+    try:
+        from nvflare.apis.utils import format_check  # pylint: disable=import-outside-toplevel
+    except ImportError:  # pragma: no cover - nvflare is required by the module
+        return None
+    return getattr(format_check, "type_pattern_mapping", {}).get("job_name")
+
+
+def _check_names(src, deploy_map):
+    """Refuse, before connecting, the names NVFLARE would refuse: the folder's (its submit checks it) and the
+    apps' (the server checks them)."""
+    rule = job_name_rule()
+    if not rule:
+        return
+    folder = os.path.basename(os.path.normpath(src))
+    if not re.match(rule, folder):
+        raise InvalidJob(
+            "job folder name %r is not a name NVFLARE accepts for a job (pattern %s): rename the folder, or copy it "
+            "to one named with letters, digits, '.', '_' and '-' only" % (folder, rule)
+        )
+    for app in sorted(deploy_map or {}):
+        if not re.match(rule, str(app)):
+            raise InvalidJob(
+                "job folder %s: app %r of deploy_map is not a name NVFLARE accepts for an app (pattern %s): rename "
+                "the app folder and its deploy_map key" % (src, app, rule)
+            )
+
+
 def _find_config(folder, basename):
     """(format, path) of ``<basename>.<ext>`` directly in folder, in NVFLARE's own extension order."""
     for ext, fmt in ConfigFormat.config_ext_formats().items():
@@ -147,6 +178,7 @@ def check_job_folder(src):
         raise InvalidJob("job folder %s: %s does not hold a mapping" % (src, os.path.basename(meta_path)))
     deploy_map = meta.get("deploy_map")
     if deploy_map is None:
+        _check_names(src, None)
         return meta
     if not isinstance(deploy_map, dict) or not deploy_map:
         raise InvalidJob("job folder %s: deploy_map in %s must map app folders to sites" % (src, os.path.basename(meta_path)))
@@ -159,6 +191,7 @@ def check_job_folder(src):
                 "job folder %s: app %r has no config/config_fed_server or config/config_fed_client file "
                 "(.json, .conf or .yml)" % (src, app)
             )
+    _check_names(src, deploy_map)
     return meta
 
 

@@ -48,6 +48,9 @@ options:
         C(nvflare job create) writes) or C(meta.yml), and its app configs may use any of those formats; they are
         read with NVFLARE's own loaders before connecting, and a folder that is not a job fails with
         RV(error=invalid_job). C(.yml) files need the C(omegaconf) package next to nvflare.
+      - The folder's name and the app names of its C(deploy_map) must follow the job-name rule of the installed
+        NVFLARE (2.9 letters, digits, C(.), C(_) and C(-), starting with a letter or digit); names it would
+        refuse fail with RV(error=invalid_job) before connecting.
       - Symbolic links that point outside the folder, dangle or loop are refused with RV(error=invalid_job)
         naming the link (whatever a link points at would be sent to every site). Links inside the folder are
         followed; the job is submitted as a copy with each link replaced by its target, and the default

@@ -225,3 +225,39 @@ def test_module_refuses_link_before_connecting(job, tmp_path, run_module):
     res = run_module(job_module.main, {"admin_kit": str(kit.parent), "src": str(job), "connect_timeout": 1})
     assert res["failed"] and res["error"] == "invalid_job" and "ca.json" in res["msg"], res
     assert not res["changed"]
+
+
+def _renamed_app(src, old, new):
+    os.rename(os.path.join(src, old), os.path.join(src, new))
+    meta = _json(os.path.join(src, "meta.json"))
+    meta["deploy_map"] = {new: meta["deploy_map"][old]}
+    with open(os.path.join(src, "meta.json"), "w") as f:
+        json.dump(meta, f)
+
+
+def test_names_nvflare_refuses_are_refused_before_connecting(tmp_path, run_module):
+    """NVFLARE's submit refuses a job folder name outside its job-name pattern, and its server an app name; both are
+    reported as invalid_job before any connection, in check mode too, naming the folder or app."""
+    from ansible_collections.edgefl.nvflare.plugins.modules import job as job_module
+
+    assert fj.job_name_rule() == r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # NVFLARE 2.9's own rule, read from NVFLARE
+    kit = tmp_path / "admin@nvidia.com" / "startup"
+    kit.mkdir(parents=True)
+    (kit / "fed_admin.json").write_text("{}")
+    spaced = str(tmp_path / "my job")
+    shutil.copytree(EXAMPLE_JOB, spaced)
+    for check_mode in (False, True):
+        res = run_module(job_module.main, {"admin_kit": str(kit.parent), "src": spaced, "connect_timeout": 1},
+                         check_mode=check_mode)
+        assert res["failed"] and res["error"] == "invalid_job", res
+        assert "job folder name 'my job' is not a name NVFLARE accepts" in res["msg"] and "rename the folder" in res["msg"]
+    bad_app = str(tmp_path / "bad_app")
+    shutil.copytree(EXAMPLE_JOB, bad_app)
+    _renamed_app(bad_app, "app", "app 1")
+    with pytest.raises(InvalidJob, match="app 'app 1' of deploy_map is not a name NVFLARE accepts for an app"):
+        fj.check_job_folder(bad_app)
+    # dots, underscores and hyphens are fine, in the folder and in an app's name
+    good = str(tmp_path / "np.v1_2-b")
+    shutil.copytree(EXAMPLE_JOB, good)
+    _renamed_app(good, "app", "app_site-1.v2")
+    assert fj.check_job_folder(good)["name"] == "numpy_fedavg"
