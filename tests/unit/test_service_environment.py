@@ -2,7 +2,7 @@
 # Copyright (c) edgefl.nvflare contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""nvflare_service_environment: the role's real check (its assert task from tasks/preflight.yml with the
+"""nvflare_service_environment: the role's real check (its assert task from tasks/checks.yml with the
 expressions of vars/main.yml) and its real EnvironmentFile template, run by ansible-playbook on localhost;
 the rendered file is read back by /bin/sh, whose quoting rules for what the template writes (single quotes;
 double quotes with \\ " ` $ escaped) are systemd's EnvironmentFile rules."""
@@ -38,7 +38,7 @@ BAD = {
 
 
 def _assert_task():
-    with open(os.path.join(ROLE, "tasks", "preflight.yml")) as f:
+    with open(os.path.join(ROLE, "tasks", "checks.yml")) as f:
         tasks = yaml.safe_load(f)
     return [t for t in tasks if t["name"] == "Check the unit environment"]
 

@@ -1,5 +1,6 @@
-"""Last tests of the federation scenario: uninstall one host (compared with its fresh state), then the
-fleet, then write the figures every verify test collected (fedlib.STATE)."""
+"""Last tests of the federation scenario: uninstall one host (compared with its fresh state), show that bad role
+input leaves that fresh host untouched, uninstall the fleet, then write the figures every verify test collected
+(fedlib.STATE)."""
 
 from __future__ import annotations
 
@@ -45,15 +46,8 @@ def test_uninstall_refuses_an_unnamed_fleet(podman_host):
         assert podman_host(name).service(unit(name)).is_running, name
 
 
-def test_uninstall_one_host_leaves_it_as_fresh(podman_host):
-    name = "edgefl-f-site-3"
-    host = podman_host(name)
-    # what the roles made on this Jetson lookalike, before
-    assert host.file("/etc/systemd/system/nvflare-jetson-power.service").exists
-    assert host.file("/swapfile").exists and "/swapfile" in host.file("/etc/fstab").content_string
-    STATE["uninstall_one_host_seconds"] = round(playbook("uninstall.yml", "--limit", name)[1], 1)
-    again = playbook("uninstall.yml", "--limit", name)[0]
-    assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-3000:]
+def assert_as_fresh(name):
+    """/etc, /opt and /var/lib of the host are as when its container was new (TREE_IGNORED aside)."""
     with open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "fresh-tree-%s.tsv" % name),
               encoding="utf-8") as f:
         fresh = parse_tree(f.read())
@@ -63,11 +57,36 @@ def test_uninstall_one_host_leaves_it_as_fresh(podman_host):
     changed = sorted(p for p in set(now) & set(fresh) if now[p] != fresh[p])
     assert (added, removed, changed) == ([], [], []), "not as fresh: added %s, removed %s, changed %s" % (
         added[:40], removed[:40], [(p, fresh[p], now[p]) for p in changed[:40]])
+
+
+def test_uninstall_one_host_leaves_it_as_fresh(podman_host):
+    name = "edgefl-f-site-3"
+    host = podman_host(name)
+    # what the roles made on this Jetson lookalike, before
+    assert host.file("/etc/systemd/system/nvflare-jetson-power.service").exists
+    assert host.file("/swapfile").exists and "/swapfile" in host.file("/etc/fstab").content_string
+    STATE["uninstall_one_host_seconds"] = round(playbook("uninstall.yml", "--limit", name)[1], 1)
+    again = playbook("uninstall.yml", "--limit", name)[0]
+    assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-3000:]
+    assert_as_fresh(name)
     packages = host.check_output("dpkg-query -W -f='${Package} ${Status}\\n' ufw 2>/dev/null || true")
     assert "install ok installed" not in packages, packages
     # the other hosts keep running
     for other in [SERVER, "edgefl-f-site-1", "edgefl-f-site-2"]:
         assert podman_host(other).service(unit(other)).is_running, other
+
+
+def test_bad_input_of_a_later_role_changes_nothing_on_a_fresh_host():
+    """A bad variable of the firewall or of the service role, the last two, stops deploy.yml on the fresh host
+    before the first role changes it (nvflare_common role_checks): the host stays as fresh."""
+    name = "edgefl-f-site-3"
+    for bad, said in (({"nvflare_firewall_source_cidrs": ["not-a-net"]}, "must list IP networks in CIDR notation"),
+                      ({"nvflare_service_environment": {"BAD NAME": "x"}}, "invalid nvflare_service_environment")):
+        proc = playbook("deploy.yml", "--limit", name, "-e", json.dumps(bad), check=False)[0]
+        flat = " ".join(proc.stdout.split())
+        assert proc.returncode != 0 and said in flat, proc.stdout[-3000:]
+        assert "changed=0" in flat, proc.stdout[-3000:]
+        assert_as_fresh(name)
 
 
 def test_uninstall_playbook(podman_host):
