@@ -400,6 +400,10 @@ def from_project_file(path, data, nvflare_version=None):
             raise SpecError(field, "must be a mapping with name, type and org")
         name = _check_str(field + ".name", p.get("name"))
         ptype = p.get("type")
+        if ptype == "overseer":
+            raise SpecError(field + ".type", "%r is an overseer, the high availability of NVFLARE before 2.5, which "
+                            "is not supported (NVFLARE 2.5 removed it): remove this participant, keep one server and "
+                            "drop the overseer_agent arguments of StaticFileBuilder" % name)
         if ptype not in PARTICIPANT_TYPES:
             raise SpecError(field + ".type", "unknown participant type %r; use one of %s"
                             % (ptype, ", ".join(PARTICIPANT_TYPES)))
@@ -422,8 +426,10 @@ def from_project_file(path, data, nvflare_version=None):
                 raise SpecError(field + ".role", "unknown admin role %r; use one of %s"
                                 % (role, ", ".join(ADMIN_ROLES)))
     if len(servers) != 1:
-        raise SpecError("project_file", "%s must define exactly one participant of type server, found %d%s"
-                        % (path, len(servers), (" (" + ", ".join(servers) + ")") if servers else ""))
+        raise SpecError("project_file", "%s must define exactly one participant of type server, found %d%s%s"
+                        % (path, len(servers), (" (" + ", ".join(servers) + ")") if servers else "",
+                           "; several servers behind an overseer (the high availability of NVFLARE before 2.5) are "
+                           "not supported: keep the one the clients should connect to" if len(servers) > 1 else ""))
     check_relays(parts, labels)
     if not project.get("builders"):
         server = [p for p in parts if p["type"] == "server"][0]

@@ -127,7 +127,8 @@ options:
       - Its relays need a C(listening_host) mapping with C(port). Their C(connect_to) and the clients'
         C(connect_to) are checked like O(relays[].connect_to).
       - Its server's C(admin_port) defaults to V(8003) when unset, like O(server.admin_port).
-      - Edge projects (C(edge:)) are not supported. Relays are.
+      - Edge projects (C(edge:)) are not supported. Relays are. Neither is the high availability of NVFLARE before
+        2.5 (an C(overseer) participant and several servers); the error says what to remove.
     type: path
   org:
     description: Organisation of participants that do not set their own.

@@ -517,6 +517,13 @@ def test_lifetimes_for_a_new_root(tmp_path, run_module):
 
 BAD_PROJECT_FILES = [
     ("two-servers", [SERVER, dict(SERVER, name="server2")], "project_file", "exactly one participant of type server"),
+    ("ha-servers", [SERVER, dict(SERVER, name="server2")], "project_file", "found 2 (participants[0], "
+     "participants[1]); several servers behind an overseer (the high availability of NVFLARE before 2.5) are not "
+     "supported: keep the one the clients should connect to"),
+    ("overseer", [{"name": "overseer.example.com", "type": "overseer", "org": "nvidia", "protocol": "https",
+                   "api_root": "/api/v1", "port": 8443}, SERVER], "participants[0].type",
+     "'overseer.example.com' is an overseer, the high availability of NVFLARE before 2.5, which is not supported "
+     "(NVFLARE 2.5 removed it): remove this participant, keep one server and drop the overseer_agent arguments"),
     ("no-server", [{"name": "site-1", "type": "client", "org": "nvidia"}], "project_file", "found 0"),
     ("unknown-type", [SERVER, {"name": "x", "type": "overlord", "org": "nvidia"}], "participants[1].type", "unknown"),
     ("bad-role", [SERVER, {"name": "a@b.com", "type": "admin", "org": "nvidia", "role": "boss"}],
