@@ -83,6 +83,16 @@ def _undefined_text(value):
         return "the value is undefined"
 
 
+def _truthy(value):
+    """A boolean variable as Ansible reads it (V(true), V("yes"), V(1)); anything else is false."""
+    from ansible.module_utils.parsing.convert_bool import boolean
+
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        return False
+
+
 class Inventory:
     """Read-only view of ``groups`` + ``hostvars`` with the contract's defaults.
 
@@ -357,6 +367,37 @@ class Inventory:
             if value not in (None, ""):
                 return str(value)
         return None
+
+    def address_pending(self, host):
+        """Whether the host's address is set but cannot be resolved here yet: an inventory that takes it from facts
+        (nvflare_address from ansible_facts), read before that host's facts were gathered."""
+        for name in ("nvflare_address", "ansible_host"):
+            try:
+                value = self.var(host, name)
+            except _UNDEFINED + (ModelError,):
+                return True
+            if value not in (None, ""):
+                return False
+        return False
+
+    def peers_needing_facts(self, hosts):
+        """The hosts outside ``hosts`` whose address one of ``hosts`` needs and cannot resolve before their facts are
+        gathered, in inventory order. A host needs the hosts up its chain and the server (its hosts entry and its
+        model), a relay also the hosts behind it (the sources its port is opened to), a host with
+        nvflare_hosts_all_participants every member. A run limited with --limit leaves them out of the play."""
+        hosts = [str(h) for h in hosts]
+        server = self.server_host(required=False)
+        members = ([server] if server else []) + self.relay_hosts() + self.client_hosts()
+        needed = set()
+        for host in hosts:
+            needed.update(self.chain(host)[1:])
+            if server is not None:
+                needed.add(server)
+            if self.role(host) == "relay":
+                needed.update(h for h in members if h != server and self.upstream(h) == host)
+            if _truthy(self.raw(host, "nvflare_hosts_all_participants", tolerate_undefined=True)):
+                needed.update(members)
+        return [h for h in members if h in needed and h not in hosts and self.address_pending(h)]
 
     def kit_dir(self, host, site_name=None):
         """Where the provision module writes this participant's kit (its own Layout, the one formula)."""

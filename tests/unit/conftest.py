@@ -57,3 +57,20 @@ def run_module(capsys, monkeypatch):
 def warnings_of(result):
     """Warning texts of a run_module result (ansible-core 2.19 returns structured summaries)."""
     return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
+
+
+def run_playbook(cwd, *args, timeout=300):
+    """ansible-playbook of this checkout (its ansible.cfg, the default callback, no colour) run in ``cwd`` with
+    ``args``; the CompletedProcess, whatever its return code. Local hosts get this interpreter."""
+    import subprocess
+
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook")] + [str(a) for a in args]
+    return subprocess.run(argv, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def flat(text):
+    """Output with every run of whitespace made one space: the YAML callback wraps long lines."""
+    return " ".join(text.split())

@@ -9,7 +9,7 @@ import os
 import re
 import subprocess
 
-from fedlib import CLIENTS, ROOT, SERVER, SPARE, STATE, admin_kit, playbook, unit, workspace
+from fedlib import CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, admin_kit, playbook, unit, wait_all_connected, workspace
 
 
 # What the uninstall test does not compare, and why (everything else under /etc, /opt and /var/lib must be
@@ -79,19 +79,44 @@ def test_uninstall_one_host_leaves_it_as_fresh(podman_host):
 
 def test_bad_input_of_a_later_role_changes_nothing_on_a_fresh_host(podman_host):
     """A bad variable of the firewall or of the service role, the last two, stops deploy.yml on the fresh host
-    before the first role changes it (nvflare_common role_checks): the host stays as fresh. The whole fleet runs (a
-    --limit to the one host would leave the server's address, which this inventory takes from facts, unknown); the
-    changed variable sends every host through the roles, and every one stops there, its service still running."""
+    before the first role changes it (nvflare_common role_checks): the host stays as fresh. Once limited to that host
+    (the server's address, which this inventory takes from facts, comes from nvflare_common peer_facts; the hosts
+    role's check, which runs before the firewall's, needs it), once on the whole fleet: the changed variable sends
+    every host through the roles, and every one stops there, its service still running."""
     name = "edgefl-f-site-3"
-    for bad, said in (({"nvflare_firewall_source_cidrs": ["not-a-net"]}, "must list IP networks in CIDR notation"),
-                      ({"nvflare_service_environment": {"BAD NAME": "x"}}, "invalid nvflare_service_environment")):
-        proc = playbook("deploy.yml", "-e", json.dumps(bad), check=False)[0]
+    for limit, bad, said in (
+            (["--limit", name], {"nvflare_firewall_source_cidrs": ["not-a-net"]},
+             "must list IP networks in CIDR notation"),
+            ([], {"nvflare_service_environment": {"BAD NAME": "x"}}, "invalid nvflare_service_environment")):
+        proc = playbook("deploy.yml", *limit, "-e", json.dumps(bad), check=False)[0]
         flat = " ".join(proc.stdout.split())
         assert proc.returncode != 0 and said in flat, proc.stdout[-3000:]
         assert " changed=" in flat and not re.search(r" changed=[1-9]", flat), proc.stdout[-3000:]
         assert_as_fresh(name)
         for other in [SERVER, "edgefl-f-site-1", "edgefl-f-site-2"]:
             assert podman_host(other).service(unit(other)).is_running, other
+
+
+def test_deploy_limited_to_the_fresh_host_brings_it_back(podman_host):
+    """deploy.yml --limit on the one fresh host. This inventory takes every address from facts, and a limited run
+    gathers only its own hosts': before nvflare_common peer_facts, the hosts role stopped it for want of the
+    server's address. The host converges, its hosts entry is the other clients' (the server's address), it
+    registers again, and a second limited run changes nothing."""
+    name = "edgefl-f-site-3"
+    proc, seconds = playbook("deploy.yml", "--limit", name)
+    STATE["deploy_limited_fresh_host_seconds"] = round(seconds, 1)
+    flat = " ".join(proc.stdout.split())
+    assert "ok: [%s -> %s" % (name, SERVER) in flat, proc.stdout[-3000:]  # the server's facts, gathered
+
+    def block(host):
+        text = podman_host(host).file("/etc/hosts").content_string
+        return re.findall(r"^\S+\s+server1$", text, re.M)
+
+    assert block(name) and block(name) == block("edgefl-f-site-1"), (block(name), block("edgefl-f-site-1"))
+    assert podman_host(name).service(unit(name)).is_running
+    wait_all_connected([SITE[c] for c in CLIENTS], 240)
+    again = playbook("deploy.yml", "--limit", name)[0]
+    assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-3000:]
 
 
 def test_uninstall_playbook(podman_host):
