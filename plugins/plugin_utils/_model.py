@@ -413,12 +413,11 @@ class Inventory:
         without an absolute workspace (provisioning then says what is wrong, before anything is created). An
         inventory without a server has one: playbooks/run_lock.yml stops such an inventory before it takes the lock,
         and restore.yml, which needs only the workspace, takes it."""
-        workspace = self.workspace(host)
-        if not workspace or not os.path.isabs(workspace):
+        if self.workspace_error(host):
             return ""
         from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
 
-        return Layout(workspace, self.project_name(host)).run_lock_file
+        return Layout(self.workspace(host), self.project_name(host)).run_lock_file
 
     def unit(self, host, role=None):
         value = self.raw(host, "nvflare_service_unit_name")
