@@ -16,21 +16,18 @@ from ansible.plugins.action.validate_argument_spec import ActionModule as Valida
 
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils._arg_spec import arg_spec_errors
 
-_SPECS = {}  # (path, mtime) -> parsed argument_specs, once per worker
-
 
 def load_options(role_path, entry_point):
-    """The options of an entry point of the role's meta/argument_specs.yml."""
+    """The options of an entry point of the role's meta/argument_specs.yml (read each time: Ansible forks a worker
+    for each task and host, so nothing read here would serve a second call)."""
     path = os.path.join(role_path, "meta", "argument_specs.yml")
     try:
-        key = (path, os.stat(path).st_mtime_ns)
+        with open(path, encoding="utf-8") as f:
+            specs = (yaml.safe_load(f) or {}).get("argument_specs") or {}
     except OSError:
         raise AnsibleActionFail("role_args: %s does not exist: run this task inside a role that has an argument spec"
                                 % path)
-    if key not in _SPECS:
-        with open(path, encoding="utf-8") as f:
-            _SPECS[key] = (yaml.safe_load(f) or {}).get("argument_specs") or {}
-    entry = _SPECS[key].get(entry_point)
+    entry = specs.get(entry_point)
     if not isinstance(entry, dict):
         raise AnsibleActionFail("role_args: %s has no entry point %r" % (path, entry_point))
     return entry.get("options") or {}
