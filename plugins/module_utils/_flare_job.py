@@ -101,24 +101,23 @@ def job_name_rule():
     return getattr(format_check, "type_pattern_mapping", {}).get("job_name")
 
 
-def _check_names(src, deploy_map):
-    """Refuse, before connecting, the names NVFLARE would refuse: the folder's (its submit checks it) and the
-    apps' (the server checks them)."""
-    rule = job_name_rule()
-    if not rule:
-        return
+def _check_folder_name(src, rule):
+    """Refuse, before connecting, a folder name NVFLARE's submit would refuse (``rule``: job_name_rule())."""
     folder = os.path.basename(os.path.normpath(src))
-    if not re.match(rule, folder):
+    if rule and not re.match(rule, folder):
         raise InvalidJob(
             "job folder name %r is not a name NVFLARE accepts for a job (pattern %s): rename the folder, or copy it "
             "to one named with letters, digits, '.', '_' and '-' only" % (folder, rule)
         )
-    for app in sorted(deploy_map or {}):
-        if not re.match(rule, str(app)):
-            raise InvalidJob(
-                "job folder %s: app %r of deploy_map is not a name NVFLARE accepts for an app (pattern %s): rename "
-                "the app folder and its deploy_map key" % (src, app, rule)
-            )
+
+
+def _check_app_name(src, app, rule):
+    """Refuse, before connecting, an app name the server would refuse."""
+    if rule and not re.match(rule, str(app)):
+        raise InvalidJob(
+            "job folder %s: app %r of deploy_map is not a name NVFLARE accepts for an app (pattern %s): rename "
+            "the app folder and its deploy_map key" % (src, app, rule)
+        )
 
 
 def _find_config(folder, basename):
@@ -176,13 +175,15 @@ def check_job_folder(src):
     meta = _load_config(fmt, meta_path, src)
     if not isinstance(meta, dict):
         raise InvalidJob("job folder %s: %s does not hold a mapping" % (src, os.path.basename(meta_path)))
+    rule = job_name_rule()
+    _check_folder_name(src, rule)
     deploy_map = meta.get("deploy_map")
     if deploy_map is None:
-        _check_names(src, None)
         return meta
     if not isinstance(deploy_map, dict) or not deploy_map:
         raise InvalidJob("job folder %s: deploy_map in %s must map app folders to sites" % (src, os.path.basename(meta_path)))
     for app in sorted(deploy_map):
+        _check_app_name(src, app, rule)
         config_dir = os.path.join(src, app, "config")
         if not os.path.isdir(os.path.join(src, app)):
             raise InvalidJob("job folder %s: app %r of deploy_map has no folder %s" % (src, app, os.path.join(src, app)))
@@ -191,7 +192,6 @@ def check_job_folder(src):
                 "job folder %s: app %r has no config/config_fed_server or config/config_fed_client file "
                 "(.json, .conf or .yml)" % (src, app)
             )
-    _check_names(src, deploy_map)
     return meta
 
 

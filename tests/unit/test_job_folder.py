@@ -256,6 +256,23 @@ def test_names_nvflare_refuses_are_refused_before_connecting(tmp_path, run_modul
     _renamed_app(bad_app, "app", "app 1")
     with pytest.raises(InvalidJob, match="app 'app 1' of deploy_map is not a name NVFLARE accepts for an app"):
         fj.check_job_folder(bad_app)
+    # a folder with two faults names the first one met: the folder's name, then each app's name before its files
+    spaced_bad_app = str(tmp_path / "two faults")
+    shutil.copytree(bad_app, spaced_bad_app)
+    with pytest.raises(InvalidJob, match="job folder name 'two faults'"):
+        fj.check_job_folder(spaced_bad_app)
+    shutil.rmtree(os.path.join(bad_app, "app 1"))
+    with pytest.raises(InvalidJob, match="app 'app 1' of deploy_map is not a name NVFLARE accepts"):
+        fj.check_job_folder(bad_app)
+    # a meta without deploy_map has its folder name checked too
+    no_map = str(tmp_path / "no map")
+    shutil.copytree(EXAMPLE_JOB, no_map)
+    meta = _json(os.path.join(no_map, "meta.json"))
+    del meta["deploy_map"]
+    with open(os.path.join(no_map, "meta.json"), "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(InvalidJob, match="job folder name 'no map'"):
+        fj.check_job_folder(no_map)
     # dots, underscores and hyphens are fine, in the folder and in an app's name
     good = str(tmp_path / "np.v1_2-b")
     shutil.copytree(EXAMPLE_JOB, good)
