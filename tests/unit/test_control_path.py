@@ -7,15 +7,11 @@ Ansible runs control-node modules in the playbook's directory (shown here by a r
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 
 import pytest
-
 from ansible_collections.edgefl.nvflare.plugins.filter.control_path import control_path
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from conftest import flat, run_playbook
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -57,15 +53,8 @@ def test_in_a_playbook_it_is_the_directory_ansible_playbook_runs_in(tmp_path):
         "    - ansible.builtin.debug:\n"
         "        msg: \"MODULE={{ module_cwd.stdout }} PATH={{ rel | edgefl.nvflare.control_path }}\"\n"
     )
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_LOCALHOST_WARNING="0",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    proc = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(book / "play.yml"),
-         "-e", "ansible_python_interpreter=" + sys.executable, "-e", "rel=jobs/my_job"],
-        cwd=str(work), env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
+    proc = run_playbook(work, book / "play.yml", "-e", "ansible_python_interpreter=" + sys.executable,
+                        "-e", "rel=jobs/my_job", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # the module ran in the playbook's directory; the filter read the path from where ansible-playbook runs
-    flat = " ".join(proc.stdout.split())  # the YAML callback wraps long lines
-    assert "MODULE=%s PATH=%s" % (book, work / "jobs" / "my_job") in flat, proc.stdout
+    assert "MODULE=%s PATH=%s" % (book, work / "jobs" / "my_job") in flat(proc.stdout), proc.stdout

@@ -9,12 +9,12 @@ its characters."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 import yaml
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils._arg_spec import arg_spec_errors
+from conftest import flat, run_playbook
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -70,17 +70,11 @@ def test_a_role_run_refuses_a_list_given_on_the_command_line(tmp_path):
         "        name: edgefl.nvflare.nvflare_firewall\n"
         "        tasks_from: checks\n"
     )
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_LOCALHOST_WARNING="0",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "play.yml",
-            "-e", "ansible_python_interpreter=" + sys.executable, "-e", "ansible_connection=local"]
-    bad = subprocess.run(argv + ["-e", "nvflare_firewall_source_cidrs=10.0.0.0/8"], cwd=str(tmp_path), env=env,
-                         capture_output=True, text=True, timeout=120, check=False)
-    flat = " ".join(bad.stdout.split())
+    argv = ["play.yml", "-e", "ansible_python_interpreter=" + sys.executable, "-e", "ansible_connection=local"]
+    bad = run_playbook(tmp_path, *argv, "-e", "nvflare_firewall_source_cidrs=10.0.0.0/8", timeout=120)
+    out = flat(bad.stdout)
     assert bad.returncode != 0, bad.stdout
-    assert "invalid input on localhost: nvflare_firewall_source_cidrs must be a list, got a string" in flat, bad.stdout
+    assert "invalid input on localhost: nvflare_firewall_source_cidrs must be a list, got a string" in out, bad.stdout
     assert "Check the ports" not in bad.stdout  # it stopped at the first check
-    good = subprocess.run(argv + ["-e", '{"nvflare_firewall_source_cidrs": ["10.0.0.0/8"]}'], cwd=str(tmp_path),
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    good = run_playbook(tmp_path, *argv, "-e", '{"nvflare_firewall_source_cidrs": ["10.0.0.0/8"]}', timeout=120)
     assert good.returncode == 0, good.stdout + good.stderr
