@@ -101,7 +101,7 @@ class ActionModule(ActionBase):
             result.update(first)
             return result
         start += first.get("run_lock", {}).get("waited", 0)  # the job's timeout does not count a wait for the lock
-        carried = dict((k, first[k]) for k in ("submitted", "submit_token", "run_lock") if k in first)
+        carried = dict((k, first[k]) for k in ("submitted", "submit_token", "run_lock", "job_folder") if k in first)
         job_id, status = first["job_id"], first.get("status")
         by_id = dict((k, args[k]) for k in _SESSION if k in args)
         by_id.update(job_id=job_id, wait=False, progress=True)

@@ -101,14 +101,44 @@ def job_name_rule():
     return getattr(format_check, "type_pattern_mapping", {}).get("job_name")
 
 
-def _check_folder_name(src, rule):
-    """Refuse, before connecting, a folder name NVFLARE's submit would refuse (``rule``: job_name_rule())."""
-    folder = os.path.basename(os.path.normpath(src))
-    if rule and not re.match(rule, folder):
-        raise InvalidJob(
-            "job folder name %r is not a name NVFLARE accepts for a job (pattern %s): rename the folder, or copy it "
-            "to one named with letters, digits, '.', '_' and '-' only" % (folder, rule)
-        )
+def staged_name(folder, rule=None):
+    """The name the staged copy of ``folder`` is submitted under: the folder's own name when NVFLARE accepts it as a
+    job folder name (``rule``: job_name_rule()), else that name with every other character made '-' (and 'job-'
+    before it when it does not start with a letter or digit). The FLARE API refuses such a folder, and
+    ``nvflare job submit`` accepts it by submitting a copy under a temporary name; the job's name is its meta's."""
+    name = os.path.basename(os.path.normpath(folder))
+    if rule is None or re.match(rule, name):
+        return name
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", name)
+    return name if re.match(r"[A-Za-z0-9]", name) else "job-" + name
+
+
+_SUBMIT_EXTS = (".json", ".conf", ".yml", ".yaml")  # what `nvflare job submit` looks for when it resolves a folder
+
+
+def _submittable(path):
+    return (any(os.path.isfile(os.path.join(path, "meta" + ext)) for ext in _SUBMIT_EXTS)
+            and any(os.path.isfile(os.path.join(path, "app", "config", "config_fed_server" + ext)) for ext in _SUBMIT_EXTS))
+
+
+def _subfolders(path):
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return []
+    return [os.path.join(path, n) for n in names if not n.startswith(".") and os.path.isdir(os.path.join(path, n))]
+
+
+def resolve_job_folder(src):
+    """The folder ``nvflare job submit -j src`` submits: ``src`` when it holds a meta file and app/config/
+    config_fed_server, else its only sub-folder (hidden ones aside) when that one does - the layout a recipe's
+    export and FedJob.export_job write, ``<export dir>/<job name>/`` - else ``src``, which is then checked."""
+    if not os.path.isdir(src) or _submittable(src):
+        return src
+    subs = _subfolders(src)
+    if len(subs) == 1 and _submittable(subs[0]):
+        return subs[0]
+    return src
 
 
 def _check_app_name(src, app, rule):
@@ -168,15 +198,16 @@ def check_job_folder(src):
     names = ", ".join("meta" + ext for ext in ConfigFormat.config_ext_formats())
     fmt, meta_path = _find_config(src, "meta")
     if meta_path is None:
+        jobs = [os.path.basename(p) for p in _subfolders(src) if _find_config(p, "meta")[1]]
         raise InvalidJob(
-            "src %r has no meta.json, meta.conf or meta.yml (NVFLARE reads %s): it is not an NVFLARE job folder. "
-            "Export one with a recipe's export() or create one with `nvflare job create`" % (src, names)
+            "src %r has no meta.json, meta.conf or meta.yml (NVFLARE reads %s): it is not an NVFLARE job folder. %s"
+            % (src, names, ("It holds the job folders %s: give one of them as src" % ", ".join(jobs)) if jobs else
+               "Export one with a recipe's export() or create one with `nvflare job create`")
         )
     meta = _load_config(fmt, meta_path, src)
     if not isinstance(meta, dict):
         raise InvalidJob("job folder %s: %s does not hold a mapping" % (src, os.path.basename(meta_path)))
     rule = job_name_rule()
-    _check_folder_name(src, rule)
     deploy_map = meta.get("deploy_map")
     if deploy_map is None:
         return meta
@@ -195,9 +226,29 @@ def check_job_folder(src):
     return meta
 
 
+def nvflare_refusal(staged):
+    """What NVFLARE's own job check (JobMetaValidator: the server's check of every submitted job) says of the staged
+    copy, zipped as NVFLARE's admin client zips it; '' when it accepts the job, or when this NVFLARE has no such
+    check. Run before connecting, so check mode reports what the server would refuse: a deploy_map without the
+    server, two apps for one site, min_clients above the sites deployed to, a mandatory client not deployed to."""
+    try:
+        # pylint: disable=import-outside-toplevel
+        from nvflare.fuel.utils.zip_utils import zip_directory_to_bytes
+        from nvflare.private.fed.server.job_meta_validator import JobMetaValidator
+    except ImportError:  # pragma: no cover - every supported NVFLARE line has both
+        return ""
+    parent, name = os.path.split(staged)
+    try:
+        valid, error, _meta = JobMetaValidator().validate(name, zip_directory_to_bytes(parent, name))
+    except Exception:  # pylint: disable=broad-exception-caught
+        return ""  # a check that cannot run here is left to the server
+    return "" if valid else str(error)
+
+
 @contextlib.contextmanager
 def staged_job(src):
-    """Check src and yield a private copy of it with every (inside) link resolved, named like src.
+    """Check src and yield a private copy of it with every (inside) link resolved, named like src (or as
+    staged_name() makes a name NVFLARE refuses), once NVFLARE's own job check accepts that copy.
 
     The copy is what gets hashed for the default submit token and what gets submitted, so the token
     covers the content of linked files too and NVFLARE never sees a link.
@@ -206,8 +257,11 @@ def staged_job(src):
     check_links(src)
     tmp = tempfile.mkdtemp(prefix="edgefl-stage-")
     try:
-        copy = os.path.join(tmp, os.path.basename(os.path.normpath(src)))
+        copy = os.path.join(tmp, staged_name(src, job_name_rule()))
         shutil.copytree(os.path.realpath(src), copy, symlinks=False, ignore=shutil.ignore_patterns(_NVFL_ARTIFACTS))
+        refusal = nvflare_refusal(copy)
+        if refusal:
+            raise InvalidJob("NVFLARE refuses the job folder %s: %s" % (src, refusal))
         yield copy
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -231,8 +285,11 @@ def run_job(params, check_mode=False):
     check_admin_kit(params["admin_kit"])
     if params.get("job_id"):
         return _session(params, None, None, check_mode)
-    with staged_job(params["src"]) as staged:
-        return _session(params, _token(params, staged), staged, check_mode)
+    folder = resolve_job_folder(params["src"])
+    with staged_job(folder) as staged:
+        result = _session(params, _token(params, staged), staged, check_mode)
+    result["job_folder"] = folder
+    return result
 
 
 def _session(params, token, staged, check_mode):

@@ -48,9 +48,17 @@ options:
         C(nvflare job create) writes) or C(meta.yml), and its app configs may use any of those formats; they are
         read with NVFLARE's own loaders before connecting, and a folder that is not a job fails with
         RV(error=invalid_job). C(.yml) files need the C(omegaconf) package next to nvflare.
-      - The folder's name and the app names of its C(deploy_map) must follow the job-name rule of the installed
-        NVFLARE (2.9 letters, digits, C(.), C(_) and C(-), starting with a letter or digit); names it would
-        refuse fail with RV(error=invalid_job) before connecting.
+      - NVFLARE's own job check (its C(JobMetaValidator), which the server runs on every submitted job) then runs
+        on the copy that would be submitted, before connecting and in check mode too; what it refuses (for example
+        a C(deploy_map) without the server, or C(min_clients) above the sites deployed to) fails with
+        RV(error=invalid_job) and NVFLARE's message.
+      - As C(nvflare job submit -j) does, a folder that is not a job itself but holds exactly one job folder (hidden
+        folders aside; the layout of a recipe's export) submits that one (RV(job_folder)).
+      - The app names of its C(deploy_map) must follow the job-name rule of the installed NVFLARE (2.9 letters,
+        digits, C(.), C(_) and C(-), starting with a letter or digit); a name it would refuse fails with
+        RV(error=invalid_job) before connecting. A folder name outside that rule is submitted as a copy named with
+        every other character made C(-) (C(my job) as C(my-job)), as C(nvflare job submit) submits a copy under a
+        temporary name.
       - Symbolic links that point outside the folder, dangle or loop are refused with RV(error=invalid_job)
         naming the link (whatever a link points at would be sent to every site). Links inside the folder are
         followed; the job is submitted as a copy with each link replaced by its target, and the default
@@ -159,6 +167,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+job_folder:
+  description: The job folder that was checked and submitted; O(src), or the one job folder inside it.
+  returned: when O(src) is given and the checks passed
+  type: str
+  sample: /home/me/jobs/export/numpy_fedavg
+  version_added: 1.5.0
 job_id:
   description: ID of the job the submit token resolves to (null in check mode when nothing was submitted yet).
   returned: always

@@ -236,8 +236,9 @@ def _renamed_app(src, old, new):
 
 
 def test_names_nvflare_refuses_are_refused_before_connecting(tmp_path, run_module):
-    """NVFLARE's submit refuses a job folder name outside its job-name pattern, and its server an app name; both are
-    reported as invalid_job before any connection, in check mode too, naming the folder or app."""
+    """NVFLARE's server refuses an app name outside its job-name pattern: reported as invalid_job before any
+    connection, in check mode too, naming the app. A folder name outside it is what `nvflare job submit` accepts by
+    submitting a copy under another name: the staged copy gets one."""
     from ansible_collections.edgefl.nvflare.plugins.modules import job as job_module
 
     assert fj.job_name_rule() == r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # NVFLARE 2.9's own rule, read from NVFLARE
@@ -246,35 +247,82 @@ def test_names_nvflare_refuses_are_refused_before_connecting(tmp_path, run_modul
     (kit / "fed_admin.json").write_text("{}")
     spaced = str(tmp_path / "my job")
     shutil.copytree(EXAMPLE_JOB, spaced)
-    for check_mode in (False, True):
-        res = run_module(job_module.main, {"admin_kit": str(kit.parent), "src": spaced, "connect_timeout": 1},
-                         check_mode=check_mode)
-        assert res["failed"] and res["error"] == "invalid_job", res
-        assert "job folder name 'my job' is not a name NVFLARE accepts" in res["msg"] and "rename the folder" in res["msg"]
+    with fj.staged_job(spaced) as staged:
+        assert os.path.basename(staged) == "my-job" and fj.check_job_folder(staged)["name"] == "numpy_fedavg"
+    assert fj.staged_name("_x y", fj.job_name_rule()) == "job-_x-y"
+    assert fj.staged_name("np.v1_2-b", fj.job_name_rule()) == "np.v1_2-b"
     bad_app = str(tmp_path / "bad_app")
     shutil.copytree(EXAMPLE_JOB, bad_app)
     _renamed_app(bad_app, "app", "app 1")
-    with pytest.raises(InvalidJob, match="app 'app 1' of deploy_map is not a name NVFLARE accepts for an app"):
-        fj.check_job_folder(bad_app)
-    # a folder with two faults names the first one met: the folder's name, then each app's name before its files
-    spaced_bad_app = str(tmp_path / "two faults")
-    shutil.copytree(bad_app, spaced_bad_app)
-    with pytest.raises(InvalidJob, match="job folder name 'two faults'"):
-        fj.check_job_folder(spaced_bad_app)
+    for check_mode in (False, True):
+        res = run_module(job_module.main, {"admin_kit": str(kit.parent), "src": bad_app, "connect_timeout": 1},
+                         check_mode=check_mode)
+        assert res["failed"] and res["error"] == "invalid_job", res
+        assert "app 'app 1' of deploy_map is not a name NVFLARE accepts for an app" in res["msg"], res
+    # the app's name comes before its files
     shutil.rmtree(os.path.join(bad_app, "app 1"))
     with pytest.raises(InvalidJob, match="app 'app 1' of deploy_map is not a name NVFLARE accepts"):
         fj.check_job_folder(bad_app)
-    # a meta without deploy_map has its folder name checked too
-    no_map = str(tmp_path / "no map")
-    shutil.copytree(EXAMPLE_JOB, no_map)
-    meta = _json(os.path.join(no_map, "meta.json"))
-    del meta["deploy_map"]
-    with open(os.path.join(no_map, "meta.json"), "w") as f:
-        json.dump(meta, f)
-    with pytest.raises(InvalidJob, match="job folder name 'no map'"):
-        fj.check_job_folder(no_map)
     # dots, underscores and hyphens are fine, in the folder and in an app's name
     good = str(tmp_path / "np.v1_2-b")
     shutil.copytree(EXAMPLE_JOB, good)
     _renamed_app(good, "app", "app_site-1.v2")
     assert fj.check_job_folder(good)["name"] == "numpy_fedavg"
+
+
+def _edited_meta(src, **changes):
+    meta = _json(os.path.join(src, "meta.json"))
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    with open(os.path.join(src, "meta.json"), "w") as f:
+        json.dump(meta, f)
+
+
+@pytest.mark.parametrize("changes, said", [
+    ({"deploy_map": None}, "deploy_map is empty"),
+    ({"deploy_map": {"app": ["site-1", "site-2"]}}, "Missing server site in deploy_map"),
+    ({"deploy_map": {"app": ["server", "site-1", "site-2"]}, "min_clients": 3}, "min 3 clients required"),
+    ({"deploy_map": {"app": ["server", "site-1"]}, "min_clients": 1, "mandatory_clients": ["site-2"]}, "Mandatory clients"),
+    ({"deploy_map": {"app": ["@ALL", "site-1"]}}, "No other site can be specified"),
+])
+def test_what_nvflares_own_job_check_refuses_is_refused_before_connecting(tmp_path, run_module, changes, said):
+    """NVFLARE's JobMetaValidator (what the server runs on every submitted job) runs on the staged copy: its
+    refusals fail with invalid_job and NVFLARE's own words, in check mode too, before any connection."""
+    from ansible_collections.edgefl.nvflare.plugins.modules import job as job_module
+
+    kit = tmp_path / "admin@nvidia.com" / "startup"
+    kit.mkdir(parents=True)
+    (kit / "fed_admin.json").write_text("{}")
+    src = str(tmp_path / "np")
+    shutil.copytree(EXAMPLE_JOB, src)
+    _edited_meta(src, **changes)
+    for check_mode in (True, False):
+        res = run_module(job_module.main, {"admin_kit": str(kit.parent), "src": src, "connect_timeout": 1},
+                         check_mode=check_mode)
+        assert res["failed"] and res["error"] == "invalid_job", res
+        assert res["msg"].startswith("NVFLARE refuses the job folder %s: " % src) and said in res["msg"], res
+
+
+def test_nvflares_own_job_check_accepts_the_example_and_site_lists():
+    with fj.staged_job(EXAMPLE_JOB) as staged:
+        assert fj.nvflare_refusal(staged) == ""
+        _edited_meta(staged, deploy_map={"app": ["server", "site-1", "site-2"]}, min_clients=2)
+        assert fj.nvflare_refusal(staged) == ""
+
+
+def test_a_folder_holding_one_job_is_resolved_as_nvflare_job_submit_does(tmp_path):
+    """`nvflare job submit -j <dir>` submits the only sub-folder of <dir> when <dir> is not itself a job and that
+    sub-folder is (the layout of a recipe's export); with two job folders inside, nothing is guessed."""
+    export = tmp_path / "export"
+    shutil.copytree(EXAMPLE_JOB, str(export / "numpy_fedavg"))
+    (export / ".cache").mkdir()  # hidden folders do not count
+    assert fj.resolve_job_folder(str(export)) == str(export / "numpy_fedavg")
+    assert fj.resolve_job_folder(str(export / "numpy_fedavg")) == str(export / "numpy_fedavg")
+    shutil.copytree(EXAMPLE_JOB, str(export / "second"))
+    assert fj.resolve_job_folder(str(export)) == str(export)
+    with pytest.raises(InvalidJob, match="It holds the job folders numpy_fedavg, second: give one of them as src"):
+        fj.check_job_folder(str(export))
+    assert fj.resolve_job_folder(str(tmp_path / "missing")) == str(tmp_path / "missing")

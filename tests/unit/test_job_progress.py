@@ -187,12 +187,13 @@ def test_last_round_reads_nvflare_round_lines():
 
 
 def test_submit_job_reads_a_relative_folder_from_the_operators_directory(fed, tmp_path):
-    """-e nvflare_submit_src=jobs/np -e nvflare_submit_dest=res from the directory ansible-playbook runs in: the job
+    """-e nvflare_submit_src=jobs/export -e nvflare_submit_dest=res from the directory ansible-playbook runs in: the job
     runs and its result lands there, although Ansible runs the job module in playbooks/ (edgefl.nvflare.control_path,
-    docs/playbooks.md)."""
+    docs/playbooks.md). jobs/export holds one job folder, named with a space, as `nvflare job submit -j jobs/export`
+    takes it: the folder inside is submitted, as a copy under a name NVFLARE's FLARE API accepts."""
     import shutil
 
-    shutil.copytree(EXAMPLE_JOB, str(tmp_path / "jobs" / "np"))
+    shutil.copytree(EXAMPLE_JOB, str(tmp_path / "jobs" / "export" / "my job"))
     (tmp_path / "inv.yml").write_text(
         "all:\n"
         "  vars: {ansible_connection: local, ansible_python_interpreter: \"%s\", nvflare_workspace: \"%s\",\n"
@@ -206,12 +207,13 @@ def test_submit_job_reads_a_relative_folder_from_the_operators_directory(fed, tm
     token = "relative-src-%d" % os.getpid()
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml", "-v",
-         os.path.join(ROOT, "playbooks", "submit_job.yml"), "-e", "nvflare_submit_src=jobs/np",
+         os.path.join(ROOT, "playbooks", "submit_job.yml"), "-e", "nvflare_submit_src=jobs/export",
          "-e", "nvflare_submit_dest=res", "-e", "nvflare_submit_timeout=180", "-e", "nvflare_submit_token=" + token],
         cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"submitted": true' in proc.stdout and '"submit_token": "%s"' % token in proc.stdout, proc.stdout
+    assert '"job_folder": "%s"' % (tmp_path / "jobs" / "export" / "my job") in proc.stdout, proc.stdout
     # waited for (the shared federation is idle again) and downloaded into res/ of that directory, too
     job_id = re.search(r"^\[localhost\] job (\S+): FINISHED:COMPLETED", proc.stdout, re.M).group(1)
     assert (tmp_path / "res" / job_id / "workspace" / "models" / "server.npy").is_file(), proc.stdout
