@@ -129,10 +129,11 @@ class ActionModule(ActionBase):
         final.update(carried)
         final["changed"] = bool(first.get("changed") or final.get("changed"))
         if final.get("error") == "timeout":
-            final["msg"] = (
-                "job %s did not finish within %ss (last status %s): raise timeout, or check that enough "
-                "clients are connected for the job's min_clients" % (job_id, timeout, final.get("status") or status)
-            )
+            # the module waited for the rest of the time only: say the whole timeout, and keep its reason
+            reason = str(final.get("msg") or "").partition("): ")[2] or (
+                "raise timeout, or check that enough clients are connected for the job's min_clients")
+            final["msg"] = "job %s did not finish within %ss (last status %s): %s" % (
+                job_id, timeout, final.get("status") or status, reason)
         if final.get("status") != status and final.get("status"):
             display.display("[%s] job %s: %s" % (host, job_id, final.get("status")))
         result.update(final)

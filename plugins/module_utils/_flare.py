@@ -185,6 +185,55 @@ class JobProgress:
         return not is_terminal(self.status)
 
 
+def deploy_sites(deploy_map):
+    """The client sites a deploy_map names (each app's list of names, or of {sites: [...]} entries), in order;
+    None when it deploys to @ALL (every connected client)."""
+    sites = []
+    for deployments in (deploy_map or {}).values():
+        for item in deployments if isinstance(deployments, list) else [deployments]:
+            names = item.get("sites") or [] if isinstance(item, dict) else [item]
+            for name in names:
+                name = str(name)
+                if name.upper() == "@ALL":
+                    return None
+                if name != "server" and name not in sites:
+                    sites.append(name)
+    return sites
+
+
+def waiting_reason(meta, connected):
+    """Why the server has not started a SUBMITTED job, from its meta and the connected client names; '' when the
+    connected clients should be enough."""
+    mandatory = [str(m) for m in meta.get("mandatory_clients") or []]
+    absent_mandatory = [m for m in mandatory if m not in connected]
+    sites = deploy_sites(meta.get("deploy_map"))
+    needed = meta.get("min_clients")
+    try:
+        needed = int(needed) if needed is not None else None
+    except (TypeError, ValueError):
+        needed = None
+    shown = ", ".join(connected) or "none"
+    if sites is None:
+        if needed is not None and len(connected) < needed:
+            return ("the server has not started it: the job needs min_clients=%s and %d client(s) are connected (%s). "
+                    "Start or reconnect more clients (status.yml lists them), or lower min_clients in the job's meta"
+                    % (needed, len(connected), shown))
+    else:
+        usable = [s for s in sites if s in connected]
+        absent = [s for s in sites if s not in connected]
+        if (needed is not None and len(usable) < needed) or (needed is None and absent):
+            return ("the server has not started it: its deploy_map names the clients %s, of which %s connected "
+                    "(connected: %s), and it needs %s of them. Start or reconnect %s, or fix the deploy_map or "
+                    "min_clients in the job's meta (a name that is no client of this federation never connects)"
+                    % (", ".join(sites), ("%d is" % len(usable)) if len(usable) == 1 else ("%d are" % len(usable)),
+                       shown, "min_clients=%d" % needed if needed is not None else "all",
+                       ", ".join(absent)))
+    if absent_mandatory:
+        return ("the server has not started it: its mandatory_clients %s are not connected (connected: %s). Start or "
+                "reconnect them, or fix mandatory_clients in the job's meta" % (", ".join(absent_mandatory), shown))
+    return ""
+
+
 class FlareClient:
     """One admin session against the server named in the admin kit."""
 
@@ -387,19 +436,15 @@ class FlareClient:
 
     def _why_waiting(self, meta):
         """What to do about a job that did not finish in time. A job the server never dispatched waits for its
-        min_clients: say how many that is and which clients are connected."""
+        min_clients among the sites its deploy_map names, and for its mandatory clients: say which are connected."""
         generic = "raise timeout, or check that enough clients are connected for the job's min_clients"
-        if not meta or meta.get("status") != "SUBMITTED" or meta.get("min_clients") is None:
+        if not meta or meta.get("status") != "SUBMITTED":
             return generic
         try:
-            connected = [c["name"] for c in self.system_status()["clients"]]
+            connected = sorted(c["name"] for c in self.system_status()["clients"])
         except FlareError:
             return generic
-        if len(connected) >= int(meta["min_clients"]):
-            return generic
-        return ("the server has not started it: the job needs min_clients=%s and %d client(s) are connected (%s). "
-                "Start or reconnect more clients (status.yml lists them), or lower min_clients in the job's meta"
-                % (meta["min_clients"], len(connected), ", ".join(sorted(connected)) or "none"))
+        return waiting_reason(meta, connected) or generic
 
     def job_round(self, job_id, lines=400):
         """The last training round the server's job log says started (NVFLARE's FedAvg and ScatterAndGather log

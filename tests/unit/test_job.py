@@ -254,3 +254,22 @@ def test_explicit_token_reused_for_edited_content_is_refused(fed, work, capsys):
     failed, edited = run_module(job_module, args, capsys)
     assert failed, edited
     assert "already used for different job content" in edited["msg"] and first["job_id"] in edited["msg"], edited
+
+
+@pytest.mark.parametrize("meta, connected, said", [
+    ({"min_clients": 3, "deploy_map": {"app": ["@ALL"]}}, ["site-1"], "needs min_clients=3 and 1 client(s) are connected"),
+    ({"min_clients": 1, "deploy_map": {"app": ["@all"]}}, ["site-1"], ""),
+    ({"min_clients": 2, "deploy_map": {"app": ["server", "site-1", "site-9"]}}, ["site-1", "site-2"],
+     "its deploy_map names the clients site-1, site-9, of which 1 is connected"),
+    # NVFLARE's {sites: [...]} entries, and no min_clients: every site named is needed
+    ({"deploy_map": {"a": [{"sites": ["server"]}], "b": [{"sites": ["site-1", "site-3"]}]}}, ["site-1"],
+     "needs all of them. Start or reconnect site-3"),
+    ({"min_clients": 1, "deploy_map": {"app": ["server", "site-1"]}}, ["site-1"], ""),
+    ({"min_clients": 1, "mandatory_clients": ["site-2"], "deploy_map": {"app": ["@ALL"]}}, ["site-1"],
+     "its mandatory_clients site-2 are not connected"),
+])
+def test_a_job_the_server_does_not_start_says_which_clients_it_waits_for(meta, connected, said):
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import waiting_reason
+
+    reason = waiting_reason(meta, connected)
+    assert (said in reason) if said else reason == "", reason

@@ -123,7 +123,8 @@ def test_job_timeout_through_the_action_plugin(fed, tmp_path):
     src = tmp_path / "unschedulable"
     shutil.copytree(EXAMPLE_JOB, str(src))
     meta = json.loads((src / "meta.json").read_text())
-    meta["min_clients"] = 9
+    meta["min_clients"] = 2
+    meta["deploy_map"] = {"app": ["server", "site-1", "site-9"]}  # site-9 is no client of this federation
     # a name of this run's own: the submit token hashes the content, and the shared federation may hold
     # an identical job from another test (then this run would find it instead of submitting)
     meta["name"] = "unschedulable-%d-%d" % (os.getpid(), time.time_ns())
@@ -131,7 +132,11 @@ def test_job_timeout_through_the_action_plugin(fed, tmp_path):
     proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(src), "timeout": 6}, tmp_path)
     assert proc.returncode != 0
     assert re.search(r"^\[localhost\] job \S+: SUBMITTED, \d+s/6s$", proc.stdout, re.M), proc.stdout
-    assert "did not finish within 6s (last status SUBMITTED)" in proc.stdout, proc.stdout
+    flat = " ".join(proc.stdout.split())
+    # the whole timeout, and the module's reason: which of the deploy_map's clients are not connected
+    assert ("did not finish within 6s (last status SUBMITTED): the server has not started it: its deploy_map names "
+            "the clients site-1, site-9, of which 1 is connected (connected: site-1, site-2), and it needs "
+            "min_clients=2 of them. Start or reconnect site-9") in flat, proc.stdout
     assert '"error": "timeout"' in proc.stdout and '"submitted": true' in proc.stdout, proc.stdout
 
 
