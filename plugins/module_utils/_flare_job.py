@@ -199,6 +199,12 @@ def check_job_folder(src):
     fmt, meta_path = _find_config(src, "meta")
     if meta_path is None:
         jobs = [os.path.basename(p) for p in _subfolders(src) if _find_config(p, "meta")[1]]
+        if any(_find_config(os.path.join(src, "config"), base)[1] for base in ("config_fed_server", "config_fed_client")):
+            raise InvalidJob(
+                "src %r is an app folder (config/ at its top, no meta file), the layout before NVFLARE 2.1 jobs, which "
+                "NVFLARE's submit refuses: make a job folder that holds it as app/ next to a meta.json with "
+                "{\"name\": \"<job>\", \"deploy_map\": {\"app\": [\"@ALL\"]}, \"min_clients\": <n>}" % (src,)
+            )
         raise InvalidJob(
             "src %r has no meta.json, meta.conf or meta.yml (NVFLARE reads %s): it is not an NVFLARE job folder. %s"
             % (src, names, ("It holds the job folders %s: give one of them as src" % ", ".join(jobs)) if jobs else

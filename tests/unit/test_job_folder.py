@@ -326,3 +326,19 @@ def test_a_folder_holding_one_job_is_resolved_as_nvflare_job_submit_does(tmp_pat
     with pytest.raises(InvalidJob, match="It holds the job folders numpy_fedavg, second: give one of them as src"):
         fj.check_job_folder(str(export))
     assert fj.resolve_job_folder(str(tmp_path / "missing")) == str(tmp_path / "missing")
+
+
+def test_a_legacy_app_folder_is_named_with_the_layout_to_use(tmp_path):
+    """An app folder of the layout before jobs (config/ at the top, no meta), which NVFLARE's submit refuses ("possible
+    in legacy job format"): the error says so and shows the meta to add."""
+    legacy = tmp_path / "legacy_app"
+    shutil.copytree(os.path.join(EXAMPLE_JOB, "app"), str(legacy))
+    with pytest.raises(InvalidJob, match=r"is an app folder \(config/ at its top, no meta file\)") as exc:
+        fj.check_job_folder(str(legacy))
+    assert '"deploy_map": {"app": ["@ALL"]}' in str(exc.value)
+    # made into a job folder as the message says, it passes
+    job = tmp_path / "legacy_job"
+    shutil.copytree(str(legacy), str(job / "app"))
+    (job / "meta.json").write_text(json.dumps({"name": "legacy", "deploy_map": {"app": ["@ALL"]}, "min_clients": 2}))
+    with fj.staged_job(str(job)) as staged:
+        assert os.path.basename(staged) == "legacy_job"
