@@ -63,9 +63,10 @@ _value:
     problems:
       description:
         - What a playbook that changes the federation refuses before it touches a host, as messages
-          (C(playbooks/run_lock.yml) fails with them). These are no host in C(nvflare_server), and an
-          C(nvflare_workspace) that is not set or is a relative path. Empty when there is none; other inventory
-          mistakes make the filter fail.
+          (C(playbooks/run_lock.yml) fails with them). These are no host in C(nvflare_server), an
+          C(nvflare_workspace) that is not set or is a relative path, and a server, client or relay group that is
+          empty or missing while a group of a near name (C(nvflare_client), C(nvflare-clients)) has hosts. Empty
+          when there is none; other inventory mistakes make the filter fail.
       type: list
       elements: str
     ports:

@@ -294,9 +294,30 @@ class Inventory:
         servers = self._group(self.server_group)
         if not servers:
             found.append(self._server_count_error(servers))
+        found.extend(self.misspelled_groups())
         workspace = self.workspace_error(host)
         if workspace:
             found.append(workspace)
+        return found
+
+    def misspelled_groups(self):
+        """One message per group of this model (server, clients, relays) that is empty or missing while the inventory
+        has hosts in a group whose name is close to it (nvflare_client, nvflare-clients, nvflare_servers): the
+        playbooks would deploy without those hosts and say nothing."""
+        import difflib
+
+        ours = (self.server_group, self.client_group, self.relay_group)
+        others = [g for g in sorted(self.groups) if g not in ours + ("all", "ungrouped") and self._group(g)]
+        found = []
+        for name in ours:
+            if self._group(name):
+                continue
+            for near in difflib.get_close_matches(name, others, n=1, cutoff=0.8):
+                count = len(self._group(near))
+                state = "empty" if name in self.groups else "missing"
+                plural = "" if count == 1 else "s"
+                found.append("inventory group %r (%d host%s) looks like a misspelling of %r, which the playbooks read "
+                             "and which is %s: rename it to %s" % (near, count, plural, name, state, name))
         return found
 
     def _port(self, host, name, default):

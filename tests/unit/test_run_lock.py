@@ -402,6 +402,8 @@ def test_a_job_is_not_submitted_while_another_run_changes_the_federation(tmp_pat
      "different directory in each playbook; give an absolute control-node directory (or one under ~)"),
     ("nvflare_server: {hosts: {s: }}", None, "nvflare_workspace is not set: set it (group_vars/all) to an absolute "
      "control-node directory"),
+    ("nvflare_server: {hosts: {s: }}\n    nvflare_relay: {hosts: {r1: }}", "{ws}", "inventory group 'nvflare_relay' "
+     "(1 host) looks like a misspelling of 'nvflare_relays', which the playbooks read and which is missing"),
 ])
 def test_an_inventory_without_a_server_or_workspace_stops_before_any_host(tmp_path, server, workspace, said):
     ws = "" if workspace is None else ', nvflare_workspace: "%s"' % workspace.format(ws=tmp_path / "ws")

@@ -403,3 +403,22 @@ def test_a_worker_process_reuses_the_model():
     assert name == "site-1"
     assert role == "relay"
     assert total == reads + 2
+
+
+@pytest.mark.parametrize("groups, said", [
+    ({"nvflare_server": ["server1"], "nvflare_client": ["site-1", "site-2"]},
+     ["inventory group 'nvflare_client' (2 hosts) looks like a misspelling of 'nvflare_clients', which the playbooks "
+      "read and which is missing: rename it to nvflare_clients"]),
+    ({"nvflare_server": ["server1"], "nvflare_clients": [], "nvflare-clients": ["site-1"], "nvflare_relay": ["site-2"]},
+     ["inventory group 'nvflare-clients' (1 host) looks like a misspelling of 'nvflare_clients', which the playbooks "
+      "read and which is empty: rename it to nvflare_clients",
+      "inventory group 'nvflare_relay' (1 host) looks like a misspelling of 'nvflare_relays', which the playbooks "
+      "read and which is missing: rename it to nvflare_relays"]),
+    # groups of other names, and a near name next to a group that has hosts, are left alone
+    ({"nvflare_server": ["server1"], "nvflare_clients": ["site-1"], "nvflare_client": ["site-2"], "clients": ["x"],
+      "gpu": ["site-1"]}, []),
+])
+def test_a_misspelled_group_is_a_problem(groups, said):
+    g, hv = inv(groups=dict({"all": ["server1", "site-1", "site-2", "x"]}, **groups))
+    out = federation(g, hv, host="localhost")
+    assert [p for p in out["problems"] if "misspelling" in p] == said
