@@ -114,7 +114,7 @@ def test_deploy_limited_to_the_fresh_host_brings_it_back(podman_host):
 
     assert block(name) and block(name) == block("edgefl-f-site-1"), (block(name), block("edgefl-f-site-1"))
     assert podman_host(name).service(unit(name)).is_running
-    wait_all_connected([SITE[c] for c in CLIENTS], 240)
+    wait_all_connected([SITE[c] for c in CLIENTS + [SPARE]], 240)
     again = playbook("deploy.yml", "--limit", name)[0]
     assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-3000:]
 
