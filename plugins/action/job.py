@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 
 from ansible.module_utils.common.text.converters import to_text
@@ -130,10 +131,11 @@ class ActionModule(ActionBase):
         final["changed"] = bool(first.get("changed") or final.get("changed"))
         if final.get("error") == "timeout":
             # the module waited for the rest of the time only: say the whole timeout, and keep its reason
-            reason = str(final.get("msg") or "").partition("): ")[2] or (
-                "raise timeout, or check that enough clients are connected for the job's min_clients")
-            final["msg"] = "job %s did not finish within %ss (last status %s): %s" % (
-                job_id, timeout, final.get("status") or status, reason)
+            # (its last status is the one it waited on: with abort_on_timeout the returned status is the aborted one)
+            said = re.search(r"\(last status ([^)]*)\): (.*)", str(final.get("msg") or ""), re.S)
+            last, reason = said.groups() if said else (final.get("status") or status, (
+                "raise timeout, or check that enough clients are connected for the job's min_clients"))
+            final["msg"] = "job %s did not finish within %ss (last status %s): %s" % (job_id, timeout, last, reason)
         if final.get("status") != status and final.get("status"):
             display.display("[%s] job %s: %s" % (host, job_id, final.get("status")))
         result.update(final)

@@ -434,6 +434,12 @@ class FlareClient:
             )
         return progress.meta
 
+    def abort(self, job_id):
+        """Abort a job (NVFLARE cancels one not yet running, stops one running, leaves a finished one) and return
+        its meta afterwards."""
+        self._call(self.session.abort_job, job_id)
+        return self.job_meta(job_id)
+
     def _why_waiting(self, meta):
         """What to do about a job that did not finish in time. A job the server never dispatched waits for its
         min_clients among the sites its deploy_map names, and for its mandatory clients: say which are connected."""

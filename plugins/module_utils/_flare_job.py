@@ -22,6 +22,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import (
     FlareError,
     InvalidJob,
     JobFailed,
+    WaitTimeout,
     check_admin_kit,
     is_terminal,
     job_folder_token,
@@ -313,6 +314,23 @@ def _session(params, token, staged, check_mode):
     return result
 
 
+def _wait(client, job_id, params, result):
+    """Wait for the job. A job that times out stays queued or running on the server unless abort_on_timeout is set:
+    then it is aborted, and the timeout error says so and carries its status afterwards."""
+    try:
+        return client.wait(job_id, params["timeout"], params["poll_interval"])
+    except WaitTimeout as e:
+        if not params.get("abort_on_timeout"):
+            e.msg += ("; the job stays %s on the server (abort_on_timeout=true aborts it on a timeout)"
+                      % (e.details.get("status") or "queued"))
+            raise
+        status = client.abort(job_id).get("status")
+        result["changed"] = True
+        e.details.update(aborted=True, status=status)
+        e.msg += "; aborted it (abort_on_timeout), its status is now %s" % status
+        raise
+
+
 def _run(client, params, token, staged, result, check_mode):
     if token:
         existing = client.find_job(token)
@@ -331,7 +349,7 @@ def _run(client, params, token, staged, result, check_mode):
     job_id = result["job_id"]
     meta = client.job_meta(job_id)
     if params["wait"] and not check_mode and not is_terminal(meta.get("status")):
-        meta = client.wait(job_id, params["timeout"], params["poll_interval"])
+        meta = _wait(client, job_id, params, result)
     status = meta.get("status")
     result.update(status=status, job_meta=_public_meta(meta))
     if params.get("progress") and not params["wait"] and not is_terminal(status):

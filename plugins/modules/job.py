@@ -90,6 +90,15 @@ options:
         last up to one O(poll_interval) longer. A job found finished at that point counts as finished.
     type: int
     default: 900
+  abort_on_timeout:
+    description:
+      - When the wait times out, abort the job (NVFLARE cancels a job that has not started and stops a running one),
+        and fail with RV(error=timeout), RV(aborted=true) and the job's status afterwards.
+      - By default a job that times out stays on the server, queued or running, and the message says so; a queued
+        job then starts whenever enough of its clients connect.
+    type: bool
+    default: false
+    version_added: 1.5.0
   poll_interval:
     description: Seconds between job status polls while waiting.
     type: float
@@ -221,6 +230,12 @@ error:
   returned: failure
   type: str
   sample: unreachable
+aborted:
+  description: The job was aborted because the wait timed out (O(abort_on_timeout)).
+  returned: when O(abort_on_timeout=true) and the wait timed out
+  type: bool
+  sample: true
+  version_added: 1.5.0
 log_tail:
   description: Tail of the server's job log when the job did not complete.
   returned: when RV(error=job_failed)
@@ -267,6 +282,7 @@ def main():
             submit_token=dict(type="str", no_log=False),
             wait=dict(type="bool", default=True),
             timeout=dict(type="int", default=900),
+            abort_on_timeout=dict(type="bool", default=False),
             poll_interval=dict(type="float", default=2.0),
             dest=dict(type="path"),
             log_lines=dict(type="int", default=40),

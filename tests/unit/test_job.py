@@ -145,12 +145,25 @@ def test_wait_timeout_on_existing_job(fed, work, capsys):
     assert res["msg"] == (
         "job %s did not finish within %ss (last status SUBMITTED): the server has not started it: the job needs "
         "min_clients=9 and 2 client(s) are connected (site-1, site-2). Start or reconnect more clients (status.yml "
-        "lists them), or lower min_clients in the job's meta" % (queued["job_id"], timeout)
+        "lists them), or lower min_clients in the job's meta; the job stays SUBMITTED on the server "
+        "(abort_on_timeout=true aborts it on a timeout)" % (queued["job_id"], timeout)
     )
     assert res["status"] == "SUBMITTED" and res["job_id"] == queued["job_id"]
-    assert not res["changed"] and not res["submitted"] and res["submit_token"] is None
+    assert not res["changed"] and not res["submitted"] and res["submit_token"] is None and "aborted" not in res
     # monitor_job checks the clock before each poll: the whole timeout, at most one interval more (+ login)
     assert timeout <= elapsed < timeout + poll + 10, elapsed
+
+    # abort_on_timeout: the same timeout, then NVFLARE cancels the job that never started
+    failed, res = run_module(job_module, {"admin_kit": fed.admin_kit, "job_id": queued["job_id"], "timeout": 1,
+                                          "poll_interval": poll, "abort_on_timeout": True}, capsys)
+    assert failed and res["error"] == "timeout" and res["aborted"] is True and res["changed"] is True, res
+    assert res["status"] == "FINISHED:ABORTED", res
+    assert res["msg"].startswith("job %s did not finish within 1s (last status SUBMITTED): " % queued["job_id"]), res
+    assert res["msg"].endswith("; aborted it (abort_on_timeout), its status is now FINISHED:ABORTED"), res
+    # an ended job: nothing to abort, the module reports how it ended
+    failed, res = run_module(job_module, {"admin_kit": fed.admin_kit, "job_id": queued["job_id"], "wait": False,
+                                          "abort_on_timeout": True}, capsys)
+    assert failed and res["error"] == "job_failed" and res["status"] == "FINISHED:ABORTED" and not res["changed"], res
 
 
 @pytest.mark.parametrize(

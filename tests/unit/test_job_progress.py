@@ -138,6 +138,22 @@ def test_job_timeout_through_the_action_plugin(fed, tmp_path):
             "the clients site-1, site-9, of which 1 is connected (connected: site-1, site-2), and it needs "
             "min_clients=2 of them. Start or reconnect site-9") in flat, proc.stdout
     assert '"error": "timeout"' in proc.stdout and '"submitted": true' in proc.stdout, proc.stdout
+    # by default the job stays queued on the server, and the message says so
+    assert "; the job stays SUBMITTED on the server (abort_on_timeout=true aborts it on a timeout)" in flat, proc.stdout
+    assert '"aborted"' not in proc.stdout
+    job_id = re.search(r'"job_id": "([0-9a-f-]+)"', proc.stdout).group(1)
+
+    # abort_on_timeout: the same wait aborts it; NVFLARE cancels a job that never started
+    proc = adhoc("job", {"admin_kit": fed.admin_kit, "job_id": job_id, "timeout": 2, "abort_on_timeout": True}, tmp_path)
+    flat = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    assert '"error": "timeout"' in proc.stdout and '"aborted": true' in proc.stdout, proc.stdout
+    assert ("did not finish within 2s (last status SUBMITTED): the server has not started it" in flat
+            and "; aborted it (abort_on_timeout), its status is now FINISHED:ABORTED" in flat), proc.stdout
+    assert '"changed": true' in proc.stdout, proc.stdout
+    # and the server says so too: the job ended, aborted (the module reports any end but COMPLETED as job_failed)
+    proc = adhoc("job", {"admin_kit": fed.admin_kit, "job_id": job_id, "wait": False}, tmp_path)
+    assert '"error": "job_failed"' in proc.stdout and '"status": "FINISHED:ABORTED"' in proc.stdout, proc.stdout
 
 
 def test_progress_polls_report_the_round_the_server_log_started(fed, tmp_path):
