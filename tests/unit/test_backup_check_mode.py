@@ -2,14 +2,15 @@
 # Copyright (c) edgefl.nvflare contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""playbooks/backup.yml and restore.yml in check mode (real ansible-playbook runs): they write nothing, and say so
-instead of failing on the script's missing output."""
+"""playbooks/backup.yml and restore.yml in check mode (real ansible-playbook runs): they write nothing. backup.yml
+says so; restore.yml decrypts and compares a real archive and says what a run would do."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -37,19 +38,67 @@ def _tree(path):
 
 
 @pytest.mark.parametrize("fresh", [True, False])
-@pytest.mark.parametrize("book, said", [
-    ("backup.yml", "check mode: no archive written"),
-    ("restore.yml", "check mode: nothing restored"),
-])
-def test_check_mode_writes_nothing(tmp_path, book, said, fresh):
+def test_backup_check_mode_writes_nothing(tmp_path, fresh):
     ws = tmp_path / "ws"
     if not fresh:
         (ws / "p" / "state").mkdir(parents=True)
         (ws / "p" / "state" / "cert.json").write_text("{}")
-    (tmp_path / "a.vault").write_text("not an archive")
     before = _tree(tmp_path)
-    proc = _run(tmp_path, book, "-e", "nvflare_workspace=%s" % ws, "-e", "nvflare_project_name=p", "-e",
+    proc = _run(tmp_path, "backup.yml", "-e", "nvflare_workspace=%s" % ws, "-e", "nvflare_project_name=p", "-e",
                 "nvflare_backup_file=%s" % (tmp_path / "a.vault"))
     assert proc.returncode == 0, proc.stdout
-    assert said in proc.stdout and "changed=0" in proc.stdout, proc.stdout
+    assert "check mode: no archive written" in proc.stdout and "changed=0" in proc.stdout, proc.stdout
     assert _tree(tmp_path) == before
+
+
+def _archive(tmp_path, project, files):
+    """An archive as backup.yml writes it: a gzip tar of <project>/..., encrypted by ansible-vault."""
+    src = tmp_path / "src"
+    for name, text in files.items():
+        (src / project / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / project / name).write_text(text)
+    with tarfile.open(str(tmp_path / "a.tgz"), "w:gz") as tar:
+        tar.add(str(src / project), arcname=project)
+    (tmp_path / "pass").write_text("s3cret\n")
+    vault = os.path.join(os.path.dirname(sys.executable), "ansible-vault")
+    subprocess.run([vault, "encrypt", "--vault-password-file", str(tmp_path / "pass"), "--output",
+                    str(tmp_path / "a.vault"), str(tmp_path / "a.tgz")], check=True, capture_output=True)
+    os.unlink(str(tmp_path / "a.tgz"))
+    return str(tmp_path / "a.vault")
+
+
+RESTORED = {"state/cert.json": "{}", "kits/site-1/startup/client.key": "key"}
+
+
+@pytest.mark.parametrize("case, current, extra, rc, said, changed", [
+    ("no workspace", None, (), 0, "would restore {ws}/p from {archive}", 1),
+    ("empty project", {}, (), 0, "would restore {ws}/p from {archive}", 1),
+    ("same content", RESTORED, (), 0, "unchanged: {ws}/p already holds the content of {archive}", 0),
+    ("other content", {"state/cert.json": "{\"other\": 1}"}, (), 2, "restore refuses to overwrite it", 0),
+    ("other content, forced", {"state/cert.json": "{\"other\": 1}"}, ("-e", "nvflare_restore_force=true"), 0,
+     "would restore {ws}/p from {archive}; the workspace it replaces would be kept at {ws}/p.replaced-", 1),
+    ("another project", None, ("-e", "nvflare_project_name=q"), 2, "holds no provisioning workspace of project q", 0),
+    ("wrong password", None, ("--vault-password-file", "wrong"), 2, "Decryption failed", 0),
+])
+def test_restore_check_mode_says_what_a_run_would_do(tmp_path, case, current, extra, rc, said, changed):
+    archive = _archive(tmp_path, "p", RESTORED)
+    (tmp_path / "wrong").write_text("not it\n")
+    ws = tmp_path / "ws"
+    if current is not None:
+        (ws / "p").mkdir(parents=True)
+        for name, text in current.items():
+            (ws / "p" / name).parent.mkdir(parents=True, exist_ok=True)
+            (ws / "p" / name).write_text(text)
+    before = _tree(tmp_path)
+    password = [] if "--vault-password-file" in extra else ["--vault-password-file", "pass"]
+    proc = _run(tmp_path, "restore.yml", "-e", "nvflare_workspace=%s" % ws, "-e", "nvflare_project_name=p",
+                "-e", "nvflare_backup_file=a.vault", *password, *extra)
+    flat = " ".join(proc.stdout.split())
+    assert (proc.returncode == 0) == (rc == 0), (case, proc.stdout)
+    assert said.format(ws=ws, archive=archive) in flat, (case, proc.stdout)
+    if rc == 0:
+        assert "changed=%d" % changed in proc.stdout, (case, proc.stdout)
+    # nothing written: no workspace, no decrypted copy, the current project as it was
+    assert _tree(tmp_path) == before, case
+    assert not [n for n in os.listdir(str(tmp_path)) + (os.listdir(str(ws)) if ws.is_dir() else [])
+                if n.startswith(".edgefl-restore")], case
