@@ -17,7 +17,8 @@ import re
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import fingerprint, observe_path
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import fingerprint
+from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import observe_path
 
 # the variables a role or playbook of this collection reads; "__" internals and facts are not inputs
 VAR_NAME = re.compile(r"^(nvflare|edgefl)_[A-Za-z0-9_]*$")

@@ -23,7 +23,7 @@ import os
 import re
 import time
 
-from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -45,12 +45,6 @@ def progress_line(host, job_id, status, waited, timeout, job_round=None):
     """One progress line: status and time, then the training round the server's job log last started."""
     line = "[%s] job %s: %s, %ds/%ds" % (host, job_id, status, waited, timeout)
     return line if job_round is None else "%s, round %s started" % (line, job_round)
-
-
-def _truthy(value, default=True):
-    if value is None:
-        return default
-    return to_text(value).lower() in ("1", "true", "yes", "on", "y")
 
 
 class ActionModule(ActionBase):
@@ -84,7 +78,8 @@ class ActionModule(ActionBase):
         del tmp
         args = dict(self._task.args)
         lock_path, lock_timeout = args.pop("run_lock", None), args.pop("run_lock_timeout", 1800)
-        if self._task.check_mode or not _truthy(args.get("wait")):
+        wait = args.get("wait")
+        if self._task.check_mode or not boolean(True if wait is None else wait, strict=False):
             result.update(self._submit(args, task_vars, lock_path, lock_timeout))
             return result
         try:

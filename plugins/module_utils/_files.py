@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Crash-safe file writes shared by the provisioning state (control node) and the host record of the fast path
-(every host), and the small read and the user name the control-node locks share. Private to edgefl.nvflare (no
+(every host), the small read and the user name the control-node locks share, and the fingerprint both records
+keep. Private to edgefl.nvflare (no
 stable API); no dependency beyond the standard library."""
 
 from __future__ import annotations
@@ -11,10 +12,22 @@ from __future__ import annotations
 import contextlib
 import getpass
 import grp
+import hashlib
+import json
 import os
 import pwd
 import stat
 import tempfile
+
+
+def canonical(value):
+    """The JSON text a fingerprint hashes: sorted keys, no whitespace, anything else as its text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def fingerprint(doc):
+    """The SHA-256 of ``doc``'s canonical JSON: what the provisioning state and the fast path's host record compare."""
+    return hashlib.sha256(canonical(doc).encode("utf-8")).hexdigest()
 
 
 def read_bytes(path):

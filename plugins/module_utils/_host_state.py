@@ -26,7 +26,7 @@ import json
 import os
 import stat
 
-from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write, canonical
 
 RECORD_FORMAT = 1
 # item kinds: file (content digest and stat), tree (every entry below, recursively), names (the entry names of a
@@ -39,15 +39,6 @@ _CHUNK = 1 << 16
 
 class HostStateError(Exception):
     pass
-
-
-def canonical(value):
-    """The JSON text a fingerprint hashes: sorted keys, no whitespace, anything else as its text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def fingerprint(doc):
-    return hashlib.sha256(canonical(doc).encode("utf-8")).hexdigest()
 
 
 def file_digest(path):

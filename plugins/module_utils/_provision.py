@@ -76,8 +76,13 @@ import time
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _flare_compat as compat
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
-from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write, fsync_dir, read_bytes, user_name
-from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import fingerprint
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import (
+    atomic_write,
+    fingerprint,
+    fsync_dir,
+    read_bytes,
+    user_name,
+)
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
     connect_name,

@@ -83,6 +83,10 @@ def _undefined_text(value):
         return "the value is undefined"
 
 
+# Where a host's one address is read from, first to last (Inventory.address and address_pending)
+_ADDRESS_CHAIN = ("nvflare_address", "ansible_host")
+
+
 def _truthy(value):
     """A boolean variable as Ansible reads it (V(true), V("yes"), V(1)); anything else is false."""
     from ansible.module_utils.parsing.convert_bool import boolean
@@ -383,7 +387,7 @@ class Inventory:
         A value that cannot be resolved where it is read (an inventory that takes the address from
         facts, read on the control node before facts were gathered) counts as unset, so the next
         source in the chain applies; it is the same chain everywhere."""
-        for name in ("nvflare_address", "ansible_host"):
+        for name in _ADDRESS_CHAIN:
             value = self.var(host, name, tolerate_undefined=True)
             if value not in (None, ""):
                 return str(value)
@@ -392,7 +396,7 @@ class Inventory:
     def address_pending(self, host):
         """Whether the host's address is set but cannot be resolved here yet: an inventory that takes it from facts
         (nvflare_address from ansible_facts), read before that host's facts were gathered."""
-        for name in ("nvflare_address", "ansible_host"):
+        for name in _ADDRESS_CHAIN:
             try:
                 value = self.var(host, name)
             except _UNDEFINED + (ModelError,):
