@@ -302,7 +302,22 @@ class Inventory:
         workspace = self.workspace_error(host)
         if workspace:
             found.append(workspace)
+        control_python = self.control_python_error(host)
+        if control_python:
+            found.append(control_python)
         return found
+
+    def control_python_error(self, host=None):
+        """What is wrong with nvflare_control_python; '' when it is unset, a bare command name (looked up in PATH), an
+        absolute path or one under ~. A relative path would be run from the directory of the playbook that holds the
+        control-node task, not from where ansible-playbook runs, as with nvflare_workspace."""
+        value = self.var(self._fed_host(host), "nvflare_control_python", "", tolerate_undefined=True)
+        text = str(value or "")
+        if "/" not in text or os.path.isabs(os.path.expanduser(text)):
+            return ""
+        return ("nvflare_control_python %r is a relative path: Ansible runs the control-node tasks that use it from "
+                "the directory of each playbook, not from where you run ansible-playbook; give an absolute path, "
+                "e.g. -e nvflare_control_python=$PWD/%s" % (text, text))
 
     def misspelled_groups(self):
         """One message per group of this model (server, clients, relays) that is empty or missing while the inventory

@@ -396,16 +396,19 @@ def test_a_job_is_not_submitted_while_another_run_changes_the_federation(tmp_pat
     assert lock.stat().st_size == 0 and _free_within(str(lock), 1)
 
 
-@pytest.mark.parametrize("server, workspace, said", [
-    ("", "{ws}", "inventory group 'nvflare_server' must hold exactly one host (the NVFLARE server), it holds none; put"),
+@pytest.mark.parametrize("server, workspace, said, extra", [
+    ("", "{ws}", "inventory group 'nvflare_server' must hold exactly one host (the NVFLARE server), it holds none; put",
+     None),
     ("nvflare_server: {hosts: {s: }}", "ws", "nvflare_workspace 'ws' is a relative path: Ansible would read it from a "
-     "different directory in each playbook; give an absolute control-node directory (or one under ~)"),
+     "different directory in each playbook; give an absolute control-node directory (or one under ~)", None),
     ("nvflare_server: {hosts: {s: }}", None, "nvflare_workspace is not set: set it (group_vars/all) to an absolute "
-     "control-node directory"),
+     "control-node directory", None),
     ("nvflare_server: {hosts: {s: }}\n    nvflare_relay: {hosts: {r1: }}", "{ws}", "inventory group 'nvflare_relay' "
-     "(1 host) looks like a misspelling of 'nvflare_relays', which the playbooks read and which is missing"),
+     "(1 host) looks like a misspelling of 'nvflare_relays', which the playbooks read and which is missing", None),
+    ("nvflare_server: {hosts: {s: }}", "{ws}", "nvflare_control_python 'nv/bin/python' is a relative path: Ansible "
+     "runs the control-node tasks that use it from the directory of each playbook", ["-e", "nvflare_control_python=nv/bin/python"]),
 ])
-def test_an_inventory_without_a_server_or_workspace_stops_before_any_host(tmp_path, server, workspace, said):
+def test_an_inventory_without_a_server_or_workspace_stops_before_any_host(tmp_path, server, workspace, said, extra):
     ws = "" if workspace is None else ', nvflare_workspace: "%s"' % workspace.format(ws=tmp_path / "ws")
     (tmp_path / "inv.yml").write_text("""
 all:
@@ -418,7 +421,7 @@ all:
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     for book in ("site.yml", "playbooks/stop.yml"):
         proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml",
-                               os.path.join(ROOT, book)], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                               os.path.join(ROOT, book), *(extra or [])], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
         flat = " ".join(proc.stdout.split())
         assert proc.returncode != 0, proc.stdout

@@ -422,3 +422,16 @@ def test_a_misspelled_group_is_a_problem(groups, said):
     g, hv = inv(groups=dict({"all": ["server1", "site-1", "site-2", "x"]}, **groups))
     out = federation(g, hv, host="localhost")
     assert [p for p in out["problems"] if "misspelling" in p] == said
+
+
+@pytest.mark.parametrize("value, bad", [
+    (None, False), ("python3", False), ("/opt/nv-2.4/bin/python", False), ("~/nv-2.4/bin/python", False),
+    ("nv-2.4/bin/python", True), ("./python", True),
+])
+def test_a_relative_control_python_is_a_problem(value, bad):
+    g, hv = inv(**({} if value is None else {"server1": {"nvflare_control_python": value}}))
+    said = [p for p in federation(g, hv, host="localhost")["problems"] if "nvflare_control_python" in p]
+    assert said == ([
+        "nvflare_control_python %r is a relative path: Ansible runs the control-node tasks that use it from the "
+        "directory of each playbook, not from where you run ansible-playbook; give an absolute path, e.g. "
+        "-e nvflare_control_python=$PWD/%s" % (value, value)] if bad else [])
