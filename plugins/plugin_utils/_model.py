@@ -83,6 +83,10 @@ def _undefined_text(value):
         return "the value is undefined"
 
 
+# A release nvflare_version may name (the nvflare_venv role's check), and the oldest line the roles deploy
+_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?([a-z]+[0-9]*)?$")
+_OLDEST_VERSION = (2, 4)
+
 # Where a host's one address is read from, first to last (Inventory.address and address_pending)
 _ADDRESS_CHAIN = ("nvflare_address", "ansible_host")
 
@@ -302,10 +306,23 @@ class Inventory:
         workspace = self.workspace_error(host)
         if workspace:
             found.append(workspace)
-        control_python = self.control_python_error(host)
-        if control_python:
-            found.append(control_python)
+        for error in (self.control_python_error(host), self.version_error(host)):
+            if error:
+                found.append(error)
         return found
+
+    def version_error(self, host=None):
+        """What is wrong with nvflare_version; '' when it is unset or a release the roles accept (the nvflare_venv
+        role's own check: 2.4 or later). Checked here so that a typo stops the run before the bootstrap installs a
+        Python on a host that has none."""
+        value = self.var(self._fed_host(host), "nvflare_version", "", tolerate_undefined=True)
+        text = str(value if value is not None else "")
+        if not text:
+            return ""
+        if _VERSION_RE.match(text) and tuple(int(p) for p in text.split(".")[:2]) >= _OLDEST_VERSION:
+            return ""
+        return ("nvflare_version %r is not an NVFLARE release this collection deploys: give a release such as 2.9.0, "
+                "2.4 or later, the same as the control node's nvflare" % text)
 
     def control_python_error(self, host=None):
         """What is wrong with nvflare_control_python; '' when it is unset, a bare command name (looked up in PATH), an

@@ -407,6 +407,9 @@ def test_a_job_is_not_submitted_while_another_run_changes_the_federation(tmp_pat
      "(1 host) looks like a misspelling of 'nvflare_relays', which the playbooks read and which is missing", None),
     ("nvflare_server: {hosts: {s: }}", "{ws}", "nvflare_control_python 'nv/bin/python' is a relative path: Ansible "
      "runs the control-node tasks that use it from the directory of each playbook", ["-e", "nvflare_control_python=nv/bin/python"]),
+    # before the bootstrap, which installs a Python on a host that has none
+    ("nvflare_server: {hosts: {s: }}", "{ws}", "nvflare_version '2.x' is not an NVFLARE release this collection deploys",
+     ["-e", "nvflare_version=2.x"]),
 ])
 def test_an_inventory_without_a_server_or_workspace_stops_before_any_host(tmp_path, server, workspace, said, extra):
     ws = "" if workspace is None else ', nvflare_workspace: "%s"' % workspace.format(ws=tmp_path / "ws")

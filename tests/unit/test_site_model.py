@@ -435,3 +435,14 @@ def test_a_relative_control_python_is_a_problem(value, bad):
         "nvflare_control_python %r is a relative path: Ansible runs the control-node tasks that use it from the "
         "directory of each playbook, not from where you run ansible-playbook; give an absolute path, e.g. "
         "-e nvflare_control_python=$PWD/%s" % (value, value)] if bad else [])
+
+
+@pytest.mark.parametrize("value, bad", [
+    (None, False), ("2.9.0", False), ("2.4.2", False), ("2.10", False), ("2.9.0rc1", False), (2.7, False),
+    ("2.x", True), ("2.3.1", True), ("v2.9.0", True), ("latest", True), ("2.9.0 ", True),
+])
+def test_a_bad_nvflare_version_is_a_problem(value, bad):
+    g, hv = inv(**({} if value is None else {"server1": {"nvflare_version": value}}))
+    said = [p for p in federation(g, hv, host="localhost")["problems"] if "nvflare_version" in p]
+    assert said == (["nvflare_version %r is not an NVFLARE release this collection deploys: give a release such as "
+                     "2.9.0, 2.4 or later, the same as the control node's nvflare" % str(value)] if bad else [])
