@@ -84,7 +84,7 @@ def _undefined_text(value):
 
 
 # A release nvflare_version may name (the nvflare_venv role's check), and the oldest line the roles deploy
-_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?([a-z]+[0-9]*)?$")
+_VERSION_RE = re.compile(r"^([0-9]+)\.([0-9]+)(\.[0-9]+)?([a-z]+[0-9]*)?$")
 _OLDEST_VERSION = (2, 4)
 
 # Where a host's one address is read from, first to last (Inventory.address and address_pending)
@@ -319,7 +319,8 @@ class Inventory:
         text = str(value if value is not None else "")
         if not text:
             return ""
-        if _VERSION_RE.match(text) and tuple(int(p) for p in text.split(".")[:2]) >= _OLDEST_VERSION:
+        release = _VERSION_RE.match(text)
+        if release and (int(release.group(1)), int(release.group(2))) >= _OLDEST_VERSION:
             return ""
         return ("nvflare_version %r is not an NVFLARE release this collection deploys: give a release such as 2.9.0, "
                 "2.4 or later, the same as the control node's nvflare" % text)

@@ -438,8 +438,9 @@ def test_a_relative_control_python_is_a_problem(value, bad):
 
 
 @pytest.mark.parametrize("value, bad", [
-    (None, False), ("2.9.0", False), ("2.4.2", False), ("2.10", False), ("2.9.0rc1", False), (2.7, False),
-    ("2.x", True), ("2.3.1", True), ("v2.9.0", True), ("latest", True), ("2.9.0 ", True),
+    (None, False), ("2.9.0", False), ("2.4.2", False), ("2.10", False), ("2.9.0rc1", False), ("2.9rc1", False),
+    (2.7, False), ("2.x", True), ("2.3.1", True), ("2.3rc1", True), ("v2.9.0", True), ("latest", True),
+    ("2.9.0 ", True),
 ])
 def test_a_bad_nvflare_version_is_a_problem(value, bad):
     g, hv = inv(**({} if value is None else {"server1": {"nvflare_version": value}}))
