@@ -4,8 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Crash-safe file writes shared by the provisioning state (control node) and the host record of the fast path
 (every host), the small read and the user name the control-node locks share, and the fingerprint both records
-keep. Private to edgefl.nvflare (no
-stable API); no dependency beyond the standard library."""
+keep. Private to edgefl.nvflare (no stable API); no dependency beyond the standard library."""
 
 from __future__ import annotations
 

@@ -303,20 +303,15 @@ class Inventory:
         if not servers:
             found.append(self._server_count_error(servers))
         found.extend(self.misspelled_groups())
-        workspace = self.workspace_error(host)
-        if workspace:
-            found.append(workspace)
-        for error in (self.control_python_error(host), self.version_error(host)):
-            if error:
-                found.append(error)
+        found.extend(error for error in (self.workspace_error(host), self.control_python_error(host),
+                                         self.version_error(host)) if error)
         return found
 
     def version_error(self, host=None):
         """What is wrong with nvflare_version; '' when it is unset or a release the roles accept (the nvflare_venv
         role's own check: 2.4 or later). Checked here so that a typo stops the run before the bootstrap installs a
         Python on a host that has none."""
-        value = self.var(self._fed_host(host), "nvflare_version", "", tolerate_undefined=True)
-        text = str(value if value is not None else "")
+        text = str(self.var(self._fed_host(host), "nvflare_version", "", tolerate_undefined=True))
         if not text:
             return ""
         release = _VERSION_RE.match(text)
@@ -329,8 +324,7 @@ class Inventory:
         """What is wrong with nvflare_control_python; '' when it is unset, a bare command name (looked up in PATH), an
         absolute path or one under ~. A relative path would be run from the directory of the playbook that holds the
         control-node task, not from where ansible-playbook runs, as with nvflare_workspace."""
-        value = self.var(self._fed_host(host), "nvflare_control_python", "", tolerate_undefined=True)
-        text = str(value or "")
+        text = str(self.var(self._fed_host(host), "nvflare_control_python", "", tolerate_undefined=True))
         if "/" not in text or os.path.isabs(os.path.expanduser(text)):
             return ""
         return ("nvflare_control_python %r is a relative path: Ansible runs the control-node tasks that use it from "
