@@ -433,6 +433,50 @@ all:
         assert not (tmp_path / "ws").exists()
 
 
+@pytest.mark.parametrize("book", ["playbooks/status.yml", "playbooks/wait.yml", "playbooks/doctor.yml",
+                                  "playbooks/submit_job.yml"])
+def test_a_read_only_playbook_stops_a_broken_inventory_before_any_host(tmp_path, book):
+    """The read-only playbooks import run_lock.yml without taking the lock: the same inventory mistakes stop them in
+    their first play, with the model's message, rather than late with Ansible's own (a relative interpreter: 'not
+    found')."""
+    (tmp_path / "inv.yml").write_text("""
+all:
+  vars: {ansible_connection: ssh, ansible_host: 192.0.2.1, nvflare_workspace: "%s"}
+  children:
+    nvflare_server: {hosts: {s: }}
+    nvflare_clients: {hosts: {c1: , c2: }}
+""" % (tmp_path / "ws"))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml",
+                           os.path.join(ROOT, book), "-e", "nvflare_control_python=nv/bin/python"], cwd=str(tmp_path),
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
+    flat = " ".join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout
+    assert "nvflare_control_python 'nv/bin/python' is a relative path" in flat, proc.stdout
+    assert "UNREACHABLE" not in proc.stdout, proc.stdout
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_read_only_import_takes_no_lock(tmp_path):
+    """run_lock.yml imported with __edgefl_run_lock_take: false (status, wait, doctor, submit_job) checks the
+    inventory and goes on at once while another run holds the lock, without waiting for it."""
+    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=8")
+    assert _held(tmp_path)["pid"] == first.pid
+    (tmp_path / "ro.yml").write_text(PLAY.replace(
+        "run_lock.yml\n", "run_lock.yml\n  vars: {__edgefl_run_lock_take: false}\n", 1) % {"root": ROOT})
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    second = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml",
+                             "ro.yml", "-e", "tag=b", "-e", "hold=0", "-e", "nvflare_run_lock_timeout=0"],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=120, check=False)
+    out_a = first.communicate(timeout=120)[0]
+    assert second.returncode == 0 and first.returncode == 0, second.stdout + out_a
+    spans = _marks(tmp_path)
+    assert spans["b"]["end"] < spans["a"]["end"], spans  # it worked while the first run held the lock
+
+
 def test_an_owner_that_exited_but_was_not_reaped_lets_go(tmp_path):
     """A zombie has ended: its /proc entry, with the same start time, stays until its parent waits for it."""
     path = str(tmp_path / "ws" / ".edgefl-run-p.lock")
