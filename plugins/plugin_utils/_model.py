@@ -83,9 +83,22 @@ def _undefined_text(value):
         return "the value is undefined"
 
 
-# A release nvflare_version may name (the nvflare_venv role's check), and the oldest line the roles deploy
+# A release nvflare_version may name, and the oldest line the roles deploy: the one rule of the model's first-play
+# check, the roles' checks and upgrade.yml (release_error, the edgefl.nvflare.release_error filter)
 _VERSION_RE = re.compile(r"^([0-9]+)\.([0-9]+)(\.[0-9]+)?([a-z]+[0-9]*)?$")
 _OLDEST_VERSION = (2, 4)
+
+
+def release_error(value, name="nvflare_version"):
+    """What is wrong with an NVFLARE version the collection is asked to deploy, naming the variable ``name``; '' for a
+    release of 2.4 or later (2.9.0, 2.10, 2.9.0rc1; 2.9rc1 reads as 2.9). A YAML number (2.7) is read as its text."""
+    text = "" if value is None else str(value)
+    release = _VERSION_RE.match(text)
+    if release and (int(release.group(1)), int(release.group(2))) >= _OLDEST_VERSION:
+        return ""
+    return ("%s %r is not an NVFLARE release this collection deploys: give a release such as 2.9.0, 2.4 or later"
+            % (name, text))
+
 
 # Where a host's one address is read from, first to last (Inventory.address and address_pending)
 _ADDRESS_CHAIN = ("nvflare_address", "ansible_host")
@@ -312,13 +325,8 @@ class Inventory:
         role's own check: 2.4 or later). Checked here so that a typo stops the run before the bootstrap installs a
         Python on a host that has none."""
         text = str(self.var(self._fed_host(host), "nvflare_version", "", tolerate_undefined=True))
-        if not text:
-            return ""
-        release = _VERSION_RE.match(text)
-        if release and (int(release.group(1)), int(release.group(2))) >= _OLDEST_VERSION:
-            return ""
-        return ("nvflare_version %r is not an NVFLARE release this collection deploys: give a release such as 2.9.0, "
-                "2.4 or later, the same as the control node's nvflare" % text)
+        error = release_error(text) if text else ""
+        return error + ", the same as the control node's nvflare" if error else ""
 
     def control_python_error(self, host=None):
         """What is wrong with nvflare_control_python; '' when it is unset, a bare command name (looked up in PATH), an
