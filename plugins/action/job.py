@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -125,12 +124,11 @@ class ActionModule(ActionBase):
         final.update(carried)
         final["changed"] = bool(first.get("changed") or final.get("changed"))
         if final.get("error") == "timeout":
-            # the module waited for the rest of the time only: say the whole timeout, and keep its reason
-            # (its last status is the one it waited on: with abort_on_timeout the returned status is the aborted one)
-            said = re.search(r"\(last status ([^)]*)\): (.*)", str(final.get("msg") or ""), re.S)
-            last, reason = said.groups() if said else (final.get("status") or status, (
-                "raise timeout, or check that enough clients are connected for the job's min_clients"))
-            final["msg"] = "job %s did not finish within %ss (last status %s): %s" % (job_id, timeout, last, reason)
+            # the module waited for the rest of the time only: say the whole timeout, with the status it waited on
+            # (with abort_on_timeout the returned status is the aborted one) and its reason
+            final["msg"] = "job %s did not finish within %ss (last status %s): %s" % (
+                job_id, timeout, final.get("waited_status") or final.get("status") or status, final.get("reason") or (
+                    "raise timeout, or check that enough clients are connected for the job's min_clients"))
         if final.get("status") != status and final.get("status"):
             display.display("[%s] job %s: %s" % (host, job_id, final.get("status")))
         result.update(final)

@@ -426,11 +426,13 @@ class FlareClient:
         if rc == _spec.MonitorReturnCode.TIMEOUT:
             progress(self.session, job_id, self.job_meta(job_id))
         if progress.meta is None or not is_terminal(progress.status):
+            reason = self._why_waiting(progress.meta)
             raise WaitTimeout(
-                "job %s did not finish within %ss (last status %s): %s"
-                % (job_id, timeout, progress.status, self._why_waiting(progress.meta)),
+                "job %s did not finish within %ss (last status %s): %s" % (job_id, timeout, progress.status, reason),
                 job_id=job_id,
                 status=progress.status,
+                waited_status=progress.status,
+                reason=reason,
             )
         return progress.meta
 

@@ -321,13 +321,15 @@ def _wait(client, job_id, params, result):
         return client.wait(job_id, params["timeout"], params["poll_interval"])
     except WaitTimeout as e:
         if not params.get("abort_on_timeout"):
-            e.msg += ("; the job stays %s on the server (abort_on_timeout=true aborts it on a timeout)"
-                      % (e.details.get("status") or "queued"))
-            raise
-        status = client.abort(job_id).get("status")
-        result["changed"] = True
-        e.details.update(aborted=True, status=status)
-        e.msg += "; aborted it (abort_on_timeout), its status is now %s" % status
+            said = ("; the job stays %s on the server (abort_on_timeout=true aborts it on a timeout)"
+                    % (e.details.get("status") or "queued"))
+        else:
+            status = client.abort(job_id).get("status")
+            result["changed"] = True
+            e.details.update(aborted=True, status=status)
+            said = "; aborted it (abort_on_timeout), its status is now %s" % status
+        e.msg += said
+        e.details["reason"] = e.details.get("reason", "") + said
         raise
 
 

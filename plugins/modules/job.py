@@ -236,6 +236,19 @@ aborted:
   type: bool
   sample: true
   version_added: 1.5.0
+waited_status:
+  description: The job's status when the wait timed out (RV(status) is its status afterwards, which differs after an
+    abort).
+  returned: when RV(error=timeout)
+  type: str
+  sample: SUBMITTED
+  version_added: 1.5.0
+reason:
+  description: Why the job had not finished when the wait timed out (the clients its deploy_map names that are not
+    connected, for example), and whether it stays queued on the server or was aborted; the end of C(msg).
+  returned: when RV(error=timeout)
+  type: str
+  version_added: 1.5.0
 log_tail:
   description: Tail of the server's job log when the job did not complete.
   returned: when RV(error=job_failed)

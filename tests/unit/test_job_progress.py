@@ -141,6 +141,9 @@ def test_job_timeout_through_the_action_plugin(fed, tmp_path):
     # by default the job stays queued on the server, and the message says so
     assert "; the job stays SUBMITTED on the server (abort_on_timeout=true aborts it on a timeout)" in flat, proc.stdout
     assert '"aborted"' not in proc.stdout
+    # the same, as fields: the action builds its message from them
+    assert '"waited_status": "SUBMITTED"' in proc.stdout, proc.stdout
+    assert re.search(r'"reason": "the server has not started it: .*; the job stays SUBMITTED on the server', proc.stdout)
     job_id = re.search(r'"job_id": "([0-9a-f-]+)"', proc.stdout).group(1)
 
     # abort_on_timeout: the same wait aborts it; NVFLARE cancels a job that never started
@@ -151,6 +154,7 @@ def test_job_timeout_through_the_action_plugin(fed, tmp_path):
     assert ("did not finish within 2s (last status SUBMITTED): the server has not started it" in flat
             and "; aborted it (abort_on_timeout), its status is now FINISHED:ABORTED" in flat), proc.stdout
     assert '"changed": true' in proc.stdout, proc.stdout
+    assert '"waited_status": "SUBMITTED"' in proc.stdout and '"status": "FINISHED:ABORTED"' in proc.stdout, proc.stdout
     # and the server says so too: the job ended, aborted (the module reports any end but COMPLETED as job_failed)
     proc = adhoc("job", {"admin_kit": fed.admin_kit, "job_id": job_id, "wait": False}, tmp_path)
     assert '"error": "job_failed"' in proc.stdout and '"status": "FINISHED:ABORTED"' in proc.stdout, proc.stdout
