@@ -17,12 +17,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _run(tmp_path, book, *extra):
+def _run(tmp_path, book, *extra, check=True):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
                            os.path.join(ROOT, "tests", "integration", "inventory"),
-                           os.path.join(ROOT, "playbooks", book), "--check", *extra], cwd=str(tmp_path), env=env,
+                           os.path.join(ROOT, "playbooks", book), *(["--check"] if check else []), *extra], cwd=str(tmp_path), env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
 
 
@@ -78,6 +78,9 @@ RESTORED = {"state/cert.json": "{}", "kits/site-1/startup/client.key": "key"}
     ("other content, forced", {"state/cert.json": "{\"other\": 1}"}, ("-e", "nvflare_restore_force=true"), 0,
      "would restore {ws}/p from {archive}; the workspace it replaces would be kept at {ws}/p.replaced-", 1),
     ("another project", None, ("-e", "nvflare_project_name=q"), 2, "holds no provisioning workspace of project q", 0),
+    # the same refusal from the decrypted copy (a workspace directory exists to compare with)
+    ("another project, workspace there", {}, ("-e", "nvflare_project_name=q"), 2,
+     "a.vault holds no provisioning workspace of project q (it has: p)", 0),
     ("wrong password", None, ("--vault-password-file", "wrong"), 2, "Decryption failed", 0),
 ])
 def test_restore_check_mode_says_what_a_run_would_do(tmp_path, case, current, extra, rc, said, changed):
@@ -102,3 +105,40 @@ def test_restore_check_mode_says_what_a_run_would_do(tmp_path, case, current, ex
     assert _tree(tmp_path) == before, case
     assert not [n for n in os.listdir(str(tmp_path)) + (os.listdir(str(ws)) if ws.is_dir() else [])
                 if n.startswith(".edgefl-restore")], case
+
+
+@pytest.mark.parametrize("book", ["backup.yml", "restore.yml"])
+def test_a_held_provisioning_lock_stops_the_run_and_stays_the_holders(tmp_path, book):
+    """A real run (not check mode) while another process holds the provisioning workspace lock: it waits
+    nvflare_provision_lock_timeout seconds, fails naming the holder, and leaves the holder's lock file as it was (the
+    script's exit trap empties only a lock it took)."""
+    import fcntl
+
+    archive = _archive(tmp_path, "p", RESTORED)
+    state = tmp_path / "ws" / "p" / "state"
+    state.mkdir(parents=True)
+    (state / "cert.json").write_text('{"other": 1}')
+    lock = state / "edgefl_provision.lock"
+    holder = '{"pid": 1, "host": "elsewhere", "user": "op", "started": "2026-12-05T00:00:00Z", "play": "site.yml"}'
+    with open(str(lock), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        lock.write_text(holder)
+        proc = _run(tmp_path, book, "-e", "nvflare_workspace=%s" % (tmp_path / "ws"), "-e", "nvflare_project_name=p",
+                    "-e", "nvflare_backup_file=%s" % archive, "-e", "nvflare_restore_force=true",
+                    "-e", "nvflare_provision_lock_timeout=1", "--vault-password-file", "pass", check=False)
+    flat = " ".join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout
+    assert "the provisioning workspace is locked by another run: %s; waited 1 s" % holder in flat, proc.stdout
+    assert lock.read_text() == holder
+    assert (state / "cert.json").read_text() == '{"other": 1}'  # nothing restored over it
+    assert os.path.getsize(archive) > 0 and not [n for n in os.listdir(str(tmp_path / "ws")) if n != "p"
+                                                 and not n.startswith(".edgefl-run-")]
+
+
+def test_the_shared_script_passes_shellcheck():
+    import shutil
+
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck not installed")
+    subprocess.run(["shellcheck", "-s", "bash", os.path.join(ROOT, "playbooks", "files", "vault_workspace.sh")],
+                   check=True)
