@@ -15,6 +15,7 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.edgefl.nvflare.plugins.action import host_state as action
 from ansible_collections.edgefl.nvflare.plugins.filter.fast_path import decide, effective
+from ansible_collections.edgefl.nvflare.plugins.filter.host_probe import host_probe
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _host_state as hs
 
 SHOW = """Id=nvflare-client.service
@@ -263,3 +264,6 @@ def test_facts_needed_means_probing_again():
     assert effective(facts, again) is again
     assert effective(facts, {"skipped": True, "changed": False}) is facts
     assert effective(facts, None) is facts
+    # the record play's filter: the same rule, {} when neither probe ran (nothing to record)
+    assert host_probe(facts, again) is again and host_probe(facts, None) is facts and host_probe(None, None) == {}
+    assert host_probe(None, {"skipped": True}) == {}
