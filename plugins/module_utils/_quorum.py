@@ -54,7 +54,8 @@ def min_clients(value, expected_count):
         raise QuorumError("nvflare_min_clients must not be negative, got %r" % value)
     if n > expected_count:
         raise QuorumError(
-            "nvflare_min_clients=%s is more than the %d client(s) of the inventory" % (value, expected_count)
+            "nvflare_min_clients=%s is more than the %d client(s) of the inventory: give at most %d, a percentage "
+            "such as '75%%', or 'all'" % (value, expected_count, expected_count)
         )
     return n
 
@@ -106,7 +107,8 @@ def rollout_serial(batch, clients, others=0):
     if size is None or size >= clients:
         return [max(total, 1)]
     if size < 1:
-        raise QuorumError("nvflare_rollout_batch must be at least 1 client, got %r" % batch)
+        raise QuorumError("nvflare_rollout_batch must be at least 1 client, got %r: give a number of clients, a "
+                          "percentage such as '25%%', or 'all'" % batch)
     return [others + size, size]
 
 

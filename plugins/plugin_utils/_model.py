@@ -30,6 +30,8 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.edgefl.nvflare.plugins.module_utils._quorum import QuorumError, min_clients, rollout_serial
+
 SERVER_GROUP = "nvflare_server"
 CLIENT_GROUP = "nvflare_clients"
 RELAY_GROUP = "nvflare_relays"
@@ -98,6 +100,17 @@ def release_error(value, name="nvflare_version"):
         return ""
     return ("%s %r is not an NVFLARE release this collection deploys: give a release such as 2.9.0, 2.4 or later"
             % (name, text))
+
+
+def _percent_ok(value):
+    """Whether Ansible's max_fail_percentage keyword takes ``value``: a number, or a number with '%', 0 to 100."""
+    if isinstance(value, bool):
+        return False
+    try:
+        number = float(str(value).strip().rstrip("%"))
+    except ValueError:
+        return False
+    return 0 <= number <= 100
 
 
 # Where a host's one address is read from, first to last (Inventory.address and address_pending)
@@ -318,6 +331,34 @@ class Inventory:
         found.extend(self.misspelled_groups())
         found.extend(error for error in (self.workspace_error(host), self.control_python_error(host),
                                          self.version_error(host)) if error)
+        found.extend(self.rollout_errors(host))
+        return found
+
+    def rollout_errors(self, host=None):
+        """What is wrong with the values that steer a rollout and its wait: nvflare_min_clients (the wait's quorum),
+        nvflare_rollout_batch (the clients' batches) and nvflare_max_fail_percentage. The wait reads the first only
+        at the end of a deploy, and the others are play keywords read after the bootstrap; checked here, a typo
+        stops the run before any host is contacted."""
+        fed = self._fed_host(host)
+        try:
+            clients = len(self.client_hosts())
+            others = len([self.server_host(required=False)]) + len(self.relay_hosts())
+        except ModelError:
+            return []  # a broken group layout is reported by the model itself
+        found = []
+        for name, check in (("nvflare_min_clients", lambda v: min_clients(v, clients)),
+                            ("nvflare_rollout_batch", lambda v: rollout_serial(v, clients, others))):
+            value = self.var(fed, name, None, tolerate_undefined=True)
+            if value is None or value == "":
+                continue
+            try:
+                check(value)
+            except QuorumError as exc:
+                found.append(str(exc))
+        value = self.var(fed, "nvflare_max_fail_percentage", None, tolerate_undefined=True)
+        if value is not None and value != "" and not _percent_ok(value):
+            found.append("nvflare_max_fail_percentage must be a percentage from 0 to 100 (such as 20 or '20%%'), "
+                         "got %r" % (value,))
         return found
 
     def version_error(self, host=None):

@@ -410,6 +410,9 @@ def test_a_job_is_not_submitted_while_another_run_changes_the_federation(tmp_pat
     # before the bootstrap, which installs a Python on a host that has none
     ("nvflare_server: {hosts: {s: }}", "{ws}", "nvflare_version '2.x' is not an NVFLARE release this collection deploys",
      ["-e", "nvflare_version=2.x"]),
+    # a play keyword of the deploy, read only after the bootstrap
+    ("nvflare_server: {hosts: {s: }}", "{ws}", "nvflare_rollout_batch must be at least 1 client, got '0'",
+     ["-e", "nvflare_rollout_batch=0"]),
 ])
 def test_an_inventory_without_a_server_or_workspace_stops_before_any_host(tmp_path, server, workspace, said, extra):
     ws = "" if workspace is None else ', nvflare_workspace: "%s"' % workspace.format(ws=tmp_path / "ws")

@@ -447,3 +447,31 @@ def test_a_bad_nvflare_version_is_a_problem(value, bad):
     said = [p for p in federation(g, hv, host="localhost")["problems"] if "nvflare_version" in p]
     assert said == (["nvflare_version %r is not an NVFLARE release this collection deploys: give a release such as "
                      "2.9.0, 2.4 or later, the same as the control node's nvflare" % str(value)] if bad else [])
+
+
+@pytest.mark.parametrize("name, value, said", [
+    ("nvflare_min_clients", "all", None), ("nvflare_min_clients", "1", None), ("nvflare_min_clients", 2, None),
+    ("nvflare_min_clients", "50%", None), ("nvflare_min_clients", "0", None),
+    ("nvflare_min_clients", "3", "nvflare_min_clients=3 is more than the 2 client(s) of the inventory: give at most 2"),
+    ("nvflare_min_clients", "150%", "nvflare_min_clients percentage must be in (0, 100], got '150%'"),
+    ("nvflare_min_clients", "abc", "nvflare_min_clients must be a count, a percentage like '25%' or 'all', got 'abc'"),
+    ("nvflare_rollout_batch", "all", None), ("nvflare_rollout_batch", "1", None), ("nvflare_rollout_batch", "25%", None),
+    ("nvflare_rollout_batch", "5", None),
+    ("nvflare_rollout_batch", "0", "nvflare_rollout_batch must be at least 1 client, got '0'"),
+    ("nvflare_rollout_batch", "two", "nvflare_rollout_batch must be a count, a percentage like '25%' or 'all'"),
+    ("nvflare_rollout_batch", True, "nvflare_rollout_batch must be a count"),
+    ("nvflare_max_fail_percentage", 0, None), ("nvflare_max_fail_percentage", "20", None),
+    ("nvflare_max_fail_percentage", "20%", None), ("nvflare_max_fail_percentage", 100, None),
+    ("nvflare_max_fail_percentage", "120", "nvflare_max_fail_percentage must be a percentage from 0 to 100"),
+    ("nvflare_max_fail_percentage", "some", "nvflare_max_fail_percentage must be a percentage from 0 to 100"),
+    ("nvflare_max_fail_percentage", -1, "nvflare_max_fail_percentage must be a percentage from 0 to 100"),
+])
+def test_a_bad_rollout_or_quorum_value_is_a_problem(name, value, said):
+    """Read at the end of a deploy (the wait's quorum) or as play keywords after the bootstrap: checked in the first
+    play instead, against the inventory's 2 clients."""
+    g, hv = inv(server1={name: value})
+    found = [p for p in federation(g, hv, host="localhost")["problems"] if name in p]
+    if said is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and found[0].startswith(said), found
