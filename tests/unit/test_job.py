@@ -7,6 +7,7 @@ foreground commands; the job is the shipped NumPy FedAvg example. Nothing is moc
 import json
 import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -103,6 +104,7 @@ def test_wait_timeout(fed, work, capsys):
         with open(meta_path) as f:
             meta = json.load(f)
         meta["min_clients"] = 9
+        meta["name"] = "unschedulable-%d-%d" % (os.getpid(), time.time_ns())  # its own token: it gets aborted below
         with open(meta_path, "w") as f:
             json.dump(meta, f)
 
@@ -120,13 +122,13 @@ def test_wait_timeout(fed, work, capsys):
 
 def test_wait_timeout_on_existing_job(fed, work, capsys):
     """job_id mode: monitor_job's TIMEOUT becomes the same failure, after waiting the whole timeout."""
-    import time
 
     def need_more_clients(path):
         meta_path = os.path.join(path, "meta.json")
         with open(meta_path) as f:
             meta = json.load(f)
         meta["min_clients"] = 9
+        meta["name"] = "unschedulable-%d-%d" % (os.getpid(), time.time_ns())  # its own token: it gets aborted below
         with open(meta_path, "w") as f:
             json.dump(meta, f)
 

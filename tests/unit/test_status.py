@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -168,6 +169,9 @@ def test_job_guard_reads_the_job_store_of_a_real_server(fed, capsys, tmp_path):
     with open(meta_path) as f:
         meta = json.load(f)
     meta["min_clients"] = 9  # stays SUBMITTED: never scheduled
+    # a name of this run's own: the default submit token hashes the content, and another test on the same federation
+    # (test_job.py) submits and aborts a job of the same content, which this submission would otherwise find
+    meta["name"] = "guard-%d-%d" % (os.getpid(), time.time_ns())
     with open(meta_path, "w") as f:
         json.dump(meta, f)
     failed, job = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "wait": False}, capsys)
