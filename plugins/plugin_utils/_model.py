@@ -31,6 +31,7 @@ import os
 import re
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._quorum import QuorumError, min_clients, rollout_serial
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import PROJECT_NAME_RE
 
 SERVER_GROUP = "nvflare_server"
 CLIENT_GROUP = "nvflare_clients"
@@ -53,6 +54,22 @@ RENAMED = {
 REMOVED_IN = "2.0.0"
 
 _SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+# NVFLARE's own name rules (nvflare.apis.utils.format_check, the same in 2.4 to 2.9): provisioning refuses a name
+# that breaks them, with NVFLARE itself; problems() finds it in the first play, before the bootstrap.
+_NVFLARE_NAME_RES = {
+    "server": re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*"
+                         r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9])$"),
+    "client": re.compile(r"^[A-Za-z0-9-_]+$"),
+    "relay": re.compile(r"^[A-Za-z0-9-_]+$"),
+    "admin": re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"),
+    "org": re.compile(r"^[A-Za-z0-9_]+$"),
+}
+_NAME_HINTS = {
+    "server": "a DNS-style host name (letters, digits, '-', '.')",
+    "client": "letters, digits, '-' and '_' only",
+    "relay": "letters, digits, '-' and '_' only",
+    "admin": "an e-mail address",
+}
 
 
 class ModelError(Exception):
@@ -332,6 +349,52 @@ class Inventory:
         found.extend(error for error in (self.workspace_error(host), self.control_python_error(host),
                                          self.version_error(host)) if error)
         found.extend(self.rollout_errors(host))
+        found.extend(self.name_errors(host))
+        return found
+
+    def name_errors(self, host=None):
+        """The project name, site names, orgs and admin names NVFLARE's provisioning would refuse (its own rules), one
+        message each, naming the host and the variable to change."""
+        found = []
+        project = self.project_name(host)
+        if not PROJECT_NAME_RE.match(project):
+            found.append("nvflare_project_name %r is not a usable project name: 1-63 characters, letters, digits, '_', "
+                         "'-', '.', starting with a letter or digit" % project)
+        try:
+            server = self.server_host(required=False)
+            members = [(server, "server")] if server else []
+            members += [(h, "relay") for h in self.relay_hosts()] + [(h, "client") for h in self.client_hosts()]
+        except ModelError:
+            return found  # a broken group layout is reported by the model itself
+        bad_orgs = {}
+        for member, role in members:
+            try:
+                name, org = self.site_name(member), self.org(member)
+            except ModelError as exc:
+                found.append(str(exc))
+                continue
+            except _UNDEFINED:
+                continue  # from facts: checked where it is read
+            if not _NVFLARE_NAME_RES[role].match(name):
+                found.append("NVFLARE refuses the %s name %r of host %r: use %s (nvflare_site_name, else the inventory "
+                             "name)" % (role, name, member, _NAME_HINTS[role]))
+            if not _NVFLARE_NAME_RES["org"].match(org):
+                bad_orgs.setdefault(org, []).append("host %s" % member)
+        try:
+            admins = self.admins(host)
+        except ModelError as exc:
+            admins = []
+            found.append(str(exc))
+        for adm in admins:
+            if not _NVFLARE_NAME_RES["admin"].match(adm["name"]):
+                found.append("NVFLARE refuses the admin name %r in nvflare_admins: use %s"
+                             % (adm["name"], _NAME_HINTS["admin"]))
+            if not _NVFLARE_NAME_RES["org"].match(adm["org"]):
+                bad_orgs.setdefault(adm["org"], []).append("admin %s" % adm["name"])
+        found.extend("NVFLARE refuses the org %r (%s%s): use letters, digits and '_' only (nvflare_org, or the "
+                     "admin's org in nvflare_admins)" % (org, ", ".join(holders[:5]), (
+                         " and %d more" % (len(holders) - 5)) if len(holders) > 5 else "")
+                     for org, holders in bad_orgs.items())
         return found
 
     def rollout_errors(self, host=None):

@@ -475,3 +475,35 @@ def test_a_bad_rollout_or_quorum_value_is_a_problem(name, value, said):
         assert found == []
     else:
         assert len(found) == 1 and found[0].startswith(said), found
+
+
+@pytest.mark.parametrize("updates, said", [
+    ({}, []),
+    ({"server1": {"nvflare_project_name": "bad/name"}},
+     ["nvflare_project_name 'bad/name' is not a usable project name: 1-63 characters"]),
+    ({"site_1": {"nvflare_site_name": "site.1"}},
+     ["NVFLARE refuses the client name 'site.1' of host 'site-1': use letters, digits, '-' and '_' only"]),
+    ({"server1": {"nvflare_site_name": "server_1"}},
+     ["NVFLARE refuses the server name 'server_1' of host 'server1': use a DNS-style host name"]),
+    ({"site_1": {"nvflare_org": "lab-a"}, "site_2": {"nvflare_org": "lab-a"}},
+     ["NVFLARE refuses the org 'lab-a' (host site-1, host site-2): use letters, digits and '_' only"]),
+    ({"server1": {"nvflare_admins": [{"name": "ops", "org": "a-b"}]}},
+     ["NVFLARE refuses the admin name 'ops' in nvflare_admins: use an e-mail address",
+      "NVFLARE refuses the org 'a-b' (admin ops)"]),
+])
+def test_names_nvflare_refuses_are_problems(updates, said):
+    """NVFLARE's own name rules (the same in 2.4 to 2.9): provisioning refuses such names only after the bootstrap;
+    the first play finds them."""
+    g, hv = inv(**updates)
+    found = [p for p in federation(g, hv, host="localhost")["problems"] if "NVFLARE refuses" in p or "project name" in p]
+    assert len(found) == len(said) and all(f.startswith(s) for f, s in zip(found, said)), found
+
+
+def test_a_bad_org_names_five_holders_and_counts_the_rest():
+    groups = {"all": ["server1"] + ["c%d" % i for i in range(8)], "nvflare_server": ["server1"],
+              "nvflare_clients": ["c%d" % i for i in range(8)]}
+    hv = FakeHostVars((h, dict(FED, ansible_host="192.0.2.%d" % (i + 1), nvflare_org="x.y"))
+                      for i, h in enumerate(groups["all"] + ["localhost"]))
+    found = [p for p in federation(groups, hv, host="localhost")["problems"] if "org" in p]
+    assert found == ["NVFLARE refuses the org 'x.y' (host server1, host c0, host c1, host c2, host c3 and 4 more): use "
+                     "letters, digits and '_' only (nvflare_org, or the admin's org in nvflare_admins)"]
