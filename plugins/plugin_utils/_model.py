@@ -119,6 +119,15 @@ def release_error(value, name="nvflare_version"):
             % (name, text))
 
 
+# The playbooks' whole-number settings and their lowest value (docs/playbooks.md), checked by number_errors()
+_WHOLE_NUMBERS = (
+    ("nvflare_run_lock_timeout", 0), ("nvflare_provision_lock_timeout", 0), ("nvflare_job_guard_timeout", 0),
+    ("nvflare_quorum_grace", 0), ("nvflare_cert_warn_days", 0), ("nvflare_doctor_min_free_mb", 0),
+    ("nvflare_submit_timeout", 1), ("nvflare_upgrade_verify_timeout", 1), ("nvflare_cert_validity_days", 1),
+    ("nvflare_ca_validity_days", 1),
+)
+
+
 def _percent_ok(value):
     """Whether Ansible's max_fail_percentage keyword takes ``value``: a number, or a number with '%', 0 to 100."""
     if isinstance(value, bool):
@@ -350,6 +359,23 @@ class Inventory:
                                          self.version_error(host)) if error)
         found.extend(self.rollout_errors(host))
         found.extend(self.name_errors(host))
+        found.extend(self.number_errors(host))
+        return found
+
+    def number_errors(self, host=None):
+        """The playbooks' whole-number settings that are not whole numbers in their range. Most are read late (the
+        wait's grace, the status's warning days, a lock's timeout), and one is turned into 0 by Jinja's int filter
+        ('abc' | int), so a typo would otherwise be misread or fail at the end of a deploy."""
+        fed = self._fed_host(host)
+        found = []
+        for name, lowest in _WHOLE_NUMBERS:
+            value = self.var(fed, name, None, tolerate_undefined=True)
+            if value is None or value == "":
+                continue
+            text = str(value).strip()
+            if isinstance(value, bool) or not re.match(r"^[0-9]+$", text) or int(text) < lowest:
+                found.append("%s must be a whole number%s, got %r" % (
+                    name, " of 1 or more" if lowest else " (0 or more)", value))
         return found
 
     def name_errors(self, host=None):

@@ -507,3 +507,20 @@ def test_a_bad_org_names_five_holders_and_counts_the_rest():
     found = [p for p in federation(groups, hv, host="localhost")["problems"] if "org" in p]
     assert found == ["NVFLARE refuses the org 'x.y' (host server1, host c0, host c1, host c2, host c3 and 4 more): use "
                      "letters, digits and '_' only (nvflare_org, or the admin's org in nvflare_admins)"]
+
+
+@pytest.mark.parametrize("name, value, bad", [
+    ("nvflare_quorum_grace", "30", False), ("nvflare_quorum_grace", 0, False), ("nvflare_quorum_grace", "abc", True),
+    ("nvflare_quorum_grace", "-5", True), ("nvflare_quorum_grace", 2.5, True), ("nvflare_quorum_grace", True, True),
+    ("nvflare_run_lock_timeout", "0", False), ("nvflare_run_lock_timeout", "ten", True),
+    ("nvflare_cert_warn_days", "30 ", False), ("nvflare_cert_warn_days", "30d", True),
+    ("nvflare_submit_timeout", "0", True), ("nvflare_submit_timeout", 900, False),
+    ("nvflare_ca_validity_days", "3650", False), ("nvflare_cert_validity_days", "1y", True),
+])
+def test_a_setting_that_is_no_whole_number_is_a_problem(name, value, bad):
+    """nvflare_quorum_grace=abc went through Jinja's int filter as 0; the others failed only where they are read."""
+    g, hv = inv(server1={name: value})
+    found = [p for p in federation(g, hv, host="localhost")["problems"] if p.startswith(name + " ")]
+    assert found == (["%s must be a whole number%s, got %r" % (
+        name, " of 1 or more" if name in ("nvflare_submit_timeout", "nvflare_cert_validity_days") else " (0 or more)",
+        value)] if bad else [])
