@@ -37,6 +37,15 @@ PARTICIPANT_TYPES = ("server", "client", "admin", "relay")
 CROSS_KIT_PROPS = ("parent", "auth_identity")
 
 PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+PROJECT_NAME_HINT = "1-63 characters, letters, digits, '_', '-', '.', starting with a letter or digit"
+# What to do about a name NVFLARE refuses, by its kind (also the federation model's first-play check)
+NAME_HINTS = {
+    "server": "use a DNS-style host name (letters, digits, '-', '.')",
+    "client": "use letters, digits, '-' and '_' only",
+    "admin": "use an e-mail address",
+    "relay": "use letters, digits, '-' and '_' only",
+    "org": "use letters, digits and '_' only",
+}
 # The same patterns NVFLARE 2.9 applies (nvflare.apis.utils.format_check); the
 # authoritative check is NVFLARE's own, run by validate_with_nvflare() whenever
 # the spec differs from the one NVFLARE already accepted for this workspace.
@@ -449,8 +458,7 @@ def validate_project(project, labels, source, nvflare_version=None):
     name = project.get("name")
     if not isinstance(name, str) or not PROJECT_NAME_RE.match(name):
         raise SpecError("project_name" if source == "options" else "project_file.name",
-                        "%r is not a usable project name: 1-63 characters, letters, digits, '_', '-', '.', "
-                        "starting with a letter or digit" % (name,))
+                        "%r is not a usable project name: %s" % (name, PROJECT_NAME_HINT))
 
 
 def validate_with_nvflare(project, labels, nvflare_version=None):
@@ -464,16 +472,10 @@ def validate_with_nvflare(project, labels, nvflare_version=None):
         ptype = p["type"]
         err, reason = name_check(p["name"], ptype if ptype != "relay" else "relay")
         if err:
-            hint = {
-                "server": "use a DNS-style host name (letters, digits, '-', '.')",
-                "client": "use letters, digits, '-' and '_' only",
-                "admin": "use an e-mail address",
-                "relay": "use letters, digits, '-' and '_' only",
-            }[ptype]
-            raise SpecError(field + ".name", "NVFLARE rejects %s name %r; %s" % (ptype, p["name"], hint))
+            raise SpecError(field + ".name", "NVFLARE rejects %s name %r; %s" % (ptype, p["name"], NAME_HINTS[ptype]))
         err, reason = name_check(p["org"], "org")
         if err:
-            raise SpecError(field + ".org", "NVFLARE rejects org %r; use letters, digits and '_' only" % p["org"])
+            raise SpecError(field + ".org", "NVFLARE rejects org %r; %s" % (p["org"], NAME_HINTS["org"]))
         try:
             compat.make_participant(p)
         except (ValueError, TypeError) as exc:

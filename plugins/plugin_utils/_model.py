@@ -31,7 +31,8 @@ import os
 import re
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._quorum import QuorumError, min_clients, rollout_serial
-from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import PROJECT_NAME_RE
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
+    NAME_HINTS, PROJECT_NAME_HINT, PROJECT_NAME_RE)
 
 SERVER_GROUP = "nvflare_server"
 CLIENT_GROUP = "nvflare_clients"
@@ -63,12 +64,6 @@ _NVFLARE_NAME_RES = {
     "relay": re.compile(r"^[A-Za-z0-9-_]+$"),
     "admin": re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"),
     "org": re.compile(r"^[A-Za-z0-9_]+$"),
-}
-_NAME_HINTS = {
-    "server": "a DNS-style host name (letters, digits, '-', '.')",
-    "client": "letters, digits, '-' and '_' only",
-    "relay": "letters, digits, '-' and '_' only",
-    "admin": "an e-mail address",
 }
 
 
@@ -362,15 +357,19 @@ class Inventory:
         found.extend(self.number_errors(host))
         return found
 
+    def _setting(self, host, name):
+        """A federation-wide setting as given, None when it is unset or empty."""
+        value = self.var(self._fed_host(host), name, None, tolerate_undefined=True)
+        return None if value == "" else value
+
     def number_errors(self, host=None):
         """The playbooks' whole-number settings that are not whole numbers in their range. Most are read late (the
         wait's grace, the status's warning days, a lock's timeout), and one is turned into 0 by Jinja's int filter
         ('abc' | int), so a typo would otherwise be misread or fail at the end of a deploy."""
-        fed = self._fed_host(host)
         found = []
         for name, lowest in _WHOLE_NUMBERS:
-            value = self.var(fed, name, None, tolerate_undefined=True)
-            if value is None or value == "":
+            value = self._setting(host, name)
+            if value is None:
                 continue
             text = str(value).strip()
             if isinstance(value, bool) or not re.match(r"^[0-9]+$", text) or int(text) < lowest:
@@ -384,8 +383,7 @@ class Inventory:
         found = []
         project = self.project_name(host)
         if not PROJECT_NAME_RE.match(project):
-            found.append("nvflare_project_name %r is not a usable project name: 1-63 characters, letters, digits, '_', "
-                         "'-', '.', starting with a letter or digit" % project)
+            found.append("nvflare_project_name %r is not a usable project name: %s" % (project, PROJECT_NAME_HINT))
         try:
             server = self.server_host(required=False)
             members = [(server, "server")] if server else []
@@ -402,8 +400,8 @@ class Inventory:
             except _UNDEFINED:
                 continue  # from facts: checked where it is read
             if not _NVFLARE_NAME_RES[role].match(name):
-                found.append("NVFLARE refuses the %s name %r of host %r: use %s (nvflare_site_name, else the inventory "
-                             "name)" % (role, name, member, _NAME_HINTS[role]))
+                found.append("NVFLARE refuses the %s name %r of host %r: %s (nvflare_site_name, else the inventory "
+                             "name)" % (role, name, member, NAME_HINTS[role]))
             if not _NVFLARE_NAME_RES["org"].match(org):
                 bad_orgs.setdefault(org, []).append("host %s" % member)
         try:
@@ -413,14 +411,12 @@ class Inventory:
             found.append(str(exc))
         for adm in admins:
             if not _NVFLARE_NAME_RES["admin"].match(adm["name"]):
-                found.append("NVFLARE refuses the admin name %r in nvflare_admins: use %s"
-                             % (adm["name"], _NAME_HINTS["admin"]))
+                found.append("NVFLARE refuses the admin name %r in nvflare_admins: %s" % (adm["name"], NAME_HINTS["admin"]))
             if not _NVFLARE_NAME_RES["org"].match(adm["org"]):
                 bad_orgs.setdefault(adm["org"], []).append("admin %s" % adm["name"])
-        found.extend("NVFLARE refuses the org %r (%s%s): use letters, digits and '_' only (nvflare_org, or the "
-                     "admin's org in nvflare_admins)" % (org, ", ".join(holders[:5]), (
-                         " and %d more" % (len(holders) - 5)) if len(holders) > 5 else "")
-                     for org, holders in bad_orgs.items())
+        found.extend("NVFLARE refuses the org %r (%s%s): %s (nvflare_org, or the admin's org in nvflare_admins)" % (
+            org, ", ".join(holders[:5]), (" and %d more" % (len(holders) - 5)) if len(holders) > 5 else "",
+            NAME_HINTS["org"]) for org, holders in bad_orgs.items())
         return found
 
     def rollout_errors(self, host=None):
@@ -428,24 +424,23 @@ class Inventory:
         nvflare_rollout_batch (the clients' batches) and nvflare_max_fail_percentage. The wait reads the first only
         at the end of a deploy, and the others are play keywords read after the bootstrap; checked here, a typo
         stops the run before any host is contacted."""
-        fed = self._fed_host(host)
         try:
             clients = len(self.client_hosts())
-            others = len([self.server_host(required=False)]) + len(self.relay_hosts())
+            others = len(self._group(self.server_group)) + len(self.relay_hosts())
         except ModelError:
             return []  # a broken group layout is reported by the model itself
         found = []
         for name, check in (("nvflare_min_clients", lambda v: min_clients(v, clients)),
                             ("nvflare_rollout_batch", lambda v: rollout_serial(v, clients, others))):
-            value = self.var(fed, name, None, tolerate_undefined=True)
-            if value is None or value == "":
+            value = self._setting(host, name)
+            if value is None:
                 continue
             try:
                 check(value)
             except QuorumError as exc:
                 found.append(str(exc))
-        value = self.var(fed, "nvflare_max_fail_percentage", None, tolerate_undefined=True)
-        if value is not None and value != "" and not _percent_ok(value):
+        value = self._setting(host, "nvflare_max_fail_percentage")
+        if value is not None and not _percent_ok(value):
             found.append("nvflare_max_fail_percentage must be a percentage from 0 to 100 (such as 20 or '20%%'), "
                          "got %r" % (value,))
         return found
