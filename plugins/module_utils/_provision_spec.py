@@ -113,6 +113,14 @@ def _check_str(field, value):
     return value
 
 
+def shared_port_error(port, admin_name, fed_learn_name):
+    """Why a server whose admin and fed_learn ports come out equal is refused when one of them was defaulted: the
+    names are those of the input (project.yml fields, or the inventory variables of the first play's check)."""
+    return ("%s and %s would both be %d; NVFLARE 2.8 and later can share one port, but only when you set both %s "
+            "and %s explicitly - set %s (default %d) to another port or set both explicitly"
+            % (admin_name, fed_learn_name, port, fed_learn_name, admin_name, admin_name, DEFAULT_ADMIN_PORT))
+
+
 def _resolve_ports(field, server, fed_learn_explicit, admin_explicit):
     fed = server.get("fed_learn_port")
     adm = server.get("admin_port")
@@ -123,12 +131,7 @@ def _resolve_ports(field, server, fed_learn_explicit, admin_explicit):
     check_port(field + ".fed_learn_port", fed)
     check_port(field + ".admin_port", adm)
     if fed == adm and not (fed_learn_explicit and admin_explicit):
-        raise SpecError(
-            field + ".admin_port",
-            "admin_port and fed_learn_port would both be %d; NVFLARE 2.8 and later can share one port, but only "
-            "when you set both fed_learn_port and admin_port explicitly - set admin_port (default %d) "
-            "to another port or set both explicitly" % (fed, DEFAULT_ADMIN_PORT),
-        )
+        raise SpecError(field + ".admin_port", shared_port_error(fed, "admin_port", "fed_learn_port"))
     server["fed_learn_port"] = fed
     server["admin_port"] = adm
 

@@ -32,7 +32,7 @@ import re
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._quorum import QuorumError, min_clients, rollout_serial
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
-    NAME_HINTS, PROJECT_NAME_HINT, PROJECT_NAME_RE)
+    NAME_HINTS, PROJECT_NAME_HINT, PROJECT_NAME_RE, shared_port_error)
 
 SERVER_GROUP = "nvflare_server"
 CLIENT_GROUP = "nvflare_clients"
@@ -353,6 +353,7 @@ class Inventory:
         found.extend(error for error in (self.workspace_error(host), self.control_python_error(host),
                                          self.version_error(host)) if error)
         found.extend(self.rollout_errors(host))
+        found.extend(self.port_errors(host))
         found.extend(self.name_errors(host))
         found.extend(self.number_errors(host))
         return found
@@ -418,6 +419,18 @@ class Inventory:
             org, ", ".join(holders[:5]), (" and %d more" % (len(holders) - 5)) if len(holders) > 5 else "",
             NAME_HINTS["org"]) for org, holders in bad_orgs.items())
         return found
+
+    def port_errors(self, host=None):
+        """The server's two ports when they come out equal with one of them defaulted (nvflare_fed_learn_port=8003
+        alone): provisioning refuses that (_provision_spec), but it runs after the bootstrap has contacted every
+        host. A port that is not a port number is the model's own error, raised where the ports are read."""
+        try:
+            ports = self.ports(host)
+        except ModelError:
+            return []
+        if ports["fed_learn"] != ports["admin"] or (ports["fed_learn_set"] and ports["admin_set"]):
+            return []
+        return [shared_port_error(ports["fed_learn"], "nvflare_server_admin_port", "nvflare_fed_learn_port")]
 
     def rollout_errors(self, host=None):
         """What is wrong with the values that steer a rollout and its wait: nvflare_min_clients (the wait's quorum),

@@ -524,3 +524,23 @@ def test_a_setting_that_is_no_whole_number_is_a_problem(name, value, bad):
     assert found == (["%s must be a whole number%s, got %r" % (
         name, " of 1 or more" if name in ("nvflare_submit_timeout", "nvflare_cert_validity_days") else " (0 or more)",
         value)] if bad else [])
+
+
+@pytest.mark.parametrize("ports, said", [
+    ({}, None),
+    ({"nvflare_fed_learn_port": 8003}, 8003),
+    ({"nvflare_fed_learn_port": "8003"}, 8003),
+    ({"nvflare_server_admin_port": 8002}, 8002),
+    ({"nvflare_admin_port": 8002}, 8002),  # the older name of the same setting
+    ({"nvflare_fed_learn_port": 8443, "nvflare_server_admin_port": 8443}, None),  # both set: NVFLARE 2.8+ shares it
+    ({"nvflare_fed_learn_port": 9002, "nvflare_server_admin_port": 9003}, None),
+])
+def test_a_defaulted_port_equal_to_the_other_is_a_problem(ports, said):
+    """nvflare_fed_learn_port=8003 alone (the admin port's default) was refused only by provisioning, after the
+    bootstrap had contacted every host; the first play now gives provisioning's own reason."""
+    g, hv = inv(server1=ports)
+    found = [p for p in federation(g, hv, host="localhost")["problems"] if "would both be" in p]
+    assert found == ([] if said is None else [
+        "nvflare_server_admin_port and nvflare_fed_learn_port would both be %d; NVFLARE 2.8 and later can share one "
+        "port, but only when you set both nvflare_fed_learn_port and nvflare_server_admin_port explicitly - set "
+        "nvflare_server_admin_port (default 8003) to another port or set both explicitly" % said])
