@@ -17,9 +17,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _run(tmp_path, book, *extra, check=True):
+def _run(tmp_path, book, *extra, check=True, env=None):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", **(env or {}))
     return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
                            os.path.join(ROOT, "tests", "integration", "inventory"),
                            os.path.join(ROOT, "playbooks", book), *(["--check"] if check else []), *extra], cwd=str(tmp_path), env=env,
@@ -105,6 +105,22 @@ def test_restore_check_mode_says_what_a_run_would_do(tmp_path, case, current, ex
     assert _tree(tmp_path) == before, case
     assert not [n for n in os.listdir(str(tmp_path)) + (os.listdir(str(ws)) if ws.is_dir() else [])
                 if n.startswith(".edgefl-restore")], case
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_restore_takes_the_vault_password_ansible_is_configured_with(tmp_path, configured):
+    """No password option: Ansible's own configured vault password file (ANSIBLE_VAULT_PASSWORD_FILE, as from
+    ansible.cfg) is used, read by ansible-vault itself; without one the run stops with what to give."""
+    archive = _archive(tmp_path, "p", RESTORED)
+    proc = _run(tmp_path, "restore.yml", "-e", "nvflare_workspace=%s" % (tmp_path / "ws"), "-e",
+                "nvflare_project_name=p", "-e", "nvflare_backup_file=a.vault",
+                env={"ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "pass")} if configured else None)
+    flat = " ".join(proc.stdout.split())
+    if configured:
+        assert proc.returncode == 0 and "would restore %s/p from %s" % (tmp_path / "ws", archive) in flat, proc.stdout
+    else:
+        assert proc.returncode != 0 and "no vault password: give -e nvflare_backup_vault_password_file" in flat, \
+            proc.stdout
 
 
 @pytest.mark.parametrize("book", ["backup.yml", "restore.yml"])
