@@ -65,8 +65,12 @@ _value:
         - What a playbook that changes the federation refuses before it touches a host, as messages
           (C(playbooks/run_lock.yml) fails with them). These are no host in C(nvflare_server), an
           C(nvflare_workspace) that is not set or is a relative path, and a server, client or relay group that is
-          empty or missing while a group of a near name (C(nvflare_client), C(nvflare-clients)) has hosts. Empty
-          when there is none; other inventory mistakes make the filter fail.
+          empty or missing while a group of a near name (C(nvflare_client), C(nvflare-clients)) has hosts. Also a
+          bad C(nvflare_version), C(nvflare_control_python), quorum, rollout batch, whole-number setting or port
+          pair, and names NVFLARE refuses.
+        - When the model finds none of these, what the M(edgefl.nvflare.provision) module would refuse in the input
+          C(provision.yml) gives it, for C(nvflare_version) (default V(2.9.0)), such as relays before NVFLARE 2.6.
+        - Empty when there is none; other inventory mistakes make the filter fail.
       type: list
       elements: str
     ports:
@@ -101,13 +105,24 @@ _value:
       type: dict
 """
 
+from ansible_collections.edgefl.nvflare.plugins.filter.participants import provision_problem
 from ansible_collections.edgefl.nvflare.plugins.filter.site import run, _text
+
+
+def _model(inv, host, admin):
+    """The model, with what provisioning would refuse among its problems once the model itself has none."""
+    fed = inv.federation(host, admin)
+    if not fed["problems"]:
+        problem = provision_problem(inv, host)
+        if problem:
+            fed["problems"] = [problem]
+    return fed
 
 
 def federation(groups, hostvars, host=None, admin=None, server_group="nvflare_server", client_group="nvflare_clients",
                relay_group="nvflare_relays"):
     """groups -> the federation model."""
-    return run("federation", lambda inv: inv.federation(host, admin), groups, hostvars, server_group, client_group,
+    return run("federation", lambda inv: _model(inv, host, admin), groups, hostvars, server_group, client_group,
                relay_group, key=(_text(host), _text(admin)))
 
 

@@ -105,8 +105,13 @@ from ansible_collections.edgefl.nvflare.plugins.filter.site import run
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
     check_address,
+    check_version_support,
+    from_options,
 )
-from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import ModelError
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import ModelError, release_error
+
+# What provision.yml provisions for when nvflare_version is not set (its nvflare_version option)
+DEFAULT_VERSION = "2.9.0"
 
 
 def _is_ip(value):
@@ -172,6 +177,26 @@ def _spec(inv):
         "clients": clients,
         "admins": inv.admins(server_host),
     }
+
+
+def provision_problem(inv, host=None):
+    """What the provision module would refuse in the input provision.yml builds from this inventory, for the NVFLARE
+    version it provisions (nvflare_version, else 2.9.0), as one message; '' when it accepts it. The same functions as
+    the module (from_options, check_version_support), without NVFLARE: the first play (playbooks/run_lock.yml) stops
+    on it before the bootstrap, where provisioning would stop only after it - relays before NVFLARE 2.6, one shared
+    server port before 2.8. Left to the model: a layout it cannot read, and a version that is no release."""
+    version = inv._setting(host, "nvflare_version")  # pylint: disable=protected-access
+    version = DEFAULT_VERSION if version is None else str(version)
+    if release_error(version):
+        return ""
+    try:
+        project, labels, _hosts = from_options(_spec(inv), version)
+        check_version_support(project, labels, version)
+    except ModelError:
+        return ""
+    except SpecError as exc:
+        return "provisioning for NVFLARE %s would refuse this inventory: %s" % (version, exc.msg)
+    return ""
 
 
 def participants(groups, hostvars, server_group="nvflare_server", client_group="nvflare_clients",
