@@ -52,6 +52,15 @@ NAME_HINTS = {
 _HOST_NAME_RE = re.compile(
     r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9])$"
 )
+# NVFLARE's name rules by kind (format_check, the same in 2.4 to 2.9; the server's is the host name rule): the
+# federation model applies them in the first play, before provisioning applies NVFLARE's own.
+NAME_RES = {
+    "server": _HOST_NAME_RE,
+    "client": re.compile(r"^[A-Za-z0-9-_]+$"),
+    "relay": re.compile(r"^[A-Za-z0-9-_]+$"),
+    "admin": re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"),
+    "org": re.compile(r"^[A-Za-z0-9_]+$"),
+}
 _DOTTED_NUMERIC_RE = re.compile(r"^[0-9.]+$")
 
 
@@ -113,12 +122,15 @@ def _check_str(field, value):
     return value
 
 
-def shared_port_error(port, admin_name, fed_learn_name):
-    """Why a server whose admin and fed_learn ports come out equal is refused when one of them was defaulted: the
-    names are those of the input (project.yml fields, or the inventory variables of the first play's check)."""
+def shared_port_error(fed, adm, fed_learn_explicit, admin_explicit, admin_name="admin_port",
+                      fed_learn_name="fed_learn_port"):
+    """Why the server's ports are refused, '' when they are not: equal while one of them was defaulted. The names are
+    those of the input (project.yml fields, or the inventory variables of the first play's check)."""
+    if fed != adm or (fed_learn_explicit and admin_explicit):
+        return ""
     return ("%s and %s would both be %d; NVFLARE 2.8 and later can share one port, but only when you set both %s "
             "and %s explicitly - set %s (default %d) to another port or set both explicitly"
-            % (admin_name, fed_learn_name, port, fed_learn_name, admin_name, admin_name, DEFAULT_ADMIN_PORT))
+            % (admin_name, fed_learn_name, fed, fed_learn_name, admin_name, admin_name, DEFAULT_ADMIN_PORT))
 
 
 def _resolve_ports(field, server, fed_learn_explicit, admin_explicit):
@@ -130,8 +142,9 @@ def _resolve_ports(field, server, fed_learn_explicit, admin_explicit):
         adm = DEFAULT_ADMIN_PORT
     check_port(field + ".fed_learn_port", fed)
     check_port(field + ".admin_port", adm)
-    if fed == adm and not (fed_learn_explicit and admin_explicit):
-        raise SpecError(field + ".admin_port", shared_port_error(fed, "admin_port", "fed_learn_port"))
+    error = shared_port_error(fed, adm, fed_learn_explicit, admin_explicit)
+    if error:
+        raise SpecError(field + ".admin_port", error)
     server["fed_learn_port"] = fed
     server["admin_port"] = adm
 

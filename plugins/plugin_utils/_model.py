@@ -32,7 +32,7 @@ import re
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._quorum import QuorumError, min_clients, rollout_serial
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
-    NAME_HINTS, PROJECT_NAME_HINT, PROJECT_NAME_RE, shared_port_error)
+    NAME_HINTS, NAME_RES, PROJECT_NAME_HINT, PROJECT_NAME_RE, shared_port_error)
 
 SERVER_GROUP = "nvflare_server"
 CLIENT_GROUP = "nvflare_clients"
@@ -55,16 +55,6 @@ RENAMED = {
 REMOVED_IN = "2.0.0"
 
 _SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
-# NVFLARE's own name rules (nvflare.apis.utils.format_check, the same in 2.4 to 2.9): provisioning refuses a name
-# that breaks them, with NVFLARE itself; problems() finds it in the first play, before the bootstrap.
-_NVFLARE_NAME_RES = {
-    "server": re.compile(r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*"
-                         r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9])$"),
-    "client": re.compile(r"^[A-Za-z0-9-_]+$"),
-    "relay": re.compile(r"^[A-Za-z0-9-_]+$"),
-    "admin": re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"),
-    "org": re.compile(r"^[A-Za-z0-9_]+$"),
-}
 
 
 class ModelError(Exception):
@@ -400,10 +390,10 @@ class Inventory:
                 continue
             except _UNDEFINED:
                 continue  # from facts: checked where it is read
-            if not _NVFLARE_NAME_RES[role].match(name):
+            if not NAME_RES[role].match(name):
                 found.append("NVFLARE refuses the %s name %r of host %r: %s (nvflare_site_name, else the inventory "
                              "name)" % (role, name, member, NAME_HINTS[role]))
-            if not _NVFLARE_NAME_RES["org"].match(org):
+            if not NAME_RES["org"].match(org):
                 bad_orgs.setdefault(org, []).append("host %s" % member)
         try:
             admins = self.admins(host)
@@ -411,9 +401,9 @@ class Inventory:
             admins = []
             found.append(str(exc))
         for adm in admins:
-            if not _NVFLARE_NAME_RES["admin"].match(adm["name"]):
+            if not NAME_RES["admin"].match(adm["name"]):
                 found.append("NVFLARE refuses the admin name %r in nvflare_admins: %s" % (adm["name"], NAME_HINTS["admin"]))
-            if not _NVFLARE_NAME_RES["org"].match(adm["org"]):
+            if not NAME_RES["org"].match(adm["org"]):
                 bad_orgs.setdefault(adm["org"], []).append("admin %s" % adm["name"])
         found.extend("NVFLARE refuses the org %r (%s%s): %s (nvflare_org, or the admin's org in nvflare_admins)" % (
             org, ", ".join(holders[:5]), (" and %d more" % (len(holders) - 5)) if len(holders) > 5 else "",
@@ -428,9 +418,9 @@ class Inventory:
             ports = self.ports(host)
         except ModelError:
             return []
-        if ports["fed_learn"] != ports["admin"] or (ports["fed_learn_set"] and ports["admin_set"]):
-            return []
-        return [shared_port_error(ports["fed_learn"], "nvflare_server_admin_port", "nvflare_fed_learn_port")]
+        error = shared_port_error(ports["fed_learn"], ports["admin"], ports["fed_learn_set"], ports["admin_set"],
+                                  "nvflare_server_admin_port", "nvflare_fed_learn_port")
+        return [error] if error else []
 
     def rollout_errors(self, host=None):
         """What is wrong with the values that steer a rollout and its wait: nvflare_min_clients (the wait's quorum),
