@@ -56,7 +56,7 @@ def _size(path):
 def plan(cache, keep_versions, now=None, part_max_age=PART_MAX_AGE):
     """The entries of ``cache`` to remove and to keep, each a dict: ``name`` (the entry's name, relative to the cache),
     ``kind`` (wheelhouse, golden venv, partial golden venv), ``version`` (None for an old golden venv), ``paths`` (its
-    files, absolute; a wheelhouse's lock file last), ``bytes`` and, for those removed, ``reason``."""
+    files, absolute; a wheelhouse's lock file last) and, for those removed, ``reason`` and ``bytes``."""
     keep_versions = set(str(v) for v in keep_versions)
     now = time.time() if now is None else now
     remove, keep = [], []
@@ -85,26 +85,30 @@ def plan(cache, keep_versions, now=None, part_max_age=PART_MAX_AGE):
                 continue
             version = match.groupdict().get("version")
             part = match.group("part")
-            entry = {"name": os.path.join(platform, name), "version": version, "paths": [path], "bytes": _size(path),
+            entry = {"name": os.path.join(platform, name), "version": version, "paths": [path],
                      "kind": "partial golden venv" if part else "golden venv"}
             if version is None:
                 entry["reason"] = "named before golden venvs carried their NVFLARE version: no run uses it"
             elif version not in keep_versions:
                 entry["reason"] = "NVFLARE %s is not kept" % version
-            elif part and now - os.path.getmtime(path) > part_max_age:
-                entry["reason"] = "left by a fetch that did not finish (%d h old)" % ((now - os.path.getmtime(path)) // 3600)
+            elif part:
+                age = now - os.path.getmtime(path)
+                if age > part_max_age:
+                    entry["reason"] = "left by a fetch that did not finish (%d h old)" % (age // 3600)
             (remove if "reason" in entry else keep).append(entry)
         for key in sorted(wheelhouses):
             found = wheelhouses[key]
             # the lock file goes last: it is what a concurrent build of this wheelhouse waits on
             paths = sorted(found["paths"], key=lambda p: (p.endswith(".lock"), p))
             entry = {"name": os.path.join(platform, key), "version": found["version"], "paths": paths,
-                     "bytes": sum(_size(p) for p in paths), "kind": "wheelhouse"}
+                     "kind": "wheelhouse"}
             if found["version"] not in keep_versions:
                 entry["reason"] = "NVFLARE %s is not kept" % found["version"]
                 remove.append(entry)
             else:
                 keep.append(entry)
+    for entry in remove:
+        entry["bytes"] = sum(_size(p) for p in entry["paths"])
     return remove, keep
 
 
