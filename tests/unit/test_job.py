@@ -98,16 +98,19 @@ def test_job_failure_reports_status_and_log_tail(fed, work, capsys):
     assert res["log_tail"].strip(), "the failure must carry the tail of the job log"
 
 
-def test_wait_timeout(fed, work, capsys):
-    def need_more_clients(path):
-        meta_path = os.path.join(path, "meta.json")
-        with open(meta_path) as f:
-            meta = json.load(f)
-        meta["min_clients"] = 9
-        meta["name"] = "unschedulable-%d-%d" % (os.getpid(), time.time_ns())  # its own token: it gets aborted below
-        with open(meta_path, "w") as f:
-            json.dump(meta, f)
+def need_more_clients(path):
+    """The example job, never scheduled (min_clients above the two clients), with a name of its own: its submit
+    token is its own, and these tests abort it."""
+    meta_path = os.path.join(path, "meta.json")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    meta["min_clients"] = 9
+    meta["name"] = "unschedulable-%d-%d" % (os.getpid(), time.time_ns())
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
 
+
+def test_wait_timeout(fed, work, capsys):
     src = job_copy(work, "unschedulable", need_more_clients)
     failed, res = run_module(
         job_module, {"admin_kit": fed.admin_kit, "src": src, "timeout": 4, "poll_interval": 1}, capsys
@@ -122,16 +125,6 @@ def test_wait_timeout(fed, work, capsys):
 
 def test_wait_timeout_on_existing_job(fed, work, capsys):
     """job_id mode: monitor_job's TIMEOUT becomes the same failure, after waiting the whole timeout."""
-
-    def need_more_clients(path):
-        meta_path = os.path.join(path, "meta.json")
-        with open(meta_path) as f:
-            meta = json.load(f)
-        meta["min_clients"] = 9
-        meta["name"] = "unschedulable-%d-%d" % (os.getpid(), time.time_ns())  # its own token: it gets aborted below
-        with open(meta_path, "w") as f:
-            json.dump(meta, f)
-
     src = job_copy(work, "unschedulable", need_more_clients)
     failed, queued = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "wait": False}, capsys)
     assert not failed and queued["job_id"] and queued["status"] == "SUBMITTED", queued
