@@ -50,7 +50,8 @@ PLAY = """
 
 
 @pytest.mark.parametrize("role, tasks, var, said", [
-    ("nvflare_venv", "checks", "nvflare_venv_version", "nvflare_venv_version must be a release such as 2.9.0"),
+    ("nvflare_venv", "checks", "nvflare_venv_version",
+     "nvflare_venv_version '2.x' is not an NVFLARE release this collection deploys"),
     ("nvflare_jetson", "preflight", "nvflare_jetson_nvflare_version",
      "nvflare_jetson_nvflare_version (nvflare_version) '2.x' is not an NVFLARE release this collection deploys"),
 ])
@@ -66,5 +67,5 @@ def test_the_roles_refuse_what_the_rule_refuses_and_pass_what_it_passes(tmp_path
     good = run_playbook(tmp_path, *argv, "-e", "%s=2.9rc1" % var, timeout=120)
     first = good.stdout.split("TASK [")
     version_task = next(part for part in first if part.startswith("edgefl.nvflare.%s : Check the" % role)
-                        and ("role variables" in part.split("]")[0] or "NVFLARE version" in part.split("]")[0]))
+                        and ("its rules" in part.split("]")[0] or "NVFLARE version" in part.split("]")[0]))
     assert "ok: [localhost]" in version_task, good.stdout

@@ -2,8 +2,9 @@
 # Copyright (c) edgefl.nvflare contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""nvflare_service_environment: the role's real check (its assert task from tasks/checks.yml with the
-expressions of vars/main.yml) and its real EnvironmentFile template, run by ansible-playbook on localhost;
+"""nvflare_service_environment: the role's real check (edgefl.nvflare.role_args, as the role's tasks/checks.yml and the
+first play of site.yml run it: plugin_utils/_role_input.py) and its real EnvironmentFile template, run by
+ansible-playbook on localhost;
 the rendered file is read back by /bin/sh, whose quoting rules for what the template writes (single quotes;
 double quotes with \\ " ` $ escaped) are systemd's EnvironmentFile rules."""
 
@@ -15,7 +16,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(ROOT, "roles", "nvflare_service")
@@ -37,17 +37,9 @@ BAD = {
 }
 
 
-def _assert_task():
-    with open(os.path.join(ROLE, "tasks", "checks.yml")) as f:
-        tasks = yaml.safe_load(f)
-    return [t for t in tasks if t["name"] == "Check the unit environment"]
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("env")
-    check = tmp / "check.yml"
-    check.write_text(yaml.safe_dump(_assert_task()))
     plays = []
     for case, env in list(GOOD.items()) + [(k, v[0]) for k, v in BAD.items()]:
         plays.append({
@@ -55,7 +47,7 @@ def results(tmp_path_factory):
             "vars_files": [os.path.join(ROLE, "vars", "main.yml")],
             "vars": {"nvflare_service_environment": env, "nvflare_service_unit_name": "nvflare-client.service"},
             "tasks": [{"name": "Check and render", "block": [
-                {"name": "Check", "ansible.builtin.include_tasks": str(check)},
+                {"name": "Check", "edgefl.nvflare.role_args": {"roles": ["nvflare_service"]}},
                 {"name": "Render", "ansible.builtin.template": {
                     "src": os.path.join(ROLE, "templates", "nvflare.env.j2"), "dest": str(tmp / (case + ".env")),
                     "mode": "0600"}},

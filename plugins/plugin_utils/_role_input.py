@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The roles' input rules that need no facts and no host, in one place (edgefl.nvflare.role_args).
+
+Each role's tasks/checks.yml runs them through M(edgefl.nvflare.role_args) on the role's whole input (its defaults
+included), and the first play of site.yml, deploy.yml and add_client.yml runs them on what the inventory and the
+command line set for every host, before the bootstrap or provisioning changes anything. A rule looks only at the
+variables in ``values``: a variable that is not there is not checked (its default is known to be good, or the
+role's own run checks it). Messages name the variable and how to fix it; the unit environment's never hold a value
+(it may be a token).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Mapping
+
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.edgefl.nvflare.plugins.filter.port_errors import port_number
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import release_error
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
+_SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_UNIT = re.compile(r"^[A-Za-z0-9@._-]+\.service$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SSH_CONNECTIONS = ("ssh", "paramiko", "ansible.builtin.ssh", "smart")
+
+
+def _is_ip(value):
+    """ansible.utils.ip's rule: an address or a network (host bits clear), given as text."""
+    if not isinstance(value, str):
+        return False
+    try:
+        ipaddress.ip_network(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _absolute(value):
+    return isinstance(value, str) and value.startswith("/") and len(value) > 1
+
+
+def _whole_positive(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value > 0
+    return isinstance(value, str) and value.strip().isdigit() and int(value.strip()) > 0
+
+
+def _ports(values, names, none_is=None):
+    found = []
+    for name in names:
+        if name not in values:
+            continue
+        value = values[name]
+        if value is None and none_is is not None:
+            value = none_is
+        if port_number(value) is None:
+            found.append("%s must be a TCP port between 1 and 65535, got %r" % (name, value))
+    return found
+
+
+def firewall(values, relay=False, connection="ssh"):
+    """nvflare_firewall: its ports, its source networks (the relay's only on a relay) and the SSH rule."""
+    found = _ports(values, ("nvflare_firewall_fed_learn_port", "nvflare_firewall_admin_port",
+                            "nvflare_firewall_relay_port"))
+    found += _ports(values, ("nvflare_firewall_ssh_port",), none_is=22)
+    names = ["nvflare_firewall_source_cidrs", "nvflare_firewall_ssh_source_cidrs"]
+    if relay:
+        names.append("nvflare_firewall_relay_source_cidrs")
+    bad = []
+    for name in names:
+        value = values.get(name)
+        if isinstance(value, (list, tuple)):
+            bad.extend(str(item) for item in value if not _is_ip(item))
+    if bad:
+        found.append("nvflare_firewall_source_cidrs, nvflare_firewall_relay_source_cidrs and "
+                     "nvflare_firewall_ssh_source_cidrs must list IP networks in CIDR notation (e.g. 192.168.1.0/24) or "
+                     "addresses; invalid: %s" % ", ".join(bad))
+    if not boolean(values.get("nvflare_firewall_allow_ssh", True), strict=False) and (connection or "ssh") in _SSH_CONNECTIONS:
+        found.append("nvflare_firewall_allow_ssh=false while Ansible reaches this host over SSH: enabling ufw would "
+                     "lock you out. Keep nvflare_firewall_allow_ssh=true")
+    return found
+
+
+def environment_error(env):
+    """What is wrong with nvflare_service_environment (a mapping): its names, then the names whose values hold a
+    newline, carriage return, NUL or another control character; '' when it is good. Never a value."""
+    bad_names = [str(k) for k in env if not _ENV_NAME.match(str(k))]
+    bad_values = [str(k) for k, v in env.items() if _CONTROL.search(str(v))]
+    if not bad_names and not bad_values:
+        return ""
+    text = "invalid nvflare_service_environment: "
+    if bad_names:
+        text += "names must match ^[A-Za-z_][A-Za-z0-9_]*$, got %s; " % ", ".join(json.dumps(n) for n in bad_names)
+    if bad_values:
+        text += ("the values of %s hold a newline, carriage return, NUL or another control character; "
+                 % ", ".join(json.dumps(n) for n in bad_values))
+    return text + "nothing was changed"
+
+
+def service(values):
+    """nvflare_service: its role, names, paths, ports, wait and unit environment."""
+    found = []
+    checks = (
+        ("nvflare_service_role", lambda v: v in ("server", "client", "relay"), "server, client or relay"),
+        ("nvflare_service_site_name", lambda v: isinstance(v, str) and bool(_SITE.match(v)),
+         "a site name: letters, digits, '.', '_' and '-', starting with a letter or digit"),
+        ("nvflare_service_kit_src", lambda v: isinstance(v, str) and v.strip().startswith("/"),
+         "an absolute control-node path (set nvflare_workspace to an absolute directory)"),
+        ("nvflare_service_workspace", _absolute, "an absolute path"),
+        ("nvflare_service_storage_dir",
+         lambda v: _absolute(v) and not re.match(r"^/tmp(/|$)", v), "an absolute path, not under /tmp"),
+        ("nvflare_service_unit_name", lambda v: isinstance(v, str) and bool(_UNIT.match(v)),
+         "a systemd unit name ending in .service"),
+        ("nvflare_service_wait_timeout", _whole_positive, "a whole number of seconds, 1 or more"),
+    )
+    for name, good, what in checks:
+        if name in values and not good(values[name]):
+            found.append("%s must be %s, got %r" % (name, what, values[name]))
+    found += _ports(values, ("nvflare_service_fed_learn_port", "nvflare_service_admin_port",
+                             "nvflare_service_relay_port"))
+    env = values.get("nvflare_service_environment")
+    if isinstance(env, Mapping):
+        error = environment_error(env)
+        if error:
+            found.append(error)
+    return found
+
+
+def venv(values, exists=os.path.exists):
+    """nvflare_venv: its version, paths, user and group names and local wheels (which must exist on the control
+    node)."""
+    found = []
+    if "nvflare_venv_version" in values:
+        error = release_error(values["nvflare_venv_version"], "nvflare_venv_version")
+        if error:
+            found.append(error)
+    checks = (
+        ("nvflare_venv_path", _absolute, "an absolute path other than /"),
+        ("nvflare_venv_wheelhouse_dir", _absolute, "an absolute path"),
+        ("nvflare_venv_user", lambda v: isinstance(v, str) and bool(_NAME.match(v)), "a valid user name"),
+        ("nvflare_venv_group", lambda v: isinstance(v, str) and bool(_NAME.match(v)), "a valid group name"),
+    )
+    for name, good, what in checks:
+        if name in values and not good(values[name]):
+            found.append("%s must be %s, got %r" % (name, what, values[name]))
+    wheels = values.get("nvflare_venv_local_wheels")
+    if isinstance(wheels, (list, tuple)):
+        named = [str(w) for w in wheels if not str(w).endswith(".whl")]
+        if named:
+            found.append("nvflare_venv_local_wheels must list .whl files, got %s" % ", ".join(named))
+        missing = [str(w) for w in wheels if str(w).endswith(".whl") and not exists(os.path.expanduser(str(w)))]
+        if missing:
+            found.append("nvflare_venv_local_wheels: these wheel files do not exist on the control node: %s. Fix the "
+                         "paths or remove them from the list" % ", ".join(missing))
+    return found
+
+
+RULES = {"nvflare_firewall": firewall, "nvflare_service": service, "nvflare_venv": venv}
+
+
+def errors(role, values, relay=False, connection="ssh"):
+    """The messages of ROLE's rules (its short name) for VALUES; [] for a role without rules here."""
+    if role == "nvflare_firewall":
+        return firewall(values, relay=relay, connection=connection)
+    rule = RULES.get(role)
+    return rule(values) if rule else []

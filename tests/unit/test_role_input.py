@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The roles' fact-free input rules (plugin_utils/_role_input.py), and where they run: in the first play of site.yml,
+before any host is contacted (a real ansible-playbook run against hosts that do not exist), and in a role's own
+checks (edgefl.nvflare.role_args inside the role)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils import _role_input
+from conftest import ROOT, flat, run_playbook
+
+
+# --- the rules --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, good", [
+    ("10.0.0.0/8", True), ("192.168.1.7", True), ("fd00::/8", True), ("::1", True), (" 10.1.0.0/16 ", True),
+    ("10.0.0.1/8", False),  # host bits set: ansible.utils.ip (ipaddress, strict) refuses it, so does ufw's role check
+    ("not-a-net", False), ("10.0.0.0/33", False), ("", False), (167772160, False), (None, False),
+])
+def test_source_networks(value, good):
+    errors = _role_input.firewall({"nvflare_firewall_source_cidrs": [value]})
+    assert (errors == []) is good, errors
+    if not good:
+        assert "must list IP networks in CIDR notation" in errors[0] and str(value) in errors[0]
+
+
+def test_the_relay_sources_count_only_on_a_relay():
+    values = {"nvflare_firewall_relay_source_cidrs": ["bad"]}
+    assert _role_input.firewall(values, relay=False) == []
+    assert "invalid: bad" in _role_input.firewall(values, relay=True)[0]
+
+
+@pytest.mark.parametrize("allow, connection, refused", [
+    (False, "ssh", True), ("false", "ssh", True), ("no", "ansible.builtin.ssh", True), (False, "paramiko", True),
+    (False, "local", False), (False, "containers.podman.podman", False), (True, "ssh", False), ("yes", "ssh", False),
+])
+def test_no_ssh_rule_over_ssh_is_refused(allow, connection, refused):
+    errors = _role_input.firewall({"nvflare_firewall_allow_ssh": allow}, connection=connection)
+    assert bool(errors) is refused, errors
+    if refused:
+        assert "lock you out" in errors[0]
+
+
+def test_ports():
+    errors = _role_input.firewall({"nvflare_firewall_fed_learn_port": "8002", "nvflare_firewall_admin_port": 0,
+                                   "nvflare_firewall_relay_port": "abc", "nvflare_firewall_ssh_port": None})
+    assert errors == ["nvflare_firewall_admin_port must be a TCP port between 1 and 65535, got 0",
+                      "nvflare_firewall_relay_port must be a TCP port between 1 and 65535, got 'abc'"]
+    assert "nvflare_service_admin_port" in _role_input.service({"nvflare_service_admin_port": 70000})[0]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("nvflare_service_role", "worker"), ("nvflare_service_site_name", "-site"), ("nvflare_service_kit_src", "kits/a"),
+    ("nvflare_service_workspace", "/"), ("nvflare_service_workspace", "rel"), ("nvflare_service_storage_dir", "/tmp"),
+    ("nvflare_service_storage_dir", "/tmp/jobs"), ("nvflare_service_unit_name", "nvflare"),
+    ("nvflare_service_wait_timeout", 0), ("nvflare_service_wait_timeout", "30s"), ("nvflare_service_wait_timeout", True),
+])
+def test_service_values_refused(name, value):
+    errors = _role_input.service({name: value})
+    assert len(errors) == 1 and errors[0].startswith(name + " must be "), errors
+
+
+def test_service_values_accepted():
+    assert _role_input.service({
+        "nvflare_service_role": "relay", "nvflare_service_site_name": "site-1", "nvflare_service_kit_src": " /k/site-1",
+        "nvflare_service_workspace": "/opt/nvflare/ws", "nvflare_service_storage_dir": "/var/lib/nvflare/tmpx",
+        "nvflare_service_unit_name": "nvflare-client@a.service", "nvflare_service_wait_timeout": "30",
+        "nvflare_service_environment": {"HF_TOKEN": "x y", "_A1": 5}}) == []
+
+
+def test_the_environment_message_never_holds_a_value():
+    errors = _role_input.service({"nvflare_service_environment": {"OK": "fine", "BAD NAME": "s3cret-a",
+                                                                  "TOKEN": "s3cret-b\nExecStartPre=/bin/id"}})
+    assert len(errors) == 1 and errors[0].startswith("invalid nvflare_service_environment: ")
+    assert '"BAD NAME"' in errors[0] and 'the values of "TOKEN"' in errors[0] and '"OK"' not in errors[0]
+    assert "s3cret" not in errors[0] and "ExecStartPre" not in errors[0]
+
+
+def test_venv(tmp_path):
+    wheel = tmp_path / "torch-2.1-cp38-linux_aarch64.whl"
+    wheel.write_text("")
+    assert _role_input.venv({"nvflare_venv_version": "2.9.0", "nvflare_venv_path": "/opt/nvflare/venv",
+                             "nvflare_venv_user": "nvflare", "nvflare_venv_local_wheels": [str(wheel)]}) == []
+    errors = _role_input.venv({"nvflare_venv_version": "2.x", "nvflare_venv_path": "/", "nvflare_venv_wheelhouse_dir": "w",
+                               "nvflare_venv_user": "Bad User", "nvflare_venv_group": "ok_group",
+                               "nvflare_venv_local_wheels": [str(wheel), str(tmp_path / "gone.whl"), "notes.txt"]})
+    assert [e.split(" ", 1)[0] for e in errors] == ["nvflare_venv_version", "nvflare_venv_path",
+                                                    "nvflare_venv_wheelhouse_dir", "nvflare_venv_user",
+                                                    "nvflare_venv_local_wheels", "nvflare_venv_local_wheels:"], errors
+    assert "gone.whl" in errors[-1] and str(wheel) not in errors[-1] and "notes.txt" in errors[-2]
+
+
+def test_roles_without_rules_and_unset_values_pass():
+    assert _role_input.errors("nvflare_hosts", {"nvflare_hosts_extra_entries": "anything"}) == []
+    for role in ("nvflare_firewall", "nvflare_service", "nvflare_venv"):
+        assert _role_input.errors(role, {}) == []
+
+
+# --- where they run -------------------------------------------------------------------------------------------
+
+def _inventory(tmp_path, **host_vars):
+    """Hosts in TEST-NET-1 (RFC 5737) over SSH: nothing answers there, so a run that contacts one would say so."""
+    hosts = {"server1": "192.0.2.1", "site-1": "192.0.2.2", "site-2": "192.0.2.3"}
+    inv = {"all": {"vars": {"nvflare_workspace": str(tmp_path / "ws"), "ansible_connection": "ssh",
+                            "ansible_ssh_common_args": "-o ConnectTimeout=2"},
+                   "children": {"nvflare_server": {"hosts": {"server1": {"ansible_host": hosts["server1"]}}},
+                                "nvflare_clients": {"hosts": {h: {"ansible_host": hosts[h]} for h in ("site-1", "site-2")}}}}}
+    for host, extra in host_vars.items():
+        group = "nvflare_server" if host == "server1" else "nvflare_clients"
+        inv["all"]["children"][group]["hosts"][host.replace("_", "-")].update(extra)
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps(inv))
+    return path
+
+
+def test_site_yml_stops_in_its_first_play_naming_every_bad_host(tmp_path):
+    inventory = _inventory(tmp_path, site_1={"nvflare_firewall_source_cidrs": ["10.0.0.0/8", "lan"]},
+                           site_2={"nvflare_service_environment": {"TOKEN": "s3cret\nx"}})
+    proc = run_playbook(ROOT, "-i", inventory, "site.yml", timeout=240)
+    out = flat(proc.stdout + proc.stderr)
+    assert proc.returncode != 0, out[-3000:]
+    assert "invalid input on site-1: nvflare_firewall: " in out and "invalid: lan" in out, out[-3000:]
+    assert "invalid input on site-2: nvflare_service: invalid nvflare_service_environment" in out, out[-3000:]
+    assert "s3cret" not in out
+    # no host contacted (the bootstrap's raw task never ran), nothing provisioned, no lock file written
+    assert "UNREACHABLE" not in out and "Bootstrap" not in proc.stdout, out[-3000:]
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_value_from_facts_is_left_to_the_role_and_a_later_import_skips_the_check(tmp_path):
+    """The first play has no facts: a source network taken from them passes here (the deploy's role checks read it
+    later). A second import of run_lock.yml in the same run skips the check."""
+    inventory = _inventory(tmp_path, site_1={
+        "nvflare_firewall_source_cidrs": "{{ [ansible_facts.default_ipv4.network ~ '/24'] }}"})
+    play = tmp_path / "twice.yml"
+    lock = os.path.join(ROOT, "playbooks", "run_lock.yml")
+    play.write_text("- ansible.builtin.import_playbook: %s\n  vars: {__edgefl_role_inputs: true}\n" % lock * 2)
+    proc = run_playbook(tmp_path, "-i", inventory, play, "-e", "ansible_python_interpreter=" + sys.executable,
+                        timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    checks = proc.stdout.split("TASK [Check the roles' input set for this host]")[1:]
+    assert len(checks) == 2
+    assert "ok: [site-1]" in checks[0] and "skipping: [site-1]" in checks[1], proc.stdout[-3000:]
+
+
+def test_a_role_run_applies_the_same_rules(tmp_path):
+    """The firewall role's own checks (tasks/checks.yml), with its defaults, on localhost: the same rule and
+    message."""
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - ansible.builtin.include_role:\n"
+        "        name: edgefl.nvflare.nvflare_firewall\n"
+        "        tasks_from: checks\n"
+    )
+    argv = ["play.yml", "-e", "ansible_python_interpreter=" + sys.executable, "-e", "ansible_connection=local"]
+    bad = run_playbook(tmp_path, *argv, "-e", '{"nvflare_firewall_ssh_source_cidrs": ["10.0.0.1/8"]}', timeout=120)
+    out = flat(bad.stdout)
+    assert bad.returncode != 0, bad.stdout
+    assert "nvflare_firewall: invalid input on localhost: " in out and "invalid: 10.0.0.1/8" in out, bad.stdout
+    good = run_playbook(tmp_path, *argv, "-e", '{"nvflare_firewall_ssh_source_cidrs": ["10.0.0.0/8"]}', timeout=120)
+    assert good.returncode == 0, good.stdout + good.stderr
