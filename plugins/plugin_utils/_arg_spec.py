@@ -15,20 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-
-def _is_text(value):
-    return isinstance(value, (str, bytes))
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import kind_of
 
 
 def _strict(name, kind, value):
-    if kind == "list" and (_is_text(value) or isinstance(value, Mapping)):
-        got = "a string" if _is_text(value) else "a mapping"
+    if kind == "list" and not isinstance(value, (list, tuple)):
         return ("%s must be a list, got %s: in YAML write a list ([a, b] or one '- item' per line); on the command "
-                "line give JSON, -e '{\"%s\": [\"a\", \"b\"]}'" % (name, got, name))
-    if kind == "dict" and _is_text(value):
-        return ("%s must be a mapping, got a string: in YAML write a mapping; on the command line give JSON, "
-                "-e '{\"%s\": {\"KEY\": \"value\"}}'" % (name, name))
+                "line give JSON, -e '{\"%s\": [\"a\", \"b\"]}'" % (name, kind_of(value), name))
+    if kind == "dict" and not isinstance(value, Mapping):
+        return ("%s must be a mapping, got %s: in YAML write a mapping; on the command line give JSON, "
+                "-e '{\"%s\": {\"KEY\": \"value\"}}'" % (name, kind_of(value), name))
     return None
 
 

@@ -113,6 +113,24 @@ _WHOLE_NUMBERS = (
 )
 
 
+def kind_of(value):
+    """What a variable's value is, in the words of a message ("a string"), not Python's (ansible-core 2.19 hands over
+    its own tagged types, _AnsibleTaggedStr)."""
+    from collections.abc import Mapping
+
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (str, bytes)):
+        return "a string"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a value of type %s" % type(value).__name__
+
+
 def _percent_ok(value):
     """Whether Ansible's max_fail_percentage keyword takes ``value``: a number, or a number with '%', 0 to 100."""
     if isinstance(value, bool):
@@ -522,7 +540,10 @@ class Inventory:
         if value is None:
             value = [dict(a) for a in DEFAULT_ADMINS]
         if not isinstance(value, list):
-            raise ModelError("nvflare_admins must be a list of {name, org, role} entries, got %s" % type(value).__name__)
+            raise ModelError("nvflare_admins must be a list of {name, org, role} entries, got %s: in YAML write a list of "
+                             "mappings; in an INI inventory or with -e give JSON, "
+                             "nvflare_admins='[{\"name\": \"admin@example.com\", \"role\": \"project_admin\"}]'"
+                             % kind_of(value))
         org = self.default_org(host)
         out = []
         for i, adm in enumerate(value):

@@ -36,6 +36,10 @@ def test_valid_values_and_unset_ones_pass():
     ("nvflare_venv", "nvflare_venv_system_packages", "python3-venv", "must be a list, got a string"),
     ("nvflare_firewall", "nvflare_firewall_source_cidrs", {"a": 1}, "must be a list, got a mapping"),
     ("nvflare_service", "nvflare_service_environment", "A=1", "must be a mapping, got a string"),
+    # an INI inventory's [1, 2] or -e '{"...": [1, 2]}': ansible-core's own message named its internal class
+    ("nvflare_service", "nvflare_service_environment", [1, 2], "must be a mapping, got a list"),
+    ("nvflare_firewall", "nvflare_firewall_source_cidrs", 8, "must be a list, got a number"),
+    ("nvflare_firewall", "nvflare_firewall_source_cidrs", True, "must be a list, got a boolean"),
 ])
 def test_a_string_where_a_list_or_mapping_belongs_is_named(role, name, value, words):
     errors = arg_spec_errors(spec(role), {name: value})

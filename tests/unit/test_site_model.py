@@ -235,6 +235,10 @@ def test_federation_admin_dest_and_wait_timeout():
     (None, {"server1": {"nvflare_admin_port": True}}, "nvflare_admin_port must be a TCP port"),
     (None, {"server1": {"nvflare_wait_timeout": "soon"}}, "nvflare_wait_timeout must be a positive number"),
     (None, {"server1": {"nvflare_admins": "admin@x"}}, "nvflare_admins must be a list"),
+    # an INI inventory's nvflare_admins=admin@x: named as a string (ansible-core's own type is _AnsibleTaggedStr),
+    # with the JSON to write instead
+    (None, {"server1": {"nvflare_admins": "admin@x"}}, "got a string: in YAML write a list of mappings"),
+    (None, {"server1": {"nvflare_admins": 3}}, "nvflare_admins='[{\"name\": \"admin@example.com\""),
 ])
 def test_federation_errors(groups, updates, text):
     g, hv = inv(groups=groups, **updates)
