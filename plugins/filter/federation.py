@@ -67,7 +67,8 @@ _value:
           C(nvflare_workspace) that is not set or is a relative path, and a server, client or relay group that is
           empty or missing while a group of a near name (C(nvflare_client), C(nvflare-clients)) has hosts. Also a
           bad C(nvflare_version), C(nvflare_control_python), quorum, rollout batch, whole-number setting or port
-          pair, and names NVFLARE refuses.
+          pair, and names NVFLARE refuses. Also two hosts reached at one SSH address and port (one machine), and
+          two site names that differ only in case.
         - When the model finds none of these, what the M(edgefl.nvflare.provision) module would refuse in the input
           C(provision.yml) gives it, for C(nvflare_version) (default V(2.9.0)), such as relays before NVFLARE 2.6.
         - Empty when there is none; other inventory mistakes make the filter fail.

@@ -142,6 +142,9 @@ def _percent_ok(value):
     return 0 <= number <= 100
 
 
+# The connection plugins that reach a machine by ansible_host and ansible_port (machine_errors)
+_SSH_CONNECTIONS = ("ssh", "paramiko", "smart", "paramiko_ssh", "libssh")
+
 # Where a host's one address is read from, first to last (Inventory.address and address_pending)
 _ADDRESS_CHAIN = ("nvflare_address", "ansible_host")
 
@@ -364,6 +367,48 @@ class Inventory:
         found.extend(self.port_errors(host))
         found.extend(self.name_errors(host))
         found.extend(self.number_errors(host))
+        found.extend(self.machine_errors())
+        return found
+
+    def _members(self):
+        """Every host of the federation (server, relays, clients), in that order; [] when the groups are broken (the
+        model itself reports that)."""
+        try:
+            server = self.server_host(required=False)
+            return ([server] if server else []) + self.relay_hosts() + self.client_hosts()
+        except ModelError:
+            return []
+
+    def machine_errors(self):
+        """Two hosts of the federation reached at one SSH address and port, and two site names that differ only in
+        case. The roles give each host one machine: the service's unit and storage, the firewall's rules (a client's
+        run deletes the server's port rules as not wanted there) and the venv are per machine, so two participants on
+        one machine overwrite each other. Host names are case-insensitive (/etc/hosts, DNS): site-1 and Site-1 resolve
+        to one address."""
+        found = []
+        seen, names = {}, {}
+        for member in self._members():
+            connection = str(self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True))
+            if connection.rsplit(".", 1)[-1] in _SSH_CONNECTIONS:
+                target = str(self.raw(member, "ansible_host", member, tolerate_undefined=True))
+                port = str(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
+                key = (target.lower(), port)
+                if key in seen:
+                    found.append("hosts %r and %r are reached at one SSH address (%s port %s): the roles deploy one "
+                                 "NVFLARE participant per machine (its unit, storage and firewall rules); give each "
+                                 "host its own machine or container, and its own ansible_host (or ansible_port behind "
+                                 "a NAT)" % (seen[key], member, target, port))
+                else:
+                    seen[key] = member
+            try:
+                name = self.site_name(member)
+            except (ModelError,) + _UNDEFINED:
+                continue
+            other = names.setdefault(name.lower(), (member, name))
+            if other[1] != name:
+                found.append("hosts %r and %r have the site names %r and %r, which differ only in case: host names are "
+                             "case-insensitive (/etc/hosts, DNS), so both would resolve to one address; rename one "
+                             "(nvflare_site_name)" % (other[0], member, other[1], name))
         return found
 
     def _setting(self, host, name):

@@ -585,3 +585,30 @@ def test_the_provisioning_check_waits_for_the_models_own_problems():
     g, hv = inv(site_1={"nvflare_site_name": "site.1", "nvflare_version": "2.5.2"})
     problems = federation(g, hv, host="localhost")["problems"]
     assert problems and not [p for p in problems if p.startswith("provisioning for")], problems
+
+
+@pytest.mark.parametrize("updates, said", [
+    ({}, []),
+    # one machine reached twice over SSH: the client's firewall run would delete the server's port rules
+    ({"site_1": {"ansible_host": "192.0.2.10"}},
+     ["hosts 'server1' and 'site-1' are reached at one SSH address (192.0.2.10 port 22)"]),
+    ({"site_2": {"ansible_host": "192.0.2.11", "ansible_port": "22"}},
+     ["hosts 'site-1' and 'site-2' are reached at one SSH address (192.0.2.11 port 22)"]),
+    # behind one NAT, each device on its own forwarded port: distinct machines
+    ({"site_1": {"ansible_host": "198.51.100.1", "ansible_port": 2201},
+      "site_2": {"ansible_host": "198.51.100.1", "ansible_port": 2202}}, []),
+    # not reached over SSH: the address says nothing of the machine (a container name, the control node itself)
+    ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "containers.podman.podman"}}, []),
+    ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "local"}}, []),
+    ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "ansible.builtin.ssh"}},
+     ["hosts 'server1' and 'site-1' are reached at one SSH address (192.0.2.10 port 22)"]),
+    # site names that differ only in case resolve to one address
+    ({"site_2": {"nvflare_site_name": "Site-1"}},
+     ["hosts 'site-1' and 'site-2' have the site names 'site-1' and 'Site-1', which differ only in case"]),
+])
+def test_two_hosts_on_one_machine_or_one_name_are_a_problem(updates, said):
+    g, hv = inv(**updates)
+    found = federation(g, hv, host="localhost")["problems"]
+    assert len(found) == len(said), found
+    for problem, start in zip(found, said):
+        assert problem.startswith(start), found
