@@ -43,6 +43,17 @@ def _is_ip(value):
     return True
 
 
+def _network_hint(value):
+    """The bad entry, with the network it names when only its host bits are set (10.0.0.1/8: 10.0.0.0/8)."""
+    text = str(value)
+    if isinstance(value, str):
+        try:
+            return "%s (host bits set: the network is %s)" % (text, ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            pass
+    return text
+
+
 def _absolute(value):
     return isinstance(value, str) and value.startswith("/") and len(value) > 1
 
@@ -76,15 +87,12 @@ def firewall(values, relay=False, connection="ssh"):
     names = ["nvflare_firewall_source_cidrs", "nvflare_firewall_ssh_source_cidrs"]
     if relay:
         names.append("nvflare_firewall_relay_source_cidrs")
-    bad = []
     for name in names:
         value = values.get(name)
-        if isinstance(value, (list, tuple)):
-            bad.extend(str(item) for item in value if not _is_ip(item))
-    if bad:
-        found.append("nvflare_firewall_source_cidrs, nvflare_firewall_relay_source_cidrs and "
-                     "nvflare_firewall_ssh_source_cidrs must list IP networks in CIDR notation (e.g. 192.168.1.0/24) or "
-                     "addresses; invalid: %s" % ", ".join(bad))
+        bad = [item for item in value if not _is_ip(item)] if isinstance(value, (list, tuple)) else []
+        if bad:
+            found.append("%s must list IP networks in CIDR notation (e.g. 192.168.1.0/24) or addresses; invalid: %s"
+                         % (name, ", ".join(_network_hint(item) for item in bad)))
     if not boolean(values.get("nvflare_firewall_allow_ssh", True), strict=False) and (connection or "ssh") in _SSH_CONNECTIONS:
         found.append("nvflare_firewall_allow_ssh=false while Ansible reaches this host over SSH: enabling ufw would "
                      "lock you out. Keep nvflare_firewall_allow_ssh=true")

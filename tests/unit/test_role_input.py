@@ -28,13 +28,20 @@ def test_source_networks(value, good):
     errors = _role_input.firewall({"nvflare_firewall_source_cidrs": [value]})
     assert (errors == []) is good, errors
     if not good:
-        assert "must list IP networks in CIDR notation" in errors[0] and str(value) in errors[0]
+        assert errors[0].startswith("nvflare_firewall_source_cidrs must list IP networks in CIDR notation")
+        assert "invalid: %s" % value in errors[0]
+
+
+def test_a_network_with_host_bits_names_its_network():
+    errors = _role_input.firewall({"nvflare_firewall_ssh_source_cidrs": ["10.89.50.1/24", "lan"]})
+    assert errors == ["nvflare_firewall_ssh_source_cidrs must list IP networks in CIDR notation (e.g. 192.168.1.0/24) "
+                      "or addresses; invalid: 10.89.50.1/24 (host bits set: the network is 10.89.50.0/24), lan"]
 
 
 def test_the_relay_sources_count_only_on_a_relay():
     values = {"nvflare_firewall_relay_source_cidrs": ["bad"]}
     assert _role_input.firewall(values, relay=False) == []
-    assert "invalid: bad" in _role_input.firewall(values, relay=True)[0]
+    assert _role_input.firewall(values, relay=True)[0].startswith("nvflare_firewall_relay_source_cidrs must list")
 
 
 @pytest.mark.parametrize("allow, connection, refused", [
