@@ -21,7 +21,9 @@ description:
     networks or addresses) and the SSH rule. For nvflare_service, its role, site and unit names, absolute paths
     (the storage not under C(/tmp)), ports, wait, and the unit environment's names and control characters (that
     message never holds a value). For nvflare_venv, its version, absolute paths, user and group names, and local
-    wheels that must be C(.whl) files present on the control node. Those rules run only once the spec passes.
+    wheels that must be C(.whl) files present on the control node. For nvflare_hosts, every entry of
+    C(nvflare_hosts_entries) and C(nvflare_hosts_extra_entries) has a host name and an IP address, and no name is
+    mapped twice. Those rules run only once the spec passes.
   - The collection's roles run it first in their C(tasks/checks.yml); C(playbooks/deploy.yml) runs those checks for
     every host before any role changes one (the C(role_checks) entry point of the internal nvflare_common role).
   - With O(roles) it checks roles that are not running, on the variables the inventory and the command line set

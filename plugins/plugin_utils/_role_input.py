@@ -173,7 +173,53 @@ def venv(values, exists=os.path.exists):
     return found
 
 
-RULES = {"nvflare_firewall": firewall, "nvflare_service": service, "nvflare_venv": venv}
+_HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def _is_address(value):
+    """ansible.utils.ip_address's rule: one IPv4 or IPv6 address, given as text."""
+    if not isinstance(value, str):
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def hosts(values):
+    """nvflare_hosts: every entry of nvflare_hosts_entries and nvflare_hosts_extra_entries is a mapping with a host name
+    and an IP address, and no name is mapped twice."""
+    entries = []
+    for name in ("nvflare_hosts_entries", "nvflare_hosts_extra_entries"):
+        value = values.get(name)
+        if isinstance(value, (list, tuple)):
+            entries.extend(value)
+    found = []
+    bad = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            bad.append("%s (got no mapping)" % entry)
+            continue
+        name, address = entry.get("name"), entry.get("address")
+        if not (isinstance(name, str) and _HOST_NAME.match(name)) or not _is_address(address):
+            bad.append("%s (got address %s)" % ("<no name>" if name is None else name,
+                                                "<missing>" if address is None else address))
+    if bad:
+        found.append(
+            "nvflare_hosts_entries and nvflare_hosts_extra_entries hold invalid entries: %s. Each entry needs a host name and an IP address. With the inventory "
+            "defaults, set ansible_host (or nvflare_address) of that host to its IP address. A host reached by a DNS "
+            "or mDNS name (jetson-01.local) can take its address from its facts instead: nvflare_address: "
+            "\"{{ ansible_facts.default_ipv4.address }}\" in its host or group variables" % ", ".join(bad))
+    names = [str(e.get("name")) for e in entries if isinstance(e, Mapping) and e.get("name") is not None]
+    twice = sorted(set(n for n in names if names.count(n) > 1))
+    if twice:
+        found.append("nvflare_hosts_entries and nvflare_hosts_extra_entries map these names more than once: %s"
+                     % ", ".join(twice))
+    return found
+
+
+RULES = {"nvflare_firewall": firewall, "nvflare_hosts": hosts, "nvflare_service": service, "nvflare_venv": venv}
 
 
 def errors(role, values, relay=False, connection="ssh"):

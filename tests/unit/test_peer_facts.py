@@ -116,6 +116,6 @@ def test_a_run_limited_to_a_client_learns_the_server_address(tmp_path, with_peer
         assert "ok: [site-1 -> srv]" in out, out
     else:
         assert proc.returncode != 0, out
-        assert "nvflare_hosts: invalid entries srv (got address srv)" in out, out
+        assert "hold invalid entries: srv (got address srv)" in out, out
         # and how a host reached by a name gets an address
         assert 'can take its address from its facts instead: nvflare_address: "{{ ansible_facts.default_ipv4.address }}"' in out, out

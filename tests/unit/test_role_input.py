@@ -104,9 +104,25 @@ def test_venv(tmp_path):
     assert "gone.whl" in errors[-1] and str(wheel) not in errors[-1] and "notes.txt" in errors[-2]
 
 
+def test_hosts_entries():
+    good = [{"name": "server1", "address": "10.0.0.1"}, {"name": "fl.example.org", "address": "fd00::1"}]
+    assert _role_input.hosts({"nvflare_hosts_entries": good, "nvflare_hosts_extra_entries": []}) == []
+    errors = _role_input.hosts({
+        "nvflare_hosts_entries": [{"name": "server1", "address": "jetson-01.local"}, "server1"],
+        "nvflare_hosts_extra_entries": [{"name": "-bad", "address": "10.0.0.2"}, {"address": "10.0.0.3"},
+                                        {"name": "relay", "address": "10.0.0.300"}, {"name": "server1",
+                                                                                    "address": "10.0.0.4"}]})
+    assert errors[0].startswith(
+        "nvflare_hosts_entries and nvflare_hosts_extra_entries hold invalid entries: server1 (got address "
+        "jetson-01.local), server1 (got no mapping), -bad (got address 10.0.0.2), <no name> (got address 10.0.0.3), "
+        "relay (got address 10.0.0.300). Each entry needs a host name and an IP address."), errors
+    assert 'nvflare_address: "{{ ansible_facts.default_ipv4.address }}"' in errors[0]
+    assert errors[1] == "nvflare_hosts_entries and nvflare_hosts_extra_entries map these names more than once: server1"
+
+
 def test_roles_without_rules_and_unset_values_pass():
-    assert _role_input.errors("nvflare_hosts", {"nvflare_hosts_extra_entries": "anything"}) == []
-    for role in ("nvflare_firewall", "nvflare_service", "nvflare_venv"):
+    assert _role_input.errors("nvflare_jetson", {"nvflare_jetson_swap_mb": "anything"}) == []
+    for role in ("nvflare_firewall", "nvflare_hosts", "nvflare_service", "nvflare_venv"):
         assert _role_input.errors(role, {}) == []
 
 
