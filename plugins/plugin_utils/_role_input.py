@@ -207,10 +207,11 @@ def hosts(values):
                                                 "<missing>" if address is None else address))
     if bad:
         found.append(
-            "nvflare_hosts_entries and nvflare_hosts_extra_entries hold invalid entries: %s. Each entry needs a host name and an IP address. With the inventory "
-            "defaults, set ansible_host (or nvflare_address) of that host to its IP address. A host reached by a DNS "
-            "or mDNS name (jetson-01.local) can take its address from its facts instead: nvflare_address: "
-            "\"{{ ansible_facts.default_ipv4.address }}\" in its host or group variables" % ", ".join(bad))
+            "nvflare_hosts_entries and nvflare_hosts_extra_entries hold invalid entries: %s. Each entry needs a host "
+            "name and an IP address. With the inventory defaults, set ansible_host (or nvflare_address) of that host "
+            "to its IP address. A host reached by a DNS or mDNS name (jetson-01.local) can take its address from its "
+            "facts instead: nvflare_address: \"{{ ansible_facts.default_ipv4.address }}\" in its host or group "
+            "variables" % ", ".join(bad))
     names = [str(e.get("name")) for e in entries if isinstance(e, Mapping) and e.get("name") is not None]
     twice = sorted(set(n for n in names if names.count(n) > 1))
     if twice:

@@ -63,9 +63,20 @@ def test_bad_input_is_a_type_error():
         arg_spec_errors({}, "nope")
 
 
-def test_a_role_run_refuses_a_list_given_on_the_command_line(tmp_path):
-    """The firewall role's own checks (tasks/checks.yml) on localhost, with -e name=value: it stops at its first
-    task, naming the variable; before, the source-network check listed the characters of the string."""
+@pytest.mark.parametrize("bad, said, good", [
+    # before, the source-network check listed the characters of the string
+    (["-e", "nvflare_firewall_source_cidrs=10.0.0.0/8"],
+     "invalid input on localhost: nvflare_firewall_source_cidrs must be a list, got a string",
+     '{"nvflare_firewall_source_cidrs": ["10.0.0.0/8"]}'),
+    # the role's own rules (plugin_utils/_role_input.py), with its defaults, in the same task
+    (["-e", '{"nvflare_firewall_ssh_source_cidrs": ["10.0.0.1/8"]}'],
+     "nvflare_firewall: invalid input on localhost: nvflare_firewall_ssh_source_cidrs must list IP networks in CIDR "
+     "notation (e.g. 192.168.1.0/24) or addresses; invalid: 10.0.0.1/8 (host bits set: the network is 10.0.0.0/8)",
+     '{"nvflare_firewall_ssh_source_cidrs": ["10.0.0.0/8"]}'),
+])
+def test_a_role_run_refuses_bad_input_at_its_first_task(tmp_path, bad, said, good):
+    """The firewall role's own checks (tasks/checks.yml) on localhost: it stops at its first task, naming the
+    variable; the same run with the value written right passes."""
     (tmp_path / "play.yml").write_text(
         "- hosts: localhost\n"
         "  gather_facts: false\n"
@@ -75,10 +86,8 @@ def test_a_role_run_refuses_a_list_given_on_the_command_line(tmp_path):
         "        tasks_from: checks\n"
     )
     argv = ["play.yml", "-e", "ansible_python_interpreter=" + sys.executable, "-e", "ansible_connection=local"]
-    bad = run_playbook(tmp_path, *argv, "-e", "nvflare_firewall_source_cidrs=10.0.0.0/8", timeout=120)
-    out = flat(bad.stdout)
-    assert bad.returncode != 0, bad.stdout
-    assert "invalid input on localhost: nvflare_firewall_source_cidrs must be a list, got a string" in out, bad.stdout
-    assert "Check the ports" not in bad.stdout  # it stopped at the first check
-    good = run_playbook(tmp_path, *argv, "-e", '{"nvflare_firewall_source_cidrs": ["10.0.0.0/8"]}', timeout=120)
-    assert good.returncode == 0, good.stdout + good.stderr
+    refused = run_playbook(tmp_path, *argv, *bad, timeout=120)
+    assert refused.returncode != 0, refused.stdout
+    assert said in flat(refused.stdout), refused.stdout
+    passed = run_playbook(tmp_path, *argv, "-e", good, timeout=120)
+    assert passed.returncode == 0, passed.stdout + passed.stderr

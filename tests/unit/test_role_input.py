@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The roles' fact-free input rules (plugin_utils/_role_input.py), and where they run: in the first play of site.yml,
-before any host is contacted (a real ansible-playbook run against hosts that do not exist), and in a role's own
-checks (edgefl.nvflare.role_args inside the role)."""
+before any host is contacted (a real ansible-playbook run against hosts that do not exist). A role's own checks run
+them too: test_role_args.py."""
 
 from __future__ import annotations
 
@@ -110,8 +110,8 @@ def test_hosts_entries():
     errors = _role_input.hosts({
         "nvflare_hosts_entries": [{"name": "server1", "address": "jetson-01.local"}, "server1"],
         "nvflare_hosts_extra_entries": [{"name": "-bad", "address": "10.0.0.2"}, {"address": "10.0.0.3"},
-                                        {"name": "relay", "address": "10.0.0.300"}, {"name": "server1",
-                                                                                    "address": "10.0.0.4"}]})
+                                        {"name": "relay", "address": "10.0.0.300"},
+                                        {"name": "server1", "address": "10.0.0.4"}]})
     assert errors[0].startswith(
         "nvflare_hosts_entries and nvflare_hosts_extra_entries hold invalid entries: server1 (got address "
         "jetson-01.local), server1 (got no mapping), -bad (got address 10.0.0.2), <no name> (got address 10.0.0.3), "
@@ -171,23 +171,3 @@ def test_a_value_from_facts_is_left_to_the_role_and_a_later_import_skips_the_che
     checks = proc.stdout.split("TASK [Check the roles' input set for this host]")[1:]
     assert len(checks) == 2
     assert "ok: [site-1]" in checks[0] and "skipping: [site-1]" in checks[1], proc.stdout[-3000:]
-
-
-def test_a_role_run_applies_the_same_rules(tmp_path):
-    """The firewall role's own checks (tasks/checks.yml), with its defaults, on localhost: the same rule and
-    message."""
-    (tmp_path / "play.yml").write_text(
-        "- hosts: localhost\n"
-        "  gather_facts: false\n"
-        "  tasks:\n"
-        "    - ansible.builtin.include_role:\n"
-        "        name: edgefl.nvflare.nvflare_firewall\n"
-        "        tasks_from: checks\n"
-    )
-    argv = ["play.yml", "-e", "ansible_python_interpreter=" + sys.executable, "-e", "ansible_connection=local"]
-    bad = run_playbook(tmp_path, *argv, "-e", '{"nvflare_firewall_ssh_source_cidrs": ["10.0.0.1/8"]}', timeout=120)
-    out = flat(bad.stdout)
-    assert bad.returncode != 0, bad.stdout
-    assert "nvflare_firewall: invalid input on localhost: " in out and "invalid: 10.0.0.1/8" in out, bad.stdout
-    good = run_playbook(tmp_path, *argv, "-e", '{"nvflare_firewall_ssh_source_cidrs": ["10.0.0.0/8"]}', timeout=120)
-    assert good.returncode == 0, good.stdout + good.stderr
