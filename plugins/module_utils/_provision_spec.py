@@ -410,6 +410,14 @@ def from_project_file(path, data, nvflare_version=None):
     if not isinstance(data, dict) or not data:
         raise SpecError("project_file", "%s is empty or not a YAML mapping; give a NVFLARE project.yml" % path)
     project = copy.deepcopy(data)
+    api_version = project.get("api_version")
+    if isinstance(api_version, int) and not isinstance(api_version, bool) and api_version < 3:
+        raise SpecError("api_version", "%s is a project file of NVFLARE 2.0 (api_version %d), a format NVFLARE 2.2 "
+                        "and later do not read: set api_version: 3; give each admin one 'role' (project_admin, "
+                        "org_admin, lead or member) instead of its 'roles' list (super is project_admin); drop the "
+                        "AuthPolicyBuilder, DistributionBuilder and HEBuilder entries of 'builders', or the whole "
+                        "'builders' list to get the NVFLARE version's own; 'nvflare provision' with no project file "
+                        "writes a sample of the current format" % (path, api_version))
     if project.get("edge"):
         raise SpecError("project_file", "%s is an edge (hierarchical) project, which this module does not "
                         "provision; use 'nvflare provision' for it" % path)
@@ -447,6 +455,10 @@ def from_project_file(path, data, nvflare_version=None):
                 check_address("%s.host_names[%d]" % (field, j), h)
         if ptype == "admin":
             role = p.get("role")
+            if role is None and p.get("roles"):
+                raise SpecError(field + ".role", "%r has a 'roles' list, the format of NVFLARE 2.0 and 2.1, which 2.2 "
+                                "and later do not read; give it one 'role': %s (super is project_admin), and drop an "
+                                "AuthPolicyBuilder from 'builders'" % (name, ", ".join(ADMIN_ROLES)))
             if role not in ADMIN_ROLES:
                 raise SpecError(field + ".role", "unknown admin role %r; use one of %s"
                                 % (role, ", ".join(ADMIN_ROLES)))

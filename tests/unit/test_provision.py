@@ -531,7 +531,25 @@ BAD_PROJECT_FILES = [
     ("duplicate", [SERVER, {"name": "s", "type": "client", "org": "o"}, {"name": "s", "type": "client", "org": "o"}],
      "participants[2].name", "unique"),
     ("bad-port", [dict(SERVER, fed_learn_port=99999)], "participants[0].fed_learn_port", "1-65535"),
+    # NVFLARE 2.1's admins (api_version 3): a list of roles, which 2.2 replaced by one role
+    ("roles-list", [SERVER, {"name": "admin@nvidia.com", "type": "admin", "org": "nvidia", "roles": ["super"]}],
+     "participants[1].role", "'admin@nvidia.com' has a 'roles' list, the format of NVFLARE 2.0 and 2.1, which 2.2 and "
+     "later do not read; give it one 'role': project_admin, org_admin, lead, member (super is project_admin)"),
 ]
+
+
+def test_a_project_file_of_nvflare_20_is_named_with_what_to_change(tmp_path, run_module):
+    """api_version 2 (NVFLARE 2.0): said first, with every change the file needs, rather than through its first
+    admin ("unknown admin role None")."""
+    pf = write_project(tmp_path / "project.yml", [
+        SERVER, {"name": "admin@nvidia.com", "type": "admin", "org": "nvidia", "roles": ["super"]}], api_version=2)
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result.get("failed") is True
+    assert result["msg"].startswith("api_version: %s is a project file of NVFLARE 2.0 (api_version 2)" % pf), result
+    for change in ("set api_version: 3", "instead of its 'roles' list", "AuthPolicyBuilder, DistributionBuilder and "
+                   "HEBuilder"):
+        assert change in result["msg"], result["msg"]
+    assert not os.path.exists(str(tmp_path / "ws"))
 
 
 @pytest.mark.parametrize("case, parts, field, text", BAD_PROJECT_FILES, ids=[c[0] for c in BAD_PROJECT_FILES])
