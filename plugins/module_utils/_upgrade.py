@@ -31,35 +31,57 @@ def _check_version(version):
 
 
 def upgrade_plan(hosts, version):
+    """Which hosts switch to ``version``. A host whose live venv already runs it but still has a previous venv
+    (``previous_version``) was switched by an earlier run that was killed before it verified the fleet: it is
+    resumed (in ``switch`` and ``resume``: its kit is installed and its service started again, and it is rolled
+    back or cleaned up with the others), not staged and swapped again. A host with a previous venv that runs another
+    version than ``version`` belongs to an unfinished upgrade to that version: the plan is not ok until that one is
+    finished."""
     _check_version(version)
     if not isinstance(hosts, dict):
         raise UpgradeError("upgrade_plan: expects a dict host -> {current, staged}, got %s" % type(hosts).__name__)
-    switch, current, no_venv = [], [], []
+    switch, resume, current, no_venv = [], [], [], []
+    unfinished = {}
     from_versions = set()
     for host in sorted(hosts):
         state = hosts[host] or {}
         have = str(state.get("current") or "").strip()
+        previous = str(state.get("previous_version") or "").strip()
         if not have:
             no_venv.append(host)
+        elif previous and have == version:
+            switch.append(host)
+            resume.append(host)
+            from_versions.add(previous)
+        elif previous:
+            unfinished.setdefault(have, []).append(host)
         elif have == version:
             current.append(host)
         else:
             switch.append(host)
             from_versions.add(have)
     downgrade = any(_vtuple(v) > _vtuple(version) for v in from_versions)
-    ok = not no_venv
-    if not ok:
+    ok = not no_venv and not unfinished
+    if no_venv:
         msg = ("no NVFLARE venv on %s: deploy them with site.yml first (upgrade.yml moves a running federation "
                "to another version)" % ", ".join(no_venv))
+    elif unfinished:
+        msg = ("an earlier upgrade that did not finish switched %s: run upgrade.yml -e nvflare_version=%s first (it "
+               "resumes that upgrade, or rolls it back when it fails), then move to %s"
+               % ("; ".join("%s to nvflare %s" % (", ".join(h), v) for v, h in sorted(unfinished.items())),
+                  sorted(unfinished, key=_vtuple)[0], version))
     elif not switch:
         msg = "every host already runs nvflare %s: nothing to switch" % version
     else:
         msg = "%s %d host(s) from nvflare %s to %s: %s" % (
             "downgrade" if downgrade else "upgrade", len(switch), ", ".join(sorted(from_versions, key=_vtuple)),
             version, ", ".join(switch))
+        if resume:
+            msg += " (resuming an earlier run that did not finish: %s already switched)" % ", ".join(resume)
     return {
         "version": version,
         "switch": switch,
+        "resume": resume,
         "current": current,
         "no_venv": no_venv,
         "from_versions": sorted(from_versions, key=_vtuple),

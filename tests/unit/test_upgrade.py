@@ -56,6 +56,32 @@ def test_plan_sorts_versions_numerically_and_flags_a_downgrade():
     assert plan["msg"].startswith("downgrade 2 host(s) from nvflare 2.9.0, 2.10.0 to 2.9.1")
 
 
+def test_plan_resumes_the_hosts_a_killed_run_switched():
+    """A run killed during the switch left the server and site-1 on the new version with their old venv kept
+    (previous_version), site-2 not switched: the same command again resumes it."""
+    plan = upgrade_plan({"server": {"current": "2.8.3", "previous_version": "2.9.0"},
+                         "site-1": {"current": "2.8.3", "previous_version": "2.9.0", "staged_version": ""},
+                         "site-2": {"current": "2.9.0", "previous_version": "", "staged_version": "2.8.3"}}, "2.8.3")
+    assert plan["ok"] and plan["switch"] == ["server", "site-1", "site-2"] and plan["resume"] == ["server", "site-1"]
+    assert plan["current"] == [] and plan["from_versions"] == ["2.9.0"] and plan["downgrade"]
+    assert plan["msg"] == ("downgrade 3 host(s) from nvflare 2.9.0 to 2.8.3: server, site-1, site-2 (resuming an "
+                           "earlier run that did not finish: server, site-1 already switched)")
+
+
+def test_plan_refuses_another_version_while_an_upgrade_is_unfinished():
+    plan = upgrade_plan({"server": {"current": "2.8.3", "previous_version": "2.9.0"},
+                         "site-1": {"current": "2.9.0"}}, "2.7.3")
+    assert not plan["ok"] and plan["resume"] == []
+    assert plan["msg"] == ("an earlier upgrade that did not finish switched server to nvflare 2.8.3: run upgrade.yml "
+                           "-e nvflare_version=2.8.3 first (it resumes that upgrade, or rolls it back when it fails), "
+                           "then move to 2.7.3")
+
+
+def test_plan_without_previous_venvs_resumes_nothing():
+    plan = upgrade_plan({"a": {"current": "2.9.0", "previous_version": ""}, "b": {"current": "2.8.3"}}, "2.9.0")
+    assert plan["resume"] == [] and plan["switch"] == ["b"] and plan["current"] == ["a"]
+
+
 @pytest.mark.parametrize("bad", ["", "latest", "2", None, "2.7.3; rm -rf /"])
 def test_plan_rejects_a_bad_version(bad):
     with pytest.raises(AnsibleFilterError, match="release such as"):

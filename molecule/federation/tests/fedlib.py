@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -109,3 +110,56 @@ def run_job(token, dest):
     model = np.load(os.path.join(res["result_path"], "workspace", "models", "server.npy"), allow_pickle=True)
     np.testing.assert_allclose(np.asarray(model, dtype=float), expected_model())
     return res
+
+
+def kill_tree(pid):
+    """Stop, then kill, a process and every process below it. ansible-playbook's workers call setsid, so a kill of
+    its process group would leave them to finish their task: this kills the whole run, as a power cut would."""
+    def children(parent):
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open("/proc/%s/stat" % entry, encoding="utf-8") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
+                            found.append(int(entry))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return found
+    todo, frozen = [pid], []
+    while todo:
+        p = todo.pop()
+        try:
+            os.kill(p, signal.SIGSTOP)  # no new children from here on
+        except OSError:
+            continue
+        frozen.append(p)
+        todo.extend(children(p))
+    for p in frozen:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    return frozen
+
+
+def run_killed(name, at, *extra, delay=2.0):
+    """ansible-playbook playbooks/NAME, killed with all its processes (kill_tree, as a power cut would) DELAY seconds
+    after a line of its output matches the compiled regex AT; its output up to then. Fails when it never got there."""
+    proc = subprocess.Popen(["ansible-playbook", *inventory_args(), os.path.join(ROOT, "playbooks", name), *extra],
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen, killed = [], []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if at.match(line):
+                time.sleep(delay)
+                killed = kill_tree(proc.pid)
+                break
+    finally:
+        if not killed:
+            kill_tree(proc.pid)
+        proc.stdout.close()
+        proc.wait(timeout=60)
+    assert killed and proc.returncode == -signal.SIGKILL, "never reached %s:\n%s" % (at.pattern, "".join(seen[-60:]))
+    return "".join(seen)

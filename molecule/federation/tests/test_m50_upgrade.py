@@ -1,7 +1,9 @@
 """Federation verify: playbooks/upgrade.yml moves the running federation between two NVFLARE versions (issue #15).
 
 The scenario's fleet (the server and four clients, one of them a Jetson lookalike) runs 2.9.0. It moves to
-2.8.3 and then upgrades back to 2.9.0, and the example job completes after the upgrade. Each move must:
+2.8.3 and then upgrades back to 2.9.0, and the example job completes after the upgrade. The first move is killed
+half-way through the switch (every host on its new venv, no kit installed yet) and the same command resumes it.
+Each move must:
 - verify that every client registered with the new version (upgrade.yml's own check);
 - leave every host's venv at that version;
 - leave nothing aside (no kept venv or kit on a host, no kept workspace on the control node).
@@ -17,11 +19,14 @@ import re
 import subprocess
 
 from edgefl_testinfra import upgrade_leftovers, venv_versions
-from fedlib import CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, playbook, run_job, workspace
+from fedlib import CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, playbook, run_job, run_killed, workspace
 
 OTHER = os.environ.get("EDGEFL_FED_UPGRADE_OTHER", "2.8.3")
 CURRENT = "2.9.0"
 VENV = "/opt/nvflare/venv"
+# the switch play's kit install: by then every host has swapped its venvs (the linear strategy runs a task on every
+# host before the next one) and stopped its service
+KILL_AT = re.compile(r"^TASK \[Install the new kit and start the service\]")
 
 
 def members(podman_host):
@@ -54,18 +59,28 @@ def move(podman_host, version, *extra):
     for name in hosts:
         assert podman_host(name).service(
             "nvflare-server.service" if name == SERVER else "nvflare-client.service").is_running
-    return seconds
+    return seconds, out
 
 
 def test_move_to_another_version(podman_host):
+    """Killed half-way, then resumed by the same command: the run's own checks (every client registered with the new
+    version, every venv at it, nothing left aside) hold for the resumed run."""
     sites = member_sites(podman_host)
     assert venv_versions(podman_host, sites, VENV) == {site: CURRENT for site in sites.values()}
-    STATE["upgrade_to_%s_seconds" % OTHER] = round(
-        move(podman_host, OTHER, "-e", "nvflare_control_python=" + control_python(OTHER)), 1)
+    args = ("-e", "nvflare_version=" + OTHER, "-e", "nvflare_control_python=" + control_python(OTHER))
+    run_killed("upgrade.yml", KILL_AT, *args)
+    assert venv_versions(podman_host, sites, VENV) == {site: OTHER for site in sites.values()}
+    assert all(podman_host(name).file(VENV + ".previous").is_directory for name in sites)
+    assert os.path.isdir(os.path.join(workspace(), ".edgefl.upgrade-previous"))
+    seconds, out = move(podman_host, OTHER, *args[2:])
+    STATE["upgrade_to_%s_resumed_seconds" % OTHER] = round(seconds, 1)
+    assert "this run resumes it" in " ".join(out.split()), out[-3000:]
+    assert "resuming an earlier run that did not finish: %s already switched" % ", ".join(sorted(sites)) in \
+        " ".join(out.split()), out[-3000:]
 
 
 def test_upgrade_back_then_the_job_completes(podman_host, tmp_path):
     # the control node's own Python (the one running Ansible) has CURRENT
-    STATE["upgrade_to_%s_seconds" % CURRENT] = round(move(podman_host, CURRENT), 1)
+    STATE["upgrade_to_%s_seconds" % CURRENT] = round(move(podman_host, CURRENT)[0], 1)
     res = run_job("edgefl-after-upgrade", str(tmp_path))
     assert res["status"] == "FINISHED:COMPLETED"

@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
-import time
 
-from fedlib import (CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, admin_kit, env, inventory_args, playbook, unit,
+from fedlib import (CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, admin_kit, playbook, run_killed, unit,
                     wait_all_connected, workspace)
 
 
@@ -126,59 +124,13 @@ def test_deploy_limited_to_the_fresh_host_brings_it_back(podman_host):
 KILL_AT = re.compile(r"^TASK \[edgefl\.nvflare\.nvflare_venv : (Unpack the golden venv|Install with pip)")
 
 
-def kill_tree(pid):
-    """Stop, then kill, a process and every process below it. ansible-playbook's workers call setsid, so a kill of
-    its process group would leave them to finish their task: this kills the whole run, as a power cut would."""
-    def children(parent):
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open("/proc/%s/stat" % entry, encoding="utf-8") as f:
-                        if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
-                            found.append(int(entry))
-                except (OSError, IndexError, ValueError):
-                    pass
-        return found
-    todo, frozen = [pid], []
-    while todo:
-        p = todo.pop()
-        try:
-            os.kill(p, signal.SIGSTOP)  # no new children from here on
-        except OSError:
-            continue
-        frozen.append(p)
-        todo.extend(children(p))
-    for p in frozen:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except OSError:
-            pass
-    return frozen
-
-
 def test_a_deploy_killed_half_way_is_finished_by_the_next_run(podman_host):
     """Runs killed half-way: a deploy of the fresh host, killed with all its processes in the venv role's install,
     leaves a host that the next run converges (its service runs and it registers), and the run after that changes
     nothing."""
     name = "edgefl-f-site-3"
     playbook("uninstall.yml", "--limit", name)
-    proc = subprocess.Popen(["ansible-playbook", *inventory_args(), os.path.join(ROOT, "playbooks", "deploy.yml"),
-                             "--limit", name], env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen, killed = [], []
-    try:
-        for line in proc.stdout:
-            seen.append(line)
-            if KILL_AT.match(line):
-                time.sleep(2)  # inside the install
-                killed = kill_tree(proc.pid)
-                break
-    finally:
-        if not killed:
-            kill_tree(proc.pid)
-        proc.stdout.close()
-        proc.wait(timeout=60)
-    assert killed and proc.returncode == -signal.SIGKILL, "never reached the venv install:\n" + "".join(seen[-60:])
+    run_killed("deploy.yml", KILL_AT, "--limit", name)  # inside the install
     host = podman_host(name)
     assert not host.service(unit(name)).is_running
     again, seconds = playbook("deploy.yml", "--limit", name)
