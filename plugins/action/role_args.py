@@ -91,8 +91,7 @@ class ActionModule(ValidateArgumentSpec):
                 result.update(failed=True, argument_errors=found,
                               msg="invalid input on %s: %s" % (host, "; ".join(found)))
             else:
-                # a later import of the same playbook in this run (site.yml imports several) skips the check
-                result.update(changed=False, argument_errors=[], ansible_facts={"__edgefl_role_inputs_checked": True},
+                result.update(changed=False, argument_errors=[],
                               msg="the variables set for %s match the roles' argument specs and rules" % host)
             return result
         role_path = task_vars.get("role_path")

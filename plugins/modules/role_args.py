@@ -29,8 +29,7 @@ description:
   - With O(roles) it checks roles that are not running, on the variables the inventory and the command line set
     for the host (the roles' defaults are not read, and a value whose template needs facts is left to the role).
     The first play of C(site.yml), C(deploy.yml), C(add_client.yml) and C(upgrade.yml) does that for every host,
-    before the bootstrap or provisioning changes anything. On success it sets the fact
-    C(__edgefl_role_inputs_checked), so that a later import in the same run skips the check.
+    before the bootstrap or provisioning changes anything, once per run.
   - Runs on the control node only, through its action plugin; it never connects to the host. Without O(roles) it
     must run inside a role (it reads C(role_path)).
 author:
@@ -83,14 +82,6 @@ msg:
   description: One line on the result.
   type: str
   returned: always
-ansible_facts:
-  description: With O(roles), the mark that the check passed for the host in this run.
-  type: dict
-  returned: success, with O(roles)
-  contains:
-    __edgefl_role_inputs_checked:
-      description: Always V(true).
-      type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
