@@ -307,7 +307,8 @@ def test_probe_reports_the_effective_packages(tmp_path):
     assert res["missing_packages"] == list(res["packages"])
 
 
-@pytest.mark.parametrize("book", ["site.yml", "playbooks/deploy.yml", "playbooks/add_client.yml"])
+@pytest.mark.parametrize("book", ["site.yml", "playbooks/deploy.yml", "playbooks/add_client.yml",
+                                  "playbooks/remove_client.yml", "playbooks/renew_certs.yml", "playbooks/rotate_ca.yml"])
 def test_a_deploy_stops_while_an_upgrade_did_not_finish(tmp_path, book):
     """A killed upgrade.yml leaves the old workspace aside and hosts on either version: a deploy would install the
     inventory's version on the switched ones. It stops in its first play, before any host is contacted, and says
@@ -321,7 +322,7 @@ def test_a_deploy_stops_while_an_upgrade_did_not_finish(tmp_path, book):
         "    nvflare_server: {hosts: {s: {ansible_host: 192.0.2.1}}}\n"
         "    nvflare_clients: {hosts: {c1: {ansible_host: 192.0.2.2}}}\n" % ws)
     proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, book), "-e", "nvflare_add_clients=c1",
-                        timeout=120)
+                        "-e", "nvflare_remove_clients=c1", timeout=120)
     out = " ".join(proc.stdout.split())
     assert proc.returncode != 0, proc.stdout
     assert "An upgrade did not finish: %s/.fed.upgrade-previous holds the provisioning workspace" % ws in out, out
