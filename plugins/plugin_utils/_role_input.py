@@ -5,8 +5,8 @@
 """The roles' input rules that need no facts and no host, in one place (edgefl.nvflare.role_args).
 
 Each role's tasks/checks.yml runs them through M(edgefl.nvflare.role_args) on the role's whole input (its defaults
-included), and the first play of site.yml, deploy.yml and add_client.yml runs them on what the inventory and the
-command line set for every host, before the bootstrap or provisioning changes anything. A rule looks only at the
+included), and the first play of site.yml, deploy.yml, add_client.yml and upgrade.yml runs them on what the
+inventory and the command line set for every host, before the bootstrap or provisioning changes anything. A rule looks only at the
 variables in ``values``: a variable that is not there is not checked (its default is known to be good, or the
 role's own run checks it). Messages name the variable and how to fix it; the unit environment's never hold a value
 (it may be a token).
