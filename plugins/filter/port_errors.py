@@ -17,7 +17,8 @@ description:
     65535, with one line per entry saying what is wrong.
   - A port may be an integer or a string of digits (what C(-e name=8004) on the command line gives); a boolean,
     a float, an empty value or anything else is an error.
-  - Used by the preflight of the C(nvflare_firewall) role, before any rule changes.
+  - The roles' rules (M(edgefl.nvflare.role_args)) give the same messages for the ports of the firewall and
+    service roles.
 options:
   _input:
     description: Variable name to port.
@@ -29,7 +30,7 @@ EXAMPLES = r"""
 - name: Check the ports
   ansible.builtin.assert:
     that: __bad | length == 0
-    fail_msg: "{{ __bad | join(' ') }}"
+    fail_msg: "{{ __bad | join('; ') }}"
   vars:
     __bad: "{{ {'nvflare_firewall_fed_learn_port': nvflare_firewall_fed_learn_port} | edgefl.nvflare.port_errors }}"
 """
@@ -37,7 +38,7 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: One message per bad entry, in the order of the dict, e.g.
-    C(nvflare_firewall_admin_port must be a TCP port between 1 and 65535, got 'x'.); empty when all are good.
+    C(nvflare_firewall_admin_port must be a TCP port between 1 and 65535, got 'x'); empty when all are good.
   type: list
   elements: str
 """
@@ -63,7 +64,7 @@ def port_number(value):
 def port_errors(ports):
     if not isinstance(ports, dict):
         raise AnsibleFilterError("port_errors: expects a dict of variable name to port, got %s" % type(ports).__name__)
-    return ["%s must be a TCP port between 1 and 65535, got %r." % (name, value)
+    return ["%s must be a TCP port between 1 and 65535, got %r" % (name, value)
             for name, value in ports.items() if port_number(value) is None]
 
 

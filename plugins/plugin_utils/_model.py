@@ -142,8 +142,14 @@ def _percent_ok(value):
     return 0 <= number <= 100
 
 
-# The connection plugins that reach a machine by ansible_host and ansible_port (machine_errors)
+# The connection plugins that reach a machine by ansible_host and ansible_port over SSH (over_ssh)
 _SSH_CONNECTIONS = ("ssh", "paramiko", "smart", "paramiko_ssh", "libssh")
+
+
+def over_ssh(connection):
+    """Whether ansible_connection CONNECTION (a short name or a FQCN such as ansible.builtin.ssh; None: Ansible's
+    default, ssh) reaches its host over SSH."""
+    return str(connection or "ssh").rsplit(".", 1)[-1] in _SSH_CONNECTIONS
 
 # Where a host's one address is read from, first to last (Inventory.address and address_pending)
 _ADDRESS_CHAIN = ("nvflare_address", "ansible_host")
@@ -388,8 +394,7 @@ class Inventory:
         found = []
         seen, names = {}, {}
         for member in self._members():
-            connection = str(self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True))
-            if connection.rsplit(".", 1)[-1] in _SSH_CONNECTIONS:
+            if over_ssh(self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True)):
                 target = str(self.raw(member, "ansible_host", member, tolerate_undefined=True))
                 port = str(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
                 key = (target.lower(), port)

@@ -21,15 +21,14 @@ import re
 from collections.abc import Mapping
 
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible_collections.edgefl.nvflare.plugins.filter.port_errors import port_number
-from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import release_error
+from ansible_collections.edgefl.nvflare.plugins.filter.port_errors import port_errors
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import over_ssh, release_error
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
 _SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _UNIT = re.compile(r"^[A-Za-z0-9@._-]+\.service$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_SSH_CONNECTIONS = ("ssh", "paramiko", "ansible.builtin.ssh", "smart")
 
 
 def _is_ip(value):
@@ -67,20 +66,17 @@ def _whole_positive(value):
 
 
 def _ports(values, names, none_is=None):
-    found = []
+    """The port_errors filter's messages for the NAMES set in VALUES; None stands for NONE_IS when it is given."""
+    ports = {}
     for name in names:
-        if name not in values:
-            continue
-        value = values[name]
-        if value is None and none_is is not None:
-            value = none_is
-        if port_number(value) is None:
-            found.append("%s must be a TCP port between 1 and 65535, got %r" % (name, value))
-    return found
+        if name in values:
+            ports[name] = none_is if values[name] is None and none_is is not None else values[name]
+    return port_errors(ports)
 
 
-def firewall(values, relay=False, connection="ssh"):
-    """nvflare_firewall: its ports, its source networks (the relay's only on a relay) and the SSH rule."""
+def firewall(values, relay=False, connection="ssh", **_context):
+    """nvflare_firewall: its ports, its source networks (the relay's only on a relay) and the SSH rule (CONNECTION:
+    the host's ansible_connection)."""
     found = _ports(values, ("nvflare_firewall_fed_learn_port", "nvflare_firewall_admin_port",
                             "nvflare_firewall_relay_port"))
     found += _ports(values, ("nvflare_firewall_ssh_port",), none_is=22)
@@ -93,7 +89,7 @@ def firewall(values, relay=False, connection="ssh"):
         if bad:
             found.append("%s must list IP networks in CIDR notation (e.g. 192.168.1.0/24) or addresses; invalid: %s"
                          % (name, ", ".join(_network_hint(item) for item in bad)))
-    if not boolean(values.get("nvflare_firewall_allow_ssh", True), strict=False) and (connection or "ssh") in _SSH_CONNECTIONS:
+    if not boolean(values.get("nvflare_firewall_allow_ssh", True), strict=False) and over_ssh(connection):
         found.append("nvflare_firewall_allow_ssh=false while Ansible reaches this host over SSH: enabling ufw would "
                      "lock you out. Keep nvflare_firewall_allow_ssh=true")
     return found
@@ -115,7 +111,7 @@ def environment_error(env):
     return text + "nothing was changed"
 
 
-def service(values):
+def service(values, **_context):
     """nvflare_service: its role, names, paths, ports, wait and unit environment."""
     found = []
     checks = (
@@ -144,7 +140,7 @@ def service(values):
     return found
 
 
-def venv(values, exists=os.path.exists):
+def venv(values, exists=os.path.exists, **_context):
     """nvflare_venv: its version, paths, user and group names and local wheels (which must exist on the control
     node)."""
     found = []
@@ -187,7 +183,7 @@ def _is_address(value):
     return True
 
 
-def hosts(values):
+def hosts(values, **_context):
     """nvflare_hosts: every entry of nvflare_hosts_entries and nvflare_hosts_extra_entries is a mapping with a host name
     and an IP address, and no name is mapped twice."""
     entries = []
@@ -223,9 +219,9 @@ def hosts(values):
 RULES = {"nvflare_firewall": firewall, "nvflare_hosts": hosts, "nvflare_service": service, "nvflare_venv": venv}
 
 
-def errors(role, values, relay=False, connection="ssh"):
-    """The messages of ROLE's rules (its short name) for VALUES; [] for a role without rules here."""
-    if role == "nvflare_firewall":
-        return firewall(values, relay=relay, connection=connection)
+def errors(role, values, **context):
+    """The messages of ROLE's rules (its short name) for VALUES; [] for a role without rules here. CONTEXT is what
+    the host adds (relay: it is in nvflare_relays; connection: its ansible_connection); each rule takes what it
+    needs."""
     rule = RULES.get(role)
-    return rule(values) if rule else []
+    return rule(values, **context) if rule else []

@@ -19,8 +19,8 @@ def test_everything_else_is_not(value):
 
 def test_errors_name_each_bad_variable_in_order():
     got = port_errors({"a_port": "8004", "b_port": "http", "c_port": 70000, "d_port": 22})
-    assert got == ["b_port must be a TCP port between 1 and 65535, got 'http'.",
-                   "c_port must be a TCP port between 1 and 65535, got 70000."]
+    assert got == ["b_port must be a TCP port between 1 and 65535, got 'http'",
+                   "c_port must be a TCP port between 1 and 65535, got 70000"]
 
 
 def test_not_a_dict_is_an_error():

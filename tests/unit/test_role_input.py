@@ -47,12 +47,27 @@ def test_the_relay_sources_count_only_on_a_relay():
 @pytest.mark.parametrize("allow, connection, refused", [
     (False, "ssh", True), ("false", "ssh", True), ("no", "ansible.builtin.ssh", True), (False, "paramiko", True),
     (False, "local", False), (False, "containers.podman.podman", False), (True, "ssh", False), ("yes", "ssh", False),
+    (False, "ansible.builtin.paramiko_ssh", True), (False, "ansible.netcommon.libssh", True), (False, None, True),
 ])
 def test_no_ssh_rule_over_ssh_is_refused(allow, connection, refused):
     errors = _role_input.firewall({"nvflare_firewall_allow_ssh": allow}, connection=connection)
     assert bool(errors) is refused, errors
     if refused:
         assert "lock you out" in errors[0]
+
+
+def test_the_rules_take_every_host_context():
+    """errors() hands each rule the same context; only the firewall's reads it."""
+    context = {"relay": True, "connection": "local"}
+    assert _role_input.errors("nvflare_firewall", {"nvflare_firewall_relay_source_cidrs": ["x"],
+                                                   "nvflare_firewall_allow_ssh": False}, **context) == [
+        "nvflare_firewall_relay_source_cidrs must list IP networks in CIDR notation (e.g. 192.168.1.0/24) or "
+        "addresses; invalid: x"]
+    assert _role_input.errors("nvflare_service", {"nvflare_service_admin_port": 0}, **context) == [
+        "nvflare_service_admin_port must be a TCP port between 1 and 65535, got 0"]
+    assert _role_input.errors("nvflare_hosts", {}, **context) == []
+    assert _role_input.errors("nvflare_venv", {"nvflare_venv_path": "/"}, **context) == [
+        "nvflare_venv_path must be an absolute path other than /, got '/'"]
 
 
 def test_ports():
