@@ -60,6 +60,13 @@ _value:
         - The run lock of the federation (M(edgefl.nvflare.run_lock)),
           C(<workspace>/.edgefl-run-<project_name>.lock); empty without an absolute workspace.
       type: str
+    upgrade_keep:
+      description:
+        - Where C(playbooks/upgrade.yml) keeps the provisioning project of the old version,
+          C(<workspace>/.<project_name>.upgrade-previous), until it has verified the fleet or rolled it back. While
+          it exists an upgrade did not finish, and the playbooks that deploy or push kits stop. Empty without an
+          absolute workspace.
+      type: str
     problems:
       description:
         - What a playbook that changes the federation refuses before it touches a host, as messages

@@ -411,6 +411,9 @@ class Layout:
         # one ansible-playbook run at a time changes the federation (edgefl.nvflare.run_lock, playbooks/run_lock.yml);
         # next to the project, not in it: it is taken before provisioning has made the project
         self.run_lock_file = os.path.join(self.workspace, ".edgefl-run-%s.lock" % project_name)
+        # playbooks/upgrade.yml keeps the project of the old version here until it verified the fleet or rolled back;
+        # while it exists an upgrade did not finish (playbooks/run_lock.yml)
+        self.upgrade_keep_dir = os.path.join(self.workspace, ".%s.upgrade-previous" % project_name)
 
     def kit(self, name):
         return os.path.join(self.kits_dir, name)

@@ -678,6 +678,15 @@ class Inventory:
 
         return Layout(self.workspace(host), self.project_name(host)).run_lock_file
 
+    def upgrade_keep(self, host=None):
+        """Where playbooks/upgrade.yml keeps the provisioning project of the old version until the fleet is verified
+        or rolled back (while it exists, an upgrade did not finish); empty without an absolute workspace."""
+        if self.workspace_error(host):
+            return ""
+        from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
+
+        return Layout(self.workspace(host), self.project_name(host)).upgrade_keep_dir
+
     def unit(self, host, role=None):
         value = self.raw(host, "nvflare_service_unit_name")
         return str(value) if value else "nvflare-%s.service" % (role or self.role(host))
@@ -749,6 +758,7 @@ class Inventory:
             "org": self.default_org(host),
             "workspace": self.workspace(host),
             "run_lock": self.run_lock(host),
+            "upgrade_keep": self.upgrade_keep(host),
             "problems": self.problems(host),
             "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
             "wait_timeout": self.wait_timeout(host),

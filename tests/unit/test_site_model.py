@@ -181,13 +181,15 @@ def test_federation():
                             "kit_dir": "/ws/fed/proj/kits/admin@nvidia.com", "dest": "/ws/fed/admin/admin@nvidia.com"}
     # next to the project, so that it can be taken before the first provisioning
     assert out["run_lock"] == "/ws/fed/.edgefl-run-proj.lock"
+    # where upgrade.yml keeps the old project, and run_lock.yml looks for an unfinished upgrade
+    assert out["upgrade_keep"] == "/ws/fed/.proj.upgrade-previous"
     assert out["problems"] == []
 
 
 def test_federation_without_workspace_has_no_run_lock():
     g, hv = inv(server1={"nvflare_workspace": None})
     out = federation(g, hv, host="localhost")
-    assert out["run_lock"] == ""
+    assert out["run_lock"] == "" and out["upgrade_keep"] == ""
     assert out["problems"] == ["nvflare_workspace is not set: set it (group_vars/all) to an absolute control-node "
                                "directory that will hold the root CA and the startup kits, "
                                "e.g. ~/.local/share/edgefl-nvflare/<federation>"]
@@ -199,6 +201,7 @@ def test_federation_without_workspace_has_no_run_lock():
     g, hv = inv(server1={"nvflare_workspace": "~/ws"})
     out = federation(g, hv, host="localhost")
     assert out["run_lock"] == os.path.expanduser("~/ws/.edgefl-run-proj.lock") and out["problems"] == []
+    assert out["upgrade_keep"] == os.path.expanduser("~/ws/.proj.upgrade-previous")
     # no server: the workspace alone names the lock (restore.yml needs no more); playbooks/run_lock.yml stops such
     # an inventory before taking it, with the message the model gives when a server is required
     g, hv = inv(groups={"all": ["site-1"], "nvflare_server": [], "nvflare_clients": ["site-1"]})
@@ -601,6 +604,8 @@ def test_the_provisioning_check_waits_for_the_models_own_problems():
     ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "containers.podman.podman"}}, []),
     ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "local"}}, []),
     ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "ansible.builtin.ssh"}},
+     ["hosts 'server1' and 'site-1' are reached at one SSH address (192.0.2.10 port 22)"]),
+    ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "ansible.netcommon.libssh"}},
      ["hosts 'server1' and 'site-1' are reached at one SSH address (192.0.2.10 port 22)"]),
     # site names that differ only in case resolve to one address
     ({"site_2": {"nvflare_site_name": "Site-1"}},
