@@ -108,10 +108,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec imp
     check_version_support,
     from_options,
 )
-from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import ModelError, release_error
-
-# What provision.yml provisions for when nvflare_version is not set (its nvflare_version option)
-DEFAULT_VERSION = "2.9.0"
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import DEFAULT_VERSION, ModelError, release_error
 
 
 def _is_ip(value):

@@ -307,13 +307,18 @@ def _dist_info_version(name):
     return found[0][len(name) + 1:-len(".dist-info")]
 
 
+def control_fix(version, python):
+    """How to give the control node nvflare VERSION (PYTHON: the Python it has now)."""
+    ver = version or "<version>"
+    return ("give the provisioning a Python with nvflare %s: scripts/nvflare-venv.sh %s creates one under "
+            "~/.cache/edgefl/nv-%s (or: python3 -m venv DIR && DIR/bin/pip install nvflare==%s netaddr), then run "
+            "with -e nvflare_control_python=~/.cache/edgefl/nv-%s/bin/python; or pip install nvflare==%s into %s"
+            % (ver, ver, ver, ver, ver, ver, python))
+
+
 def installed_nvflare_version(wanted=None):
     """Version of nvflare importable here, without importing it (fast). Fails with the fix."""
-    ver = wanted or "<version>"
-    fix = ("give the provisioning a Python with nvflare %s: scripts/nvflare-venv.sh %s creates one under "
-           "~/.cache/edgefl/nv-%s (or: python3 -m venv DIR && DIR/bin/pip install nvflare==%s netaddr), then run "
-           "with -e nvflare_control_python=~/.cache/edgefl/nv-%s/bin/python; or pip install nvflare==%s into %s"
-           % (ver, ver, ver, ver, ver, ver, sys.executable))
+    fix = control_fix(wanted, sys.executable)
     found = _dist_info_version("nvflare")
     if found is None:
         from importlib.metadata import PackageNotFoundError, version
@@ -327,6 +332,55 @@ def installed_nvflare_version(wanted=None):
         raise ModuleError("nvflare %s is installed on the control node but nvflare_version is %s: %s"
                           % (found, wanted, fix), field="nvflare_version")
     return found
+
+
+_VERSION_SCRIPT = """
+try:
+    from importlib.metadata import version, PackageNotFoundError
+except ImportError:
+    import pkg_resources
+    try:
+        print(pkg_resources.get_distribution("nvflare").version)
+    except pkg_resources.DistributionNotFound:
+        pass
+else:
+    try:
+        print(version("nvflare"))
+    except PackageNotFoundError:
+        pass
+"""
+
+
+def nvflare_version_of(python, timeout=120):
+    """The nvflare release installed for the Python PYTHON (a path, ~ allowed, or a command name in PATH), None when
+    it has none. A venv's site-packages is read without starting it; any other Python is asked. Raises OSError
+    when PYTHON cannot be found or run."""
+    import glob
+    import subprocess
+
+    path = os.path.expanduser(str(python))
+    if "/" not in path:
+        path = shutil.which(path) or path
+    path = os.path.abspath(path)
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        raise OSError(errno.ENOENT, "no executable Python at %s" % path)
+    if path == os.path.abspath(sys.executable):
+        try:
+            return installed_nvflare_version()
+        except ModuleError:
+            return None
+    prefix = os.path.dirname(os.path.dirname(path))
+    if os.path.isfile(os.path.join(prefix, "pyvenv.cfg")):
+        found = glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages", "nvflare-*.dist-info"))
+        if len(found) == 1:
+            return os.path.basename(found[0])[len("nvflare-"):-len(".dist-info")]
+    out = subprocess.run([path, "-c", _VERSION_SCRIPT], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, timeout=timeout, check=False)
+    if out.returncode != 0:
+        error = out.stderr.decode("utf-8", "replace").strip()[-400:]
+        raise OSError(errno.ENOEXEC, "%s failed (exit %d): %s" % (path, out.returncode, error))
+    text = out.stdout.decode("utf-8", "replace").strip()
+    return text or None
 
 
 def _cert_spec(p):

@@ -151,6 +151,11 @@ def over_ssh(connection):
     default, ssh) reaches its host over SSH."""
     return str(connection or "ssh").rsplit(".", 1)[-1] in _SSH_CONNECTIONS
 
+
+# The NVFLARE release the playbooks install and provision for when nvflare_version is not set (the roles' and
+# provision.yml's Jinja defaults say the same)
+DEFAULT_VERSION = "2.9.0"
+
 # Where a host's one address is read from, first to last (Inventory.address and address_pending)
 _ADDRESS_CHAIN = ("nvflare_address", "ansible_host")
 
@@ -523,6 +528,22 @@ class Inventory:
         text = str(self.var(self._fed_host(host), "nvflare_version", "", tolerate_undefined=True))
         error = release_error(text) if text else ""
         return error + ", the same as the control node's nvflare" if error else ""
+
+    def control_versions(self, host=None):
+        """The nvflare releases the control node must have, each with what asks for it: "nvflare_version"
+        (provisioning and the admin API use the control node's nvflare), then the hosts whose nvflare_venv_version
+        is another release while their nvflare_venv_check_control_node is not false (the venv role refuses a host
+        version the control node does not run). A value that cannot be templated here (it reads facts) is left to
+        the role."""
+        fed = str(self.var(self._fed_host(host), "nvflare_version", DEFAULT_VERSION, tolerate_undefined=True))
+        wants = {fed: ["nvflare_version"]}
+        for member in self._members():
+            version = self.raw(member, "nvflare_venv_version", tolerate_undefined=True)
+            check = self.raw(member, "nvflare_venv_check_control_node", True, tolerate_undefined=True)
+            if version is None or str(version) == fed or not _truthy(check):
+                continue
+            wants.setdefault(str(version), []).append(member)
+        return wants
 
     def control_python_error(self, host=None):
         """What is wrong with nvflare_control_python; '' when it is unset, a bare command name (looked up in PATH), an

@@ -1,0 +1,113 @@
+"""The control node's nvflare release against what the inventory asks for (plugins/filter/control_nvflare.py), checked
+in the first play of site.yml, deploy.yml and add_client.yml before any host is contacted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from ansible_collections.edgefl.nvflare.plugins.filter.control_nvflare import control_nvflare
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import installed_nvflare_version, nvflare_version_of
+from conftest import run_playbook
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = installed_nvflare_version()  # the nvflare of the Python running these tests
+
+
+def _venv(path, version=None):
+    """A real venv (no pip), with an nvflare-VERSION.dist-info in its site-packages when VERSION is given."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    if version:
+        lib = path / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
+        (lib / ("nvflare-%s.dist-info" % version)).mkdir(parents=True)
+    return str(path / "bin" / "python")
+
+
+def _inv(**hosts):
+    groups = {"all": ["s", "c1", "c2"], "nvflare_server": ["s"], "nvflare_clients": ["c1", "c2"]}
+    hostvars = {h: dict({"inventory_hostname": h}, **hosts.get(h, {})) for h in groups["all"]}
+    return groups, hostvars
+
+
+def test_a_venv_is_read_without_starting_it(tmp_path):
+    python = _venv(tmp_path / "v", "2.8.3")
+    assert nvflare_version_of(python) == "2.8.3"
+
+
+def test_a_python_without_nvflare_has_none(tmp_path):
+    # nothing in site-packages: the venv's Python is run, and it has no nvflare
+    assert nvflare_version_of(_venv(tmp_path / "v")) is None
+
+
+def test_the_python_running_ansible_is_read_in_process():
+    assert nvflare_version_of(sys.executable) == HERE
+
+
+def test_a_missing_python_is_an_error(tmp_path):
+    with pytest.raises(OSError, match="no executable Python at"):
+        nvflare_version_of(str(tmp_path / "nope" / "python"))
+
+
+def test_the_release_of_nvflare_version_is_there(tmp_path):
+    python = _venv(tmp_path / "v", "2.7.3")
+    assert control_nvflare(*_inv(s={"nvflare_version": "2.7.3"}), python=python) == []
+    # unset: the collection's default release
+    assert control_nvflare(*_inv(), python=_venv(tmp_path / "w", "2.9.0")) == []
+
+
+def test_another_release_is_refused_with_the_fix(tmp_path):
+    python = _venv(tmp_path / "v", "2.9.0")
+    found = control_nvflare(*_inv(s={"nvflare_version": "2.8.0"}), python=python)
+    assert len(found) == 1, found
+    assert found[0].startswith("nvflare_version is 2.8.0, but the control node's Python %s has nvflare 2.9.0: "
+                               % python), found
+    assert "scripts/nvflare-venv.sh 2.8.0" in found[0] and "-e nvflare_control_python=" in found[0]
+
+
+def test_no_nvflare_is_said(tmp_path):
+    python = _venv(tmp_path / "v")
+    found = control_nvflare(*_inv(), python=python)
+    assert found[0].startswith("nvflare_version is 2.9.0, but the control node's Python %s has no nvflare" % python)
+
+
+def test_a_host_venv_version_the_control_node_does_not_run_is_refused(tmp_path):
+    python = _venv(tmp_path / "v", "2.9.0")
+    hosts = {h: {"nvflare_venv_version": "2.8.0"} for h in ("s", "c1", "c2")}
+    found = control_nvflare(*_inv(**hosts), python=python)
+    assert found[0].startswith("nvflare_venv_version is 2.8.0 on s, c1, c2, but the control node's Python"), found
+    assert "the inventory asks for 2.9.0 and 2.8.0" in found[1], found
+    # the same release as nvflare_version, or a host that opted out of the check: nothing to say
+    assert control_nvflare(*_inv(c1={"nvflare_venv_version": "2.9.0"}), python=python) == []
+    assert control_nvflare(*_inv(c1={"nvflare_venv_version": "2.8.0", "nvflare_venv_check_control_node": "false"}),
+                           python=python) == []
+
+
+def test_a_missing_control_python_is_named(tmp_path):
+    found = control_nvflare(*_inv(), python=str(tmp_path / "python"))
+    assert found == ["the control node's Python %s (nvflare_control_python) cannot be used: [Errno 2] no executable "
+                     "Python at %s; give the path of a Python with nvflare 2.9.0" % (tmp_path / "python",
+                                                                                     tmp_path / "python")]
+
+
+@pytest.mark.parametrize("book", ["site.yml", "playbooks/deploy.yml", "playbooks/add_client.yml"])
+def test_a_deploy_stops_before_any_host_when_the_control_node_lacks_the_release(tmp_path, book):
+    """Before, the bootstrap ran (and could install a Python on every host) and provisioning refused the version
+    afterwards. Now the first play stops, no host is contacted and nothing is written."""
+    ws = tmp_path / "ws"
+    other = "2.8.0" if HERE != "2.8.0" else "2.7.3"
+    (tmp_path / "inv.yml").write_text(
+        "all:\n"
+        "  vars: {ansible_connection: ssh, nvflare_workspace: \"%s\", nvflare_project_name: fed}\n"
+        "  children:\n"
+        "    nvflare_server: {hosts: {s: {ansible_host: 192.0.2.1}}}\n"
+        "    nvflare_clients: {hosts: {c1: {ansible_host: 192.0.2.2}}}\n" % ws)
+    proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, book), "-e", "nvflare_version=%s" % other,
+                        "-e", "nvflare_add_clients=c1", "-e", "nvflare_control_python=%s" % sys.executable, timeout=120)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout
+    assert "nvflare_version is %s, but the control node's Python %s has nvflare %s" % (other, sys.executable, HERE) \
+        in out, out
+    assert "UNREACHABLE" not in proc.stdout and "Bootstrap" not in proc.stdout, proc.stdout
+    assert not ws.exists()  # no lock file, no kit
