@@ -218,6 +218,36 @@ def test_venv_switch_promote_rollback_and_drop(tmp_path):
     assert _run(SWITCH, "drop", prev, staged)[:2] == (0, ["unchanged"])
 
 
+def test_venv_switch_cleanup_drops_the_previous_and_every_staged_venv_only(tmp_path):
+    """After a verified upgrade: the previous venv, this upgrade's staged name, and what a staging killed before an
+    upgrade to another release left (a venv without nvflare yet); not a user's directory next to the venv."""
+    live, prev = str(tmp_path / "venv"), str(tmp_path / "venv.previous")
+    _make_venv(live, "2.7.3")
+    _make_venv(prev, "2.4.2")
+    _make_venv(live + "-2.7.3", "2.7.3")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", live + "-2.8.0rc1"], check=True)  # killed staging
+    keep = [live + "-backup", live + "-2.6", live + "-notes.txt", live + "-2.5.2-old"]
+    os.makedirs(keep[0])
+    with open(os.path.join(keep[0], "pyvenv.cfg"), "w") as f:
+        f.write("home = /usr/bin\n")
+    os.makedirs(keep[1])  # a release's name, but no venv
+    with open(keep[2], "w") as f:
+        f.write("x")
+    _make_venv(keep[3], "2.5.2")
+    os.symlink(live, live + "-2.9.0")  # a link: never followed
+
+    proc = subprocess.run(["/bin/sh", SWITCH, "cleanup", live, prev], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "changed"
+    assert sorted(line for line in proc.stdout.splitlines() if line.startswith("dropped ")) == [
+        "dropped %s-2.7.3" % live, "dropped %s-2.8.0rc1" % live]
+    assert not os.path.exists(prev)
+    for path in keep + [live + "-2.9.0"]:
+        assert os.path.lexists(path), path
+    assert _version(live) == ("2.7.3", live)
+    assert _run(SWITCH, "cleanup", live, prev)[:2] == (0, ["unchanged"])
+
+
 def test_venv_switch_refuses_a_missing_or_broken_stage(tmp_path):
     live, staged, prev = str(tmp_path / "venv"), str(tmp_path / "venv-2.7.3"), str(tmp_path / "venv.previous")
     _make_venv(live, "2.4.2")

@@ -2,14 +2,17 @@
 # Swap a staged venv in for the live one, or back (edgefl.nvflare playbooks/upgrade.yml):
 #   venv_switch.sh promote LIVE STAGE PREV   LIVE -> PREV, STAGE -> LIVE (the unit's path never changes)
 #   venv_switch.sh rollback LIVE PREV        LIVE removed, PREV -> LIVE
-#   venv_switch.sh drop DIR...               remove DIR (the previous venv once the upgrade is verified)
+#   venv_switch.sh drop DIR...               remove DIR
+#   venv_switch.sh cleanup LIVE PREV         remove PREV (the previous venv once the upgrade is verified) and every
+#                                            venv staged next to LIVE (LIVE-<release> with a pyvenv.cfg), such as
+#                                            what a killed staging for another release left
 # A venv records its own path (console-script shebangs, bin/activate*, pyvenv.cfg's command line); promote
 # rewrites STAGE to LIVE in those files. The services run LIVE/bin/python -m ..., which finds its
 # site-packages from pyvenv.cfg next to bin/, so a renamed venv works as is.
 # Idempotent: promote with no STAGE but a PREV, and rollback with no PREV, print "unchanged".
 # The last output line is "changed" or "unchanged".
 set -eu
-usage() { echo "usage: $0 promote LIVE STAGE PREV | rollback LIVE PREV | drop DIR..." >&2; exit 2; }
+usage() { echo "usage: $0 promote LIVE STAGE PREV | rollback LIVE PREV | drop DIR... | cleanup LIVE PREV" >&2; exit 2; }
 [ "$#" -ge 1 ] || usage
 cmd=$1
 shift
@@ -50,6 +53,28 @@ drop)
   out=unchanged
   for d in "$@"; do
     if [ -e "$d" ]; then rm -rf "$d"; out=changed; fi
+  done
+  echo "$out"
+  ;;
+cleanup)
+  [ "$#" -eq 2 ] || usage
+  live=$1 prev=$2
+  out=unchanged
+  if [ -e "$prev" ]; then rm -rf "$prev"; out=changed; fi
+  for d in "$live"-*; do
+    if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
+    rel=${d#"$live"-}
+    # only the names staging gives (LIVE-2.7.3, LIVE-2.9.0rc1), and only venvs: nothing else a user keeps there
+    case $rel in
+      *[!0-9A-Za-z.]*) continue ;;
+      [0-9]*.[0-9]*) ;;
+      *) continue ;;
+    esac
+    if [ -f "$d/pyvenv.cfg" ]; then
+      rm -rf "$d"
+      echo "dropped $d"
+      out=changed
+    fi
   done
   echo "$out"
   ;;
