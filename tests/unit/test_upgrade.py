@@ -338,7 +338,8 @@ def test_probe_reports_the_effective_packages(tmp_path):
 
 
 @pytest.mark.parametrize("book", ["site.yml", "playbooks/deploy.yml", "playbooks/add_client.yml",
-                                  "playbooks/remove_client.yml", "playbooks/renew_certs.yml", "playbooks/rotate_ca.yml"])
+                                  "playbooks/remove_client.yml", "playbooks/renew_certs.yml", "playbooks/rotate_ca.yml",
+                                  "playbooks/start.yml", "playbooks/restart.yml"])
 def test_a_deploy_stops_while_an_upgrade_did_not_finish(tmp_path, book):
     """A killed upgrade.yml leaves the old workspace aside and hosts on either version: a deploy would install the
     inventory's version on the switched ones. It stops in its first play, before any host is contacted, and says
