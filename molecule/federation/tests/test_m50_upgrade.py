@@ -6,7 +6,8 @@ half-way through the switch (every host on its new venv, no kit installed yet) a
 Each move must:
 - verify that every client registered with the new version (upgrade.yml's own check);
 - leave every host's venv at that version;
-- leave nothing aside (no kept venv or kit on a host, no kept workspace on the control node).
+- leave nothing aside (no kept venv or kit on a host, no kept workspace on the control node); the move back also
+  drops a partial venv a killed staging for a third release left, and keeps a directory of the user's.
 The tests after this one (uninstall) then check that the hosts hold nothing the collection did not remove.
 The Debian 11 scenario (molecule/legacy, on request) covers an upgrade from 2.4.2 and a failed switch that
 rolls back.
@@ -80,7 +81,15 @@ def test_move_to_another_version(podman_host):
 
 
 def test_upgrade_back_then_the_job_completes(podman_host, tmp_path):
+    # what a staging killed before an upgrade to another release finished leaves on a host (a partial venv), and a
+    # directory of the user's next to the venv: the verified upgrade drops the first and keeps the second
+    host = podman_host(CLIENTS[0])
+    host.run_expect([0], "python3 -m venv --without-pip %s-2.7.3 && mkdir -p %s-mine && touch %s-mine/pyvenv.cfg"
+                    % (VENV, VENV, VENV))
     # the control node's own Python (the one running Ansible) has CURRENT
     STATE["upgrade_to_%s_seconds" % CURRENT] = round(move(podman_host, CURRENT)[0], 1)
+    assert not host.file(VENV + "-2.7.3").exists
+    assert host.file(VENV + "-mine/pyvenv.cfg").exists
+    host.run_expect([0], "rm -rf %s-mine" % VENV)
     res = run_job("edgefl-after-upgrade", str(tmp_path))
     assert res["status"] == "FINISHED:COMPLETED"
