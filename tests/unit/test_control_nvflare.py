@@ -91,7 +91,8 @@ def test_a_missing_control_python_is_named(tmp_path):
                                                                                      tmp_path / "python")]
 
 
-@pytest.mark.parametrize("book", ["site.yml", "playbooks/deploy.yml", "playbooks/add_client.yml"])
+@pytest.mark.parametrize("book", ["site.yml", "playbooks/deploy.yml", "playbooks/add_client.yml",
+                                  "playbooks/upgrade.yml"])
 def test_a_deploy_stops_before_any_host_when_the_control_node_lacks_the_release(tmp_path, book):
     """Before, the bootstrap ran (and could install a Python on every host) and provisioning refused the version
     afterwards. Now the first play stops, no host is contacted and nothing is written."""
@@ -111,3 +112,25 @@ def test_a_deploy_stops_before_any_host_when_the_control_node_lacks_the_release(
         in out, out
     assert "UNREACHABLE" not in proc.stdout and "Bootstrap" not in proc.stdout, proc.stdout
     assert not ws.exists()  # no lock file, no kit
+
+
+def test_an_upgrade_stops_when_a_host_pins_another_venv_release(tmp_path):
+    """-e nvflare_version=X does not override an inventory's nvflare_venv_version: the staged venv would get that
+    release. The first play names the host and says to set nvflare_version instead."""
+    ws = tmp_path / "ws"
+    (tmp_path / "inv.yml").write_text(
+        "all:\n"
+        "  vars: {ansible_connection: ssh, nvflare_workspace: \"%s\", nvflare_project_name: fed}\n"
+        "  children:\n"
+        "    nvflare_server: {hosts: {s: {ansible_host: 192.0.2.1}}}\n"
+        "    nvflare_clients: {hosts: {c1: {ansible_host: 192.0.2.2, nvflare_venv_version: '2.7.3'}}}\n" % ws)
+    proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, "playbooks", "upgrade.yml"),
+                        "-e", "nvflare_version=%s" % HERE, "-e", "nvflare_control_python=%s" % sys.executable,
+                        timeout=120)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout
+    assert "nvflare_venv_version is 2.7.3 on c1, but the control node's Python %s has nvflare %s" % (
+        sys.executable, HERE) in out, out
+    assert "set nvflare_version (group_vars/all) instead of a host's nvflare_venv_version" in out, out
+    assert "UNREACHABLE" not in proc.stdout, proc.stdout
+    assert not ws.exists()
