@@ -67,6 +67,13 @@ _value:
           it exists an upgrade did not finish, and the playbooks that deploy or push kits stop. Empty without an
           absolute workspace.
       type: str
+    venv_versions:
+      description:
+        - The NVFLARE release each host's venv runs, as the C(nvflare_venv) role reads it (C(nvflare_venv_version),
+          else the host's C(nvflare_version), else V(2.9.0)), without repeats. C(playbooks/prune_cache.yml) keeps
+          their cached wheelhouses and golden venvs.
+      type: list
+      elements: str
     problems:
       description:
         - What a playbook that changes the federation refuses before it touches a host, as messages

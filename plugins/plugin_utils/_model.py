@@ -545,6 +545,20 @@ class Inventory:
             wants.setdefault(str(version), []).append(member)
         return wants
 
+    def venv_versions(self):
+        """The NVFLARE release each member's venv runs, as the nvflare_venv role reads it (nvflare_venv_version, else
+        the host's nvflare_version, else DEFAULT_VERSION), without repeats, in member order. A value that cannot be
+        templated here (it reads facts) counts as unset, as Jinja's default() reads it."""
+        found = []
+        for member in self._members():
+            version = self.raw(member, "nvflare_venv_version", tolerate_undefined=True)
+            if version in (None, ""):
+                version = self.var(member, "nvflare_version", tolerate_undefined=True)
+            version = str(version) if version not in (None, "") else DEFAULT_VERSION
+            if version not in found:
+                found.append(version)
+        return found
+
     def control_python_error(self, host=None):
         """What is wrong with nvflare_control_python; '' when it is unset, a bare command name (looked up in PATH), an
         absolute path or one under ~. A relative path would be run from the directory of the playbook that holds the
@@ -780,6 +794,7 @@ class Inventory:
             "workspace": self.workspace(host),
             "run_lock": self.run_lock(host),
             "upgrade_keep": self.upgrade_keep(host),
+            "venv_versions": self.venv_versions(),
             "problems": self.problems(host),
             "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
             "wait_timeout": self.wait_timeout(host),

@@ -183,6 +183,7 @@ def test_federation():
     assert out["run_lock"] == "/ws/fed/.edgefl-run-proj.lock"
     # where upgrade.yml keeps the old project, and run_lock.yml looks for an unfinished upgrade
     assert out["upgrade_keep"] == "/ws/fed/.proj.upgrade-previous"
+    assert out["venv_versions"] == ["2.9.0"]
     assert out["problems"] == []
 
 
@@ -617,3 +618,11 @@ def test_two_hosts_on_one_machine_or_one_name_are_a_problem(updates, said):
     assert len(found) == len(said), found
     for problem, start in zip(found, said):
         assert problem.startswith(start), found
+
+
+def test_venv_versions_read_each_host_as_the_venv_role_does():
+    g, hv = inv(site_1={"nvflare_venv_version": "2.7.3"}, site_2={"nvflare_version": "2.8.3"},
+                server1={"nvflare_version": "2.9.0"})
+    assert federation(g, hv, host="localhost")["venv_versions"] == ["2.9.0", "2.7.3", "2.8.3"]
+    g, hv = inv(site_1={"nvflare_venv_version": ""})
+    assert federation(g, hv, host="localhost")["venv_versions"] == ["2.9.0"]
