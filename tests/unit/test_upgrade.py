@@ -235,13 +235,18 @@ def test_venv_switch_cleanup_drops_the_previous_and_every_staged_venv_only(tmp_p
         f.write("x")
     _make_venv(keep[3], "2.5.2")
     os.symlink(live, live + "-2.9.0")  # a link: never followed
+    # a golden-venv unpack killed during a staging (venv_golden.sh unpacks into .<name>.edgefl-golden first)
+    golden = str(tmp_path / ".venv-2.8.0rc1.edgefl-golden")
+    os.makedirs(os.path.join(golden, "venv-2.8.0rc1", "lib"))
+    keep.append(str(tmp_path / ".venv-mine.edgefl-golden"))
+    os.makedirs(keep[-1])
 
     proc = subprocess.run(["/bin/sh", SWITCH, "cleanup", live, prev], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "changed"
-    assert sorted(line for line in proc.stdout.splitlines() if line.startswith("dropped ")) == [
-        "dropped %s-2.7.3" % live, "dropped %s-2.8.0rc1" % live]
-    assert not os.path.exists(prev)
+    assert sorted(line for line in proc.stdout.splitlines() if line.startswith("dropped ")) == sorted([
+        "dropped %s-2.7.3" % live, "dropped %s-2.8.0rc1" % live, "dropped %s" % golden])
+    assert not os.path.exists(prev) and not os.path.exists(golden)
     for path in keep + [live + "-2.9.0"]:
         assert os.path.lexists(path), path
     assert _version(live) == ("2.7.3", live)

@@ -5,7 +5,8 @@
 #   venv_switch.sh drop DIR...               remove DIR
 #   venv_switch.sh cleanup LIVE PREV         remove PREV (the previous venv once the upgrade is verified) and every
 #                                            venv staged next to LIVE (LIVE-<release> with a pyvenv.cfg), such as
-#                                            what a killed staging for another release left
+#                                            what a killed staging for another release left, and the
+#                                            temporary directory of a killed golden-venv unpack of one
 # A venv records its own path (console-script shebangs, bin/activate*, pyvenv.cfg's command line); promote
 # rewrites STAGE to LIVE in those files. The services run LIVE/bin/python -m ..., which finds its
 # site-packages from pyvenv.cfg next to bin/, so a renamed venv works as is.
@@ -75,6 +76,21 @@ cleanup)
       echo "dropped $d"
       out=changed
     fi
+  done
+  # what a golden-venv unpack killed during a staging left (venv_golden.sh unpacks into .<name>.edgefl-golden)
+  parent=$(dirname "$live") base=$(basename "$live")
+  for d in "$parent/.$base"-*.edgefl-golden; do
+    if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
+    rel=${d#"$parent/.$base"-}
+    rel=${rel%.edgefl-golden}
+    case $rel in
+      *[!0-9A-Za-z.]*) continue ;;
+      [0-9]*.[0-9]*) ;;
+      *) continue ;;
+    esac
+    rm -rf "$d"
+    echo "dropped $d"
+    out=changed
   done
   echo "$out"
   ;;
