@@ -18,7 +18,8 @@ description:
     that release (unless that host sets C(nvflare_venv_check_control_node=false)).
   - Returns one message per release the control node's Python (O(python)) does not have, naming the variables and
     hosts that ask for it and how to give the control node that release. The first play of C(site.yml),
-    C(deploy.yml) and C(add_client.yml) stops with them before the bootstrap installs a Python on any host.
+    C(deploy.yml), C(add_client.yml) and C(upgrade.yml) stops with them before the bootstrap installs a Python on
+    any host (for C(upgrade.yml), C(nvflare_version) is the release it moves to).
   - The release is read from a venv's C(site-packages) without starting its Python; any other Python is run once.
   - A value that cannot be templated without facts is left to the role's own check in the deploy.
 options:
