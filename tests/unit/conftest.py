@@ -74,3 +74,17 @@ def run_playbook(cwd, *args, timeout=300):
 def flat(text):
     """Output with every run of whitespace made one space: the YAML callback wraps long lines."""
     return " ".join(text.split())
+
+
+def unreachable_inventory(tmp_path, client_vars=""):
+    """inv.yml in TMP_PATH: federation 'fed' with its workspace at TMP_PATH/ws (not created), one server and one
+    client c1 (CLIENT_VARS: more of its variables, YAML flow entries) on TEST-NET addresses that never answer.
+    Returns the workspace path."""
+    ws = tmp_path / "ws"
+    (tmp_path / "inv.yml").write_text(
+        "all:\n"
+        "  vars: {ansible_connection: ssh, nvflare_workspace: \"%s\", nvflare_project_name: fed}\n"
+        "  children:\n"
+        "    nvflare_server: {hosts: {s: {ansible_host: 192.0.2.1}}}\n"
+        "    nvflare_clients: {hosts: {c1: {ansible_host: 192.0.2.2%s}}}\n" % (ws, ", " + client_vars if client_vars else ""))
+    return ws

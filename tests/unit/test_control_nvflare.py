@@ -10,7 +10,7 @@ import sys
 import pytest
 from ansible_collections.edgefl.nvflare.plugins.filter.control_nvflare import control_nvflare
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import installed_nvflare_version, nvflare_version_of
-from conftest import run_playbook
+from conftest import run_playbook, unreachable_inventory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = installed_nvflare_version()  # the nvflare of the Python running these tests
@@ -96,14 +96,8 @@ def test_a_missing_control_python_is_named(tmp_path):
 def test_a_deploy_stops_before_any_host_when_the_control_node_lacks_the_release(tmp_path, book):
     """Before, the bootstrap ran (and could install a Python on every host) and provisioning refused the version
     afterwards. Now the first play stops, no host is contacted and nothing is written."""
-    ws = tmp_path / "ws"
+    ws = unreachable_inventory(tmp_path)
     other = "2.8.0" if HERE != "2.8.0" else "2.7.3"
-    (tmp_path / "inv.yml").write_text(
-        "all:\n"
-        "  vars: {ansible_connection: ssh, nvflare_workspace: \"%s\", nvflare_project_name: fed}\n"
-        "  children:\n"
-        "    nvflare_server: {hosts: {s: {ansible_host: 192.0.2.1}}}\n"
-        "    nvflare_clients: {hosts: {c1: {ansible_host: 192.0.2.2}}}\n" % ws)
     proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, book), "-e", "nvflare_version=%s" % other,
                         "-e", "nvflare_add_clients=c1", "-e", "nvflare_control_python=%s" % sys.executable, timeout=120)
     out = " ".join(proc.stdout.split())
@@ -117,13 +111,7 @@ def test_a_deploy_stops_before_any_host_when_the_control_node_lacks_the_release(
 def test_an_upgrade_stops_when_a_host_pins_another_venv_release(tmp_path):
     """-e nvflare_version=X does not override an inventory's nvflare_venv_version: the staged venv would get that
     release. The first play names the host and says to set nvflare_version instead."""
-    ws = tmp_path / "ws"
-    (tmp_path / "inv.yml").write_text(
-        "all:\n"
-        "  vars: {ansible_connection: ssh, nvflare_workspace: \"%s\", nvflare_project_name: fed}\n"
-        "  children:\n"
-        "    nvflare_server: {hosts: {s: {ansible_host: 192.0.2.1}}}\n"
-        "    nvflare_clients: {hosts: {c1: {ansible_host: 192.0.2.2, nvflare_venv_version: '2.7.3'}}}\n" % ws)
+    ws = unreachable_inventory(tmp_path, "nvflare_venv_version: '2.7.3'")
     proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, "playbooks", "upgrade.yml"),
                         "-e", "nvflare_version=%s" % HERE, "-e", "nvflare_control_python=%s" % sys.executable,
                         timeout=120)

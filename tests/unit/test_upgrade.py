@@ -17,7 +17,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.edgefl.nvflare.plugins.filter.upgrade_plan import upgrade_plan
 from ansible_collections.edgefl.nvflare.plugins.filter.upgrade_verify import upgrade_verify
-from conftest import run_playbook
+from conftest import run_playbook, unreachable_inventory
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SWITCH = os.path.join(ROOT, "roles", "nvflare_venv", "files", "venv_switch.sh")
@@ -349,14 +349,8 @@ def test_a_deploy_stops_while_an_upgrade_did_not_finish(tmp_path, book):
     """A killed upgrade.yml leaves the old workspace aside and hosts on either version: a deploy would install the
     inventory's version on the switched ones. It stops in its first play, before any host is contacted, and says
     to run upgrade.yml again (which resumes it)."""
-    ws = tmp_path / "ws"
+    ws = unreachable_inventory(tmp_path)
     (ws / ".fed.upgrade-previous").mkdir(parents=True)
-    (tmp_path / "inv.yml").write_text(
-        "all:\n"
-        "  vars: {ansible_connection: ssh, nvflare_workspace: \"%s\", nvflare_project_name: fed}\n"
-        "  children:\n"
-        "    nvflare_server: {hosts: {s: {ansible_host: 192.0.2.1}}}\n"
-        "    nvflare_clients: {hosts: {c1: {ansible_host: 192.0.2.2}}}\n" % ws)
     proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, book), "-e", "nvflare_add_clients=c1",
                         "-e", "nvflare_remove_clients=c1", timeout=120)
     out = " ".join(proc.stdout.split())
