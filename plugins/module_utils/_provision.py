@@ -300,8 +300,13 @@ def _dist_info_version(name):
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.origin:
         return None
-    site = os.path.dirname(os.path.dirname(spec.origin))
-    found = [d for d in os.listdir(site) if d.startswith(name + "-") and d.endswith(".dist-info")]
+    return _dist_info_in([os.path.dirname(os.path.dirname(spec.origin))], name)
+
+
+def _dist_info_in(sites, name):
+    """Version from the one <name>-<version>.dist-info directory in the site directories SITES; None when there is
+    none or more than one."""
+    found = [d for site in sites for d in os.listdir(site) if d.startswith(name + "-") and d.endswith(".dist-info")]
     if len(found) != 1:
         return None
     return found[0][len(name) + 1:-len(".dist-info")]
@@ -371,9 +376,9 @@ def nvflare_version_of(python, timeout=120):
             return None
     prefix = os.path.dirname(os.path.dirname(path))
     if os.path.isfile(os.path.join(prefix, "pyvenv.cfg")):
-        found = glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages", "nvflare-*.dist-info"))
-        if len(found) == 1:
-            return os.path.basename(found[0])[len("nvflare-"):-len(".dist-info")]
+        found = _dist_info_in(glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages", "")), "nvflare")
+        if found:
+            return found
     out = subprocess.run([path, "-c", _VERSION_SCRIPT], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, timeout=timeout, check=False)
     if out.returncode != 0:
