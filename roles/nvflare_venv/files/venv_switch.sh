@@ -14,6 +14,14 @@
 # The last output line is "changed" or "unchanged".
 set -eu
 usage() { echo "usage: $0 promote LIVE STAGE PREV | rollback LIVE PREV | drop DIR... | cleanup LIVE PREV" >&2; exit 2; }
+# is_release NAME: NAME is a release name as staging gives them (2.7.3, 2.9.0rc1)
+is_release() {
+  case $1 in
+    *[!0-9A-Za-z.]*) return 1 ;;
+    [0-9]*.[0-9]*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
 [ "$#" -ge 1 ] || usage
 cmd=$1
 shift
@@ -64,14 +72,8 @@ cleanup)
   if [ -e "$prev" ]; then rm -rf "$prev"; out=changed; fi
   for d in "$live"-*; do
     if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
-    rel=${d#"$live"-}
     # only the names staging gives (LIVE-2.7.3, LIVE-2.9.0rc1), and only venvs: nothing else a user keeps there
-    case $rel in
-      *[!0-9A-Za-z.]*) continue ;;
-      [0-9]*.[0-9]*) ;;
-      *) continue ;;
-    esac
-    if [ -f "$d/pyvenv.cfg" ]; then
+    if is_release "${d#"$live"-}" && [ -f "$d/pyvenv.cfg" ]; then
       rm -rf "$d"
       echo "dropped $d"
       out=changed
@@ -82,12 +84,7 @@ cleanup)
   for d in "$parent/.$base"-*.edgefl-golden; do
     if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
     rel=${d#"$parent/.$base"-}
-    rel=${rel%.edgefl-golden}
-    case $rel in
-      *[!0-9A-Za-z.]*) continue ;;
-      [0-9]*.[0-9]*) ;;
-      *) continue ;;
-    esac
+    is_release "${rel%.edgefl-golden}" || continue
     rm -rf "$d"
     echo "dropped $d"
     out=changed
