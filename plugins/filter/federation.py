@@ -60,6 +60,11 @@ _value:
         - The run lock of the federation (M(edgefl.nvflare.run_lock)),
           C(<workspace>/.edgefl-run-<project_name>.lock); empty without an absolute workspace.
       type: str
+    project_dir:
+      description:
+        - The provisioning project, C(<workspace>/<project_name>), which holds the root CA's state and the kits; empty
+          without an absolute workspace.
+      type: str
     upgrade_keep:
       description:
         - Where C(playbooks/upgrade.yml) keeps the provisioning project of the old version,

@@ -707,20 +707,27 @@ class Inventory:
         without an absolute workspace (provisioning then says what is wrong, before anything is created). An
         inventory without a server has one: playbooks/run_lock.yml stops such an inventory before it takes the lock,
         and restore.yml, which needs only the workspace, takes it."""
-        if self.workspace_error(host):
-            return ""
-        from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
-
-        return Layout(self.workspace(host), self.project_name(host)).run_lock_file
+        layout = self._layout(host)
+        return layout.run_lock_file if layout else ""
 
     def upgrade_keep(self, host=None):
         """Where playbooks/upgrade.yml keeps the provisioning project of the old version until the fleet is verified
         or rolled back (while it exists, an upgrade did not finish); empty without an absolute workspace."""
+        layout = self._layout(host)
+        return layout.upgrade_keep_dir if layout else ""
+
+    def project_dir(self, host=None):
+        """The provisioning project, <workspace>/<project_name> (root CA state, kits); empty without an absolute
+        workspace."""
+        layout = self._layout(host)
+        return layout.project_dir if layout else ""
+
+    def _layout(self, host=None):
         if self.workspace_error(host):
-            return ""
+            return None
         from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
 
-        return Layout(self.workspace(host), self.project_name(host)).upgrade_keep_dir
+        return Layout(self.workspace(host), self.project_name(host))
 
     def unit(self, host, role=None):
         value = self.raw(host, "nvflare_service_unit_name")
@@ -793,6 +800,7 @@ class Inventory:
             "org": self.default_org(host),
             "workspace": self.workspace(host),
             "run_lock": self.run_lock(host),
+            "project_dir": self.project_dir(host),
             "upgrade_keep": self.upgrade_keep(host),
             "venv_versions": self.venv_versions(),
             "problems": self.problems(host),

@@ -183,6 +183,7 @@ def test_federation():
     assert out["run_lock"] == "/ws/fed/.edgefl-run-proj.lock"
     # where upgrade.yml keeps the old project, and run_lock.yml looks for an unfinished upgrade
     assert out["upgrade_keep"] == "/ws/fed/.proj.upgrade-previous"
+    assert out["project_dir"] == "/ws/fed/proj"
     assert out["venv_versions"] == ["2.9.0"]
     assert out["problems"] == []
 
@@ -190,7 +191,7 @@ def test_federation():
 def test_federation_without_workspace_has_no_run_lock():
     g, hv = inv(server1={"nvflare_workspace": None})
     out = federation(g, hv, host="localhost")
-    assert out["run_lock"] == "" and out["upgrade_keep"] == ""
+    assert out["run_lock"] == "" and out["upgrade_keep"] == "" and out["project_dir"] == ""
     assert out["problems"] == ["nvflare_workspace is not set: set it (group_vars/all) to an absolute control-node "
                                "directory that will hold the root CA and the startup kits, "
                                "e.g. ~/.local/share/edgefl-nvflare/<federation>"]
@@ -203,6 +204,7 @@ def test_federation_without_workspace_has_no_run_lock():
     out = federation(g, hv, host="localhost")
     assert out["run_lock"] == os.path.expanduser("~/ws/.edgefl-run-proj.lock") and out["problems"] == []
     assert out["upgrade_keep"] == os.path.expanduser("~/ws/.proj.upgrade-previous")
+    assert out["project_dir"] == os.path.expanduser("~/ws/proj")
     # no server: the workspace alone names the lock (restore.yml needs no more); playbooks/run_lock.yml stops such
     # an inventory before taking it, with the message the model gives when a server is required
     g, hv = inv(groups={"all": ["site-1"], "nvflare_server": [], "nvflare_clients": ["site-1"]})
