@@ -253,6 +253,44 @@ def test_venv_switch_cleanup_drops_the_previous_and_every_staged_venv_only(tmp_p
     assert _run(SWITCH, "cleanup", live, prev)[:2] == (0, ["unchanged"])
 
 
+@pytest.mark.parametrize("keep", ["keep", "remove"])
+def test_venv_switch_cleanup_drops_what_a_killed_install_left_in_the_wheelhouse_dir(tmp_path, keep):
+    """The archives the role copies and removes once unpacked, a packed venv the control node did not fetch, and the
+    unpacked wheelhouses unless they are kept; nothing else in the directory."""
+    live, prev, wh = str(tmp_path / "venv"), str(tmp_path / "venv.previous"), tmp_path / "wheelhouse"
+    _make_venv(live, "2.9.0")
+    wh.mkdir()
+    leftovers = ["nvflare-2.7.3-0123456789.tar", "venv-2.8.0rc1-afa828869e60.tar.gz", "golden-812-1700000000.tar.gz",
+                 "golden-813-1700000001.tar.gz.tmp"]
+    for name in leftovers:
+        (wh / name).write_bytes(b"x")
+    (wh / "nvflare-2.7.3-0123456789").mkdir()  # an unpacked wheelhouse
+    (wh / "nvflare-2.7.3-0123456789" / "pip-26.3-py3-none-any.whl").write_bytes(b"x")
+    others = ["notes.tar", "venv-mine.tar.gz", "nvflare-2.7.3-01234567.tar", "nvflare-2.7.3-012345678Z.tar",
+              "nvflare-mine", "nvflare-2.9.0-0123456789.tar.bak"]
+    for name in others:
+        if name == "nvflare-mine":
+            (wh / name).mkdir()
+        else:
+            (wh / name).write_bytes(b"x")
+    (wh / "nvflare-2.6.3-0123456789.tar").symlink_to(wh / "notes.tar")  # a link: never followed
+    dropped = leftovers + ([] if keep == "keep" else ["nvflare-2.7.3-0123456789"])
+
+    proc = subprocess.run(["/bin/sh", SWITCH, "cleanup", live, prev, str(wh), keep], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "changed"
+    assert sorted(line for line in proc.stdout.splitlines() if line.startswith("dropped ")) == sorted(
+        "dropped %s" % (wh / name) for name in dropped)
+    assert sorted(os.listdir(wh)) == sorted(set(others + ["nvflare-2.6.3-0123456789.tar", "nvflare-2.7.3-0123456789"])
+                                            - set(dropped))
+    assert _version(live) == ("2.9.0", live)
+    assert _run(SWITCH, "cleanup", live, prev, str(wh), keep)[:2] == (0, ["unchanged"])
+    # no wheelhouse directory on the host (never installed with one): nothing to do
+    assert _run(SWITCH, "cleanup", live, prev, str(tmp_path / "none"), "remove")[:2] == (0, ["unchanged"])
+    assert _run(SWITCH, "cleanup", live, prev, str(wh))[0] == 2
+
+
 def test_venv_switch_refuses_a_missing_or_broken_stage(tmp_path):
     live, staged, prev = str(tmp_path / "venv"), str(tmp_path / "venv-2.7.3"), str(tmp_path / "venv.previous")
     _make_venv(live, "2.4.2")

@@ -25,6 +25,8 @@ from fedlib import CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, playbook, run_job,
 OTHER = os.environ.get("EDGEFL_FED_UPGRADE_OTHER", "2.8.3")
 CURRENT = "2.9.0"
 VENV = "/opt/nvflare/venv"
+# the nvflare_venv role's default nvflare_venv_wheelhouse_dir
+WHEELHOUSE_DIR = "/var/cache/nvflare/wheelhouse"
 # the switch play's kit install: by then every host has swapped its venvs (the linear strategy runs a task on every
 # host before the next one) and stopped its service
 KILL_AT = re.compile(r"^TASK \[Install the new kit and start the service\]")
@@ -81,15 +83,19 @@ def test_move_to_another_version(podman_host):
 
 
 def test_upgrade_back_then_the_job_completes(podman_host, tmp_path):
-    # what a staging killed before an upgrade to another release finished leaves on a host (a partial venv), and a
-    # directory of the user's next to the venv: the verified upgrade drops the first and keeps the second
+    # what a staging killed before an upgrade to another release finished leaves on a host (a partial venv, the
+    # wheelhouse archive it copied), and a user's directory next to the venv and file in the wheelhouse directory:
+    # the verified upgrade drops the first two and keeps the others
     host = podman_host(CLIENTS[0])
+    archive, notes = WHEELHOUSE_DIR + "/nvflare-2.7.3-0123456789.tar", WHEELHOUSE_DIR + "/notes.txt"
     host.run_expect([0], "python3 -m venv --without-pip %s-2.7.3 && mkdir -p %s-mine && touch %s-mine/pyvenv.cfg"
-                    % (VENV, VENV, VENV))
+                    " && mkdir -p %s && touch %s %s" % (VENV, VENV, VENV, WHEELHOUSE_DIR, archive, notes))
     # the control node's own Python (the one running Ansible) has CURRENT
     STATE["upgrade_to_%s_seconds" % CURRENT] = round(move(podman_host, CURRENT)[0], 1)
     assert not host.file(VENV + "-2.7.3").exists
+    assert not host.file(archive).exists
     assert host.file(VENV + "-mine/pyvenv.cfg").exists
-    host.run_expect([0], "rm -rf %s-mine" % VENV)
+    assert host.file(notes).exists
+    host.run_expect([0], "rm -rf %s-mine %s" % (VENV, notes))
     res = run_job("edgefl-after-upgrade", str(tmp_path))
     assert res["status"] == "FINISHED:COMPLETED"
