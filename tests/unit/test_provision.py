@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import stat
@@ -17,57 +16,13 @@ import pytest
 import yaml
 
 from conftest import COLLECTIONS, warnings_of
+from provision_files import PROJECT, cert_state, kit, kit_files, project_dir, read, spec
 from tree_snapshot import snapshot_without_lock
 
 from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
 
 
 snapshot = snapshot_without_lock
-
-
-PROJECT = "proj"
-
-
-def spec(ws, clients=("site-1", "site-2"), **over):
-    args = {
-        "workspace": str(ws),
-        "project_name": PROJECT,
-        "server": {"name": "server1", "host_names": ["10.0.0.1"]},
-        "clients": [{"name": c} for c in clients],
-        "admins": [{"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin"}],
-    }
-    args.update(copy.deepcopy(over))
-    return args
-
-
-def project_dir(ws):
-    return os.path.join(str(ws), PROJECT)
-
-
-def kit(ws, name, *rel):
-    return os.path.join(project_dir(ws), "kits", name, *rel)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def cert_state(ws):
-    with open(os.path.join(project_dir(ws), "state", "cert.json")) as f:
-        return json.load(f)
-
-
-def kit_files(ws, names):
-    """{name/rel: bytes} of every file in the given participants' current kits."""
-    out = {}
-    for name in names:
-        base = kit(ws, name)
-        for dirpath, _dirs, files in os.walk(base):
-            for fn in files:
-                full = os.path.join(dirpath, fn)
-                out[os.path.join(name, os.path.relpath(full, base))] = read(full)
-    return out
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import stat
@@ -17,6 +16,8 @@ import pytest
 import yaml
 
 from conftest import COLLECTIONS
+import provision_files
+from provision_files import PROJECT, cert_state, kit, kit_files, read, read_json
 from tree_snapshot import snapshot_without_lock
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
@@ -31,7 +32,6 @@ from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
 snapshot = snapshot_without_lock
 
 
-PROJECT = "proj"
 RELAY_1 = {"name": "relay-1", "host": "10.0.0.5"}  # default port 8102, connects to the server
 RELAY_2 = {"name": "relay-2", "host": "relay2.lan", "port": 8103, "connect_to": "relay-1"}  # chained
 CLIENTS = ({"name": "site-1", "connect_to": "relay-1"}, {"name": "site-2", "connect_to": "relay-1"},
@@ -39,44 +39,7 @@ CLIENTS = ({"name": "site-1", "connect_to": "relay-1"}, {"name": "site-2", "conn
 
 
 def spec(ws, relays=(RELAY_1,), clients=CLIENTS, **over):
-    args = {
-        "workspace": str(ws),
-        "project_name": PROJECT,
-        "server": {"name": "server1", "host_names": ["10.0.0.1"]},
-        "relays": [dict(r) for r in relays],
-        "clients": [dict(c) for c in clients],
-        "admins": [{"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin"}],
-    }
-    args.update(copy.deepcopy(over))
-    return args
-
-
-def kit(ws, name, *rel):
-    return os.path.join(str(ws), PROJECT, "kits", name, *rel)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def read_json(path):
-    return json.loads(read(path))
-
-
-def cert_state(ws):
-    return read_json(os.path.join(str(ws), PROJECT, "state", "cert.json"))
-
-
-def kit_files(ws, names):
-    out = {}
-    for name in names:
-        base = kit(ws, name)
-        for dirpath, _dirs, files in os.walk(base):
-            for fn in files:
-                full = os.path.join(dirpath, fn)
-                out[os.path.join(name, os.path.relpath(full, base))] = read(full)
-    return out
+    return provision_files.spec(ws, clients=clients, relays=relays, **over)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ the removal safety limit and the certificates result."""
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import os
@@ -22,47 +21,17 @@ import pytest
 
 from conftest import COLLECTIONS, ROOT, warnings_of
 
+from provision_files import PROJECT, cert_state, kit, project_dir, read, spec
+
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _provision
 from ansible_collections.edgefl.nvflare.plugins.modules.provision import main
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "files"))
 import pki_check  # noqa: E402  pylint: disable=wrong-import-position
 
-PROJECT = "proj"
-
-
-def spec(ws, clients=("site-1", "site-2"), **over):
-    args = {
-        "workspace": str(ws),
-        "project_name": PROJECT,
-        "server": {"name": "server1", "host_names": ["10.0.0.1"]},
-        "clients": [{"name": c} for c in clients],
-        "admins": [{"name": "admin@nvidia.com", "org": "nvidia", "role": "project_admin"}],
-    }
-    args.update(copy.deepcopy(over))
-    return args
-
-
-def pdir(ws):
-    return os.path.join(str(ws), PROJECT)
-
-
-def kit(ws, name, *rel):
-    return os.path.join(pdir(ws), "kits", name, *rel)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def cert_json(ws):
-    with open(os.path.join(pdir(ws), "state", "cert.json")) as f:
-        return json.load(f)
-
 
 def state(ws):
-    with open(os.path.join(pdir(ws), "state", "edgefl_provision.json")) as f:
+    with open(os.path.join(project_dir(ws), "state", "edgefl_provision.json")) as f:
         return json.load(f)
 
 
@@ -74,7 +43,7 @@ def load(pem):
 
 def assert_kits_sound(ws, names=()):
     """openssl verify against the workspace root CA + key/cert match for EVERY kit (tests/integration/files)."""
-    kits, problems = pki_check.check(pdir(ws), names)
+    kits, problems = pki_check.check(project_dir(ws), names)
     assert problems == [], problems
     return kits
 
@@ -128,7 +97,7 @@ def test_lock_timeout_names_the_holder(provisioned, run_module):
     ws = provisioned[0]
     holder = hold_lock(ws, 60)
     try:
-        info = _provision.read_lock_holder(os.path.join(pdir(ws), "state", "edgefl_provision.lock"))
+        info = _provision.read_lock_holder(os.path.join(project_dir(ws), "state", "edgefl_provision.lock"))
         assert info["pid"] == holder.pid and info["play"] == "holder play"
         t0 = time.monotonic()
         result = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3"), lock_timeout=1))
@@ -170,13 +139,13 @@ def test_second_run_waits_for_the_holder(provisioned, run_module):
     texts = " ".join(warnings_of(result))
     assert "locked by pid %d" % holder.pid in texts and "waited" in texts
     # released: the lock file no longer names a holder
-    assert read(os.path.join(pdir(ws), "state", "edgefl_provision.lock")) == b""
+    assert read(os.path.join(project_dir(ws), "state", "edgefl_provision.lock")) == b""
 
 
 def test_two_processes_adding_a_client_each(provisioned):
     """Two real module processes on one workspace: the second waits for the first; both clients end up there."""
     ws = provisioned[0]
-    lock = os.path.join(pdir(ws), "state", "edgefl_provision.lock")
+    lock = os.path.join(project_dir(ws), "state", "edgefl_provision.lock")
     first = module_process(spec(ws, clients=("site-1", "site-2", "site-3")))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -258,7 +227,7 @@ def test_run_killed_at_each_step_is_finished_by_the_next(provisioned, run_module
     assert "failed" not in result, result
     wanted = sorted(result["kits"])
     assert assert_kits_sound(ws, wanted) == wanted
-    assert not os.path.exists(os.path.join(pdir(ws), ".staging"))
+    assert not os.path.exists(os.path.join(project_dir(ws), ".staging"))
     assert sorted(state(ws)["participants"]) == wanted
     again = run_module(main, repair_args)
     assert again["changed"] is False, again["reasons"]
@@ -269,11 +238,11 @@ def test_removal_killed_after_recording_is_finished(provisioned, run_module):
     proc = module_process(spec(ws, clients=("site-1",)), env={"EDGEFL_PROVISION_CRASH_AT": "after-removal-state"})
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
-    assert "site-2" in cert_json(ws)  # killed before the key went
+    assert "site-2" in cert_state(ws)  # killed before the key went
     result = run_module(main, spec(ws, clients=("site-1",)))
     assert result["changed"] is True and result["removed_all"] == ["site-2"]
-    assert "site-2" not in cert_json(ws)
-    assert not os.path.exists(os.path.join(pdir(ws), "prod_00", "site-2", "startup", "client.key"))
+    assert "site-2" not in cert_state(ws)
+    assert not os.path.exists(os.path.join(project_dir(ws), "prod_00", "site-2", "startup", "client.key"))
     assert run_module(main, spec(ws, clients=("site-1",)))["changed"] is False
 
 
@@ -294,7 +263,7 @@ def test_a_kit_the_state_does_not_know_is_rebuilt(provisioned, run_module):
 ])
 def test_corrupt_names_the_backup_way_back(provisioned, run_module, damage, text):
     ws = provisioned[0]
-    damage(pdir(ws))
+    damage(project_dir(ws))
     result = run_module(main, spec(ws))
     assert result.get("failed") is True and text in result["msg"]
     assert "backup.yml" in result["msg"] and "restore.yml" in result["msg"] and "nvflare_restore_force" in result["msg"]
@@ -307,12 +276,12 @@ def test_renew_reissues_under_the_same_root(tmp_path, run_module):
     ws = tmp_path / "ws"
     first = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3"), cert_validity_days=30))
     run_module(main, spec(ws))  # site-3 removed: other state the renewal must keep
-    before_root = cert_json(ws)["root_cert"]
+    before_root = cert_state(ws)["root_cert"]
     before = {n: load(read(kit(ws, n, "startup", "client.crt"))).not_valid_after_utc for n in ("site-1", "site-2")}
     result = run_module(main, spec(ws, renew=True))
     assert result["changed"] is True
     assert result["renewed"] == ["admin@nvidia.com", "server1", "site-1", "site-2"]
-    assert cert_json(ws)["root_cert"] == before_root
+    assert cert_state(ws)["root_cert"] == before_root
     for n in ("site-1", "site-2"):
         after = load(read(kit(ws, n, "startup", "client.crt"))).not_valid_after_utc
         assert after - before[n] > datetime.timedelta(days=300)
@@ -328,13 +297,13 @@ def test_renew_reissues_under_the_same_root(tmp_path, run_module):
 
 def test_rotate_ca_retires_the_old_root(provisioned, run_module):
     ws = provisioned[0]
-    old = cert_json(ws)
+    old = cert_state(ws)
     result = run_module(main, spec(ws, rotate_ca=True))
     assert result["changed"] is True and result["rotated_ca"] is True
-    new = cert_json(ws)
+    new = cert_state(ws)
     assert new["root_cert"] != old["root_cert"] and new["root_pri_key"] != old["root_pri_key"]
     retired = result["retired_ca_dir"]
-    assert os.path.dirname(retired) == os.path.join(pdir(ws), "state", "retired")
+    assert os.path.dirname(retired) == os.path.join(project_dir(ws), "state", "retired")
     assert read(os.path.join(retired, "rootCA.pem")).decode() == old["root_cert"]
     assert read(os.path.join(retired, "rootCA.key")).decode() == old["root_pri_key"]
     for name in ("rootCA.pem", "rootCA.key"):
@@ -371,7 +340,7 @@ def test_remove_option_removes_a_client_still_in_the_inventory(provisioned, run_
     ws = provisioned[0]
     result = run_module(main, spec(ws, remove=["site-2"]))
     assert result["removed"] == ["site-2"] and "site-2" not in result["kits"]
-    assert "site-2" not in cert_json(ws)
+    assert "site-2" not in cert_state(ws)
     # the same removal again changes nothing; forgetting it while site-2 is still in the inventory is refused
     assert run_module(main, spec(ws, remove="site-2"))["changed"] is False
     assert run_module(main, spec(ws)).get("failed") is True
@@ -396,12 +365,12 @@ def test_removal_safety_limit(tmp_path, run_module, keep, text):
     ws = tmp_path / "ws"
     five = ("site-1", "site-2", "site-3", "site-4", "site-5")
     run_module(main, spec(ws, clients=five))
-    before = sorted(os.listdir(pdir(ws)))
+    before = sorted(os.listdir(project_dir(ws)))
     gone = [c for c in five if c not in keep]
     result = run_module(main, spec(ws, clients=keep))
     assert result.get("failed") is True and result["field"] == "remove"
     assert text in result["msg"] and ", ".join(gone) in result["msg"] and "nvflare_remove_clients" in result["msg"]
-    assert sorted(os.listdir(pdir(ws))) == before and all(c in cert_json(ws) for c in five)
+    assert sorted(os.listdir(project_dir(ws))) == before and all(c in cert_state(ws) for c in five)
     confirmed = run_module(main, spec(ws, clients=keep, remove=",".join(gone)))
     assert confirmed["removed"] == gone
 
