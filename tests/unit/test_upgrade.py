@@ -267,7 +267,8 @@ def test_venv_switch_cleanup_drops_what_a_killed_install_left_in_the_wheelhouse_
     (wh / "nvflare-2.7.3-0123456789").mkdir()  # an unpacked wheelhouse
     (wh / "nvflare-2.7.3-0123456789" / "pip-26.3-py3-none-any.whl").write_bytes(b"x")
     others = ["notes.tar", "venv-mine.tar.gz", "nvflare-2.7.3-01234567.tar", "nvflare-2.7.3-012345678Z.tar",
-              "nvflare-mine", "nvflare-2.9.0-0123456789.tar.bak"]
+              "nvflare-mine", "nvflare-2.9.0-0123456789.tar.bak", "golden-backup.tar.gz", "golden-12.tar.gz",
+              "golden-1-2-3.tar.gz"]
     for name in others:
         if name == "nvflare-mine":
             (wh / name).mkdir()

@@ -41,7 +41,12 @@ is_leftover() {
   case $name in
     nvflare-*.tar) name=${name#nvflare-} && [ -f "$1" ] && is_named "${name%.tar}" 10 ;;
     venv-*.tar.gz) name=${name#venv-} && [ -f "$1" ] && is_named "${name%.tar.gz}" 12 ;;
-    golden-*.tar.gz | golden-*.tar.gz.tmp) [ -f "$1" ] ;;
+    golden-*.tar.gz | golden-*.tar.gz.tmp)
+      # venv_golden.sh pack writes golden-<pid>-<epoch>.tar.gz (.tmp until it is complete)
+      name=${name#golden-} && name=${name%.tmp} && name=${name%.tar.gz}
+      case $name in *[!0-9-]* | -* | *- | *-*-* | "") return 1 ;; esac
+      [ "$name" != "${name#*-}" ] && [ -f "$1" ]
+      ;;
     nvflare-*) [ "$2" = remove ] && [ -d "$1" ] && is_named "${name#nvflare-}" 10 ;;
     *) return 1 ;;
   esac
