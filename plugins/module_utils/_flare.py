@@ -185,19 +185,42 @@ class JobProgress:
         return not is_terminal(self.status)
 
 
+def participants(deployments):
+    """The site names of one app's deployments in a deploy_map, read as NVFLARE 2.6+ reads them
+    (nvflare.private.fed.utils.fed_utils.extract_participants): a name, a list of names, {targets: [...]} or
+    {sites: [...]}, or a list mixing names and such mappings. A form NVFLARE refuses gives no names here (the server
+    refuses the job itself)."""
+    if isinstance(deployments, dict):
+        deployments = deployments.get("targets", deployments.get("sites"))
+    elif isinstance(deployments, str):
+        deployments = [deployments]
+    if not isinstance(deployments, list):
+        return []
+    names = []
+    for item in deployments:
+        if isinstance(item, dict):
+            item = item.get("sites") if item.get("sites") is not None else item.get("targets")
+            if not isinstance(item, list):
+                return []
+            names.extend(item)
+        elif isinstance(item, str):
+            names.append(item)
+        else:
+            return []
+    return names
+
+
 def deploy_sites(deploy_map):
-    """The client sites a deploy_map names (each app's list of names, or of {sites: [...]} entries), in order;
-    None when it deploys to @ALL (every connected client)."""
+    """The client sites a deploy_map names (participants() of each app), in order, without repeats; None when it
+    deploys to @ALL (every connected client)."""
     sites = []
-    for deployments in (deploy_map or {}).values():
-        for item in deployments if isinstance(deployments, list) else [deployments]:
-            names = item.get("sites") or [] if isinstance(item, dict) else [item]
-            for name in names:
-                name = str(name)
-                if name.upper() == "@ALL":
-                    return None
-                if name != "server" and name not in sites:
-                    sites.append(name)
+    for deployments in (deploy_map or {}).values() if isinstance(deploy_map, dict) else []:
+        for name in participants(deployments):
+            name = str(name)
+            if name.upper() == "@ALL":
+                return None
+            if name != "server" and name not in sites:
+                sites.append(name)
     return sites
 
 

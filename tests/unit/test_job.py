@@ -273,6 +273,10 @@ def test_explicit_token_reused_for_edited_content_is_refused(fed, work, capsys):
     ({"deploy_map": {"a": [{"sites": ["server"]}], "b": [{"sites": ["site-1", "site-3"]}]}}, ["site-1"],
      "needs all of them. Start or reconnect site-3"),
     ({"min_clients": 1, "deploy_map": {"app": ["server", "site-1"]}}, ["site-1"], ""),
+    # NVFLARE 2.6+'s {targets: [...]} forms
+    ({"deploy_map": {"app": {"targets": ["server", "site-1", "site-2"]}}}, ["site-1"],
+     "needs all of them. Start or reconnect site-2"),
+    ({"min_clients": 1, "deploy_map": {"app": [{"targets": ["server"]}, "site-1"]}}, ["site-1"], ""),
     ({"min_clients": 1, "mandatory_clients": ["site-2"], "deploy_map": {"app": ["@ALL"]}}, ["site-1"],
      "its mandatory_clients site-2 are not connected"),
 ])
@@ -281,3 +285,32 @@ def test_a_job_the_server_does_not_start_says_which_clients_it_waits_for(meta, c
 
     reason = waiting_reason(meta, connected)
     assert (said in reason) if said else reason == "", reason
+
+
+DEPLOYMENTS = [
+    ["server", "site-1"], ["@ALL"], "site-1", {"targets": ["server", "site-1"]}, {"sites": ["server", "site-1"]},
+    [{"sites": ["site-1"]}, "site-2"], [{"targets": ["site-1"]}, "site-2"], [{"sites": ["a"], "targets": ["b"]}],
+    {"targets": ["a"], "sites": ["b"]}, [],
+]
+
+
+@pytest.mark.parametrize("deployments", DEPLOYMENTS, ids=[json.dumps(d) for d in DEPLOYMENTS])
+def test_deploy_map_entries_are_read_as_nvflare_reads_them(deployments):
+    """participants() against NVFLARE's own reader (the one the server's job validator and scheduler call), on every
+    form its docstring lists; and a form NVFLARE refuses gives no names."""
+    from nvflare.private.fed.utils.fed_utils import extract_participants
+
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import participants
+
+    assert participants(deployments) == extract_participants(deployments)
+
+
+@pytest.mark.parametrize("deployments", [{"apps": ["site-1"]}, 3, [3], [{"sites": "site-1"}], {"targets": None}])
+def test_deploy_map_entries_nvflare_refuses_give_no_names(deployments):
+    from nvflare.private.fed.utils.fed_utils import extract_participants
+
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import participants
+
+    with pytest.raises(ValueError):
+        extract_participants(deployments)
+    assert participants(deployments) == []
