@@ -47,7 +47,10 @@ options:
       - Any folder NVFLARE's own submit accepts. Its meta file may be C(meta.json), C(meta.conf) (what
         C(nvflare job create) writes) or C(meta.yml), and its app configs may use any of those formats; they are
         read with NVFLARE's own loaders before connecting, and a folder that is not a job fails with
-        RV(error=invalid_job). C(.yml) files need the C(omegaconf) package next to nvflare.
+        RV(error=invalid_job). C(.yml) files need the C(omegaconf) package next to nvflare. One app for all sites
+        (C(app)) or one per site (C(app_server), C(app_site-1)..., as NVFLARE's job API C(FedJob.export_job) writes
+        them), and every C(deploy_map) form NVFLARE reads (lists of names, C(@ALL), C(sites) or C(targets)
+        mappings), are accepted.
       - NVFLARE's own job check (its C(JobMetaValidator), which the server runs on every submitted job) then runs
         on the copy that would be submitted, before connecting and in check mode too; what it refuses (for example
         a C(deploy_map) without the server, or C(min_clients) above the sites deployed to) fails with

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Through Ansible (the action plugins), against a real local NVFLARE federation (server + 2 clients):
-a meta.conf job from `nvflare job create` completes with progress lines on the default callback, and the
-client wait with a quorum names the missing client, or fails below the quorum."""
+a meta.conf job from `nvflare job create` completes with progress lines on the default callback, so does a job
+exported by NVFLARE's job API (an app per site), and the client wait with a quorum names the missing client, or
+fails below the quorum."""
 
 from __future__ import annotations
 
@@ -81,6 +82,46 @@ def test_meta_conf_job_completes_with_progress_lines(fed, tmp_path):
     # the same folder again: the token finds the job, nothing is submitted
     again = adhoc("job", {"admin_kit": fed.admin_kit, "src": src, "timeout": 60}, tmp_path)
     assert again.returncode == 0 and '"submitted": false' in again.stdout and job_id in again.stdout, again.stdout
+
+
+def exported_job(tmp_path):
+    """A job written by NVFLARE's own job API (FedJob.export_job, what NVFLARE's recipes and examples use): one app
+    per site (app_server, app_site-1, app_site-2), the client script copied into each client app, meta.json naming
+    each app's site. Exported as its only sub-folder, as export_job does."""
+    from nvflare.app_common.np.np_model_persistor import NPModelPersistor
+    from nvflare.app_common.workflows.fedavg import FedAvg
+    from nvflare.job_config.api import FedJob
+    from nvflare.job_config.script_runner import FrameworkType, ScriptRunner
+
+    job = FedJob(name="np_fedjob", min_clients=len(CLIENTS))
+    job.to_server(FedAvg(num_clients=len(CLIENTS), num_rounds=2), id="controller")
+    job.to_server(NPModelPersistor(model=[[1.0, 2.0], [3.0, 4.0]]), id="persistor")
+    here = os.getcwd()
+    os.chdir(os.path.join(EXAMPLE_JOB, "app", "custom"))  # the script is named relative to the app, as in the examples
+    try:
+        for site in CLIENTS:
+            job.to(ScriptRunner(script="numpy_fedavg_client.py", framework=FrameworkType.NUMPY), site)
+        job.export_job(str(tmp_path / "export"))
+    finally:
+        os.chdir(here)
+    return tmp_path / "export"
+
+
+def test_a_job_exported_by_nvflares_job_api_completes(fed, tmp_path):
+    export = exported_job(tmp_path)
+    src = export / "np_fedjob"
+    assert sorted(os.listdir(str(src))) == ["app_server", "app_site-1", "app_site-2", "meta.json"]
+    # the export directory itself is not a job: `nvflare job submit` would not pick its sub-folder either (it has no
+    # app/ folder), and the module says which folder to give
+    proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(export), "timeout": 30}, tmp_path)
+    assert proc.returncode != 0
+    assert "It holds the job folders np_fedjob: give one of them as src" in " ".join(proc.stdout.split()), proc.stdout
+    proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(src), "timeout": 180, "dest": str(tmp_path / "res")},
+                 tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"status": "FINISHED:COMPLETED"' in proc.stdout and '"submitted": true' in proc.stdout, proc.stdout
+    job_id = re.search(r'"job_id": "([^"]+)"', proc.stdout).group(1)
+    assert (tmp_path / "res" / job_id / "workspace" / "models" / "server.npy").is_file()
 
 
 def test_job_link_outside_refused_through_ansible(fed, tmp_path):
