@@ -66,7 +66,19 @@ class ActionModule(ValidateArgumentSpec):
         if errors:
             return errors  # the rules expect the types the spec gives
         return _role_input.errors(role, values, relay=RELAY_GROUP in (task_vars.get("group_names") or []),
-                                  connection=str(task_vars.get("ansible_connection") or "ssh"))
+                                  connection=str(task_vars.get("ansible_connection") or "ssh"),
+                                  remote_user=self._remote_user(task_vars))
+
+    def _remote_user(self, task_vars):
+        """The account Ansible logs in with, when the inventory names it; '' otherwise."""
+        for name in ("ansible_user", "ansible_ssh_user"):
+            if name in task_vars:
+                try:
+                    value = self._templar.template(task_vars[name])
+                except AnsibleError:
+                    return ""
+                return "" if _is_undefined(value) or value is None else str(value)
+        return ""
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}

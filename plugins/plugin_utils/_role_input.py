@@ -126,6 +126,8 @@ def service(values, **_context):
         ("nvflare_service_unit_name", lambda v: isinstance(v, str) and bool(_UNIT.match(v)),
          "a systemd unit name ending in .service"),
         ("nvflare_service_wait_timeout", _whole_positive, "a whole number of seconds, 1 or more"),
+        ("nvflare_service_user", lambda v: v != "root",
+         "an unprivileged account (the unit runs NVFLARE as it; nvflare_venv_user, the default, is one)"),
     )
     for name, good, what in checks:
         if name in values and not good(values[name]):
@@ -140,10 +142,21 @@ def service(values, **_context):
     return found
 
 
-def venv(values, exists=os.path.exists, **_context):
+def venv(values, exists=os.path.exists, remote_user="", **_context):
     """nvflare_venv: its version, paths, user and group names and local wheels (which must exist on the control
-    node)."""
+    node). The user is neither root nor the account Ansible logs in with (REMOTE_USER): the role makes the user's
+    shell nologin and sets its home and group; the group is not root. On the host, the probe also refuses any other
+    existing account the role did not create (files/venv_probe.py foreign_account)."""
     found = []
+    user = values.get("nvflare_venv_user")
+    if user == "root" or values.get("nvflare_venv_group") == "root":
+        found.append("nvflare_venv_user and nvflare_venv_group must not be root, got %s: NVFLARE runs as an "
+                     "unprivileged account; use a dedicated name (nvflare, the default, is created)"
+                     % ("nvflare_venv_user='root'" if user == "root" else "nvflare_venv_group='root'"))
+    elif user and remote_user and user == remote_user:
+        found.append("nvflare_venv_user %r is the account Ansible logs in with (ansible_user): the role would set its "
+                     "shell to nologin and its home and group, which locks Ansible and you out. Use a dedicated name "
+                     "(nvflare, the default, is created)" % user)
     if "nvflare_venv_version" in values:
         error = release_error(values["nvflare_venv_version"], "nvflare_venv_version")
         if error:
@@ -221,7 +234,7 @@ RULES = {"nvflare_firewall": firewall, "nvflare_hosts": hosts, "nvflare_service"
 
 def errors(role, values, **context):
     """The messages of ROLE's rules (its short name) for VALUES; [] for a role without rules here. CONTEXT is what
-    the host adds (relay: it is in nvflare_relays; connection: its ansible_connection); each rule takes what it
-    needs."""
+    the host adds (relay: it is in nvflare_relays; connection: its ansible_connection; remote_user: its
+    ansible_user, '' when unset); each rule takes what it needs."""
     rule = RULES.get(role)
     return rule(values, **context) if rule else []

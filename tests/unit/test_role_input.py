@@ -14,7 +14,7 @@ import sys
 
 import pytest
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils import _role_input
-from conftest import ROOT, flat, run_playbook
+from conftest import ROOT, flat, run_playbook, unreachable_inventory
 
 
 # --- the rules --------------------------------------------------------------------------------------------------
@@ -117,6 +117,44 @@ def test_venv(tmp_path):
                                                     "nvflare_venv_wheelhouse_dir", "nvflare_venv_user",
                                                     "nvflare_venv_local_wheels", "nvflare_venv_local_wheels:"], errors
     assert "gone.whl" in errors[-1] and str(wheel) not in errors[-1] and "notes.txt" in errors[-2]
+
+
+@pytest.mark.parametrize("values, remote_user, said", [
+    ({"nvflare_venv_user": "root"}, "", "must not be root, got nvflare_venv_user='root'"),
+    ({"nvflare_venv_group": "root"}, "", "must not be root, got nvflare_venv_group='root'"),
+    ({"nvflare_venv_user": "ubuntu"}, "ubuntu", "'ubuntu' is the account Ansible logs in with (ansible_user)"),
+    ({"nvflare_venv_user": "nvflare"}, "ubuntu", None),
+    ({"nvflare_venv_user": "ubuntu"}, "", None),  # no ansible_user: the probe on the host judges the account
+    ({}, "root", None),  # the default user (nvflare), logging in as root
+])
+def test_venv_user_is_never_root_or_the_login_account(values, remote_user, said):
+    errors = _role_input.errors("nvflare_venv", values, relay=False, connection="ssh", remote_user=remote_user)
+    if said is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and said in errors[0] and "nvflare, the default, is created" in errors[0], errors
+
+
+def test_service_user_is_not_root():
+    assert _role_input.service({"nvflare_service_user": "nvflare"}) == []
+    assert _role_input.service({"nvflare_service_user": "root"}) == [
+        "nvflare_service_user must be an unprivileged account (the unit runs NVFLARE as it; nvflare_venv_user, the "
+        "default, is one), got 'root'"]
+
+
+@pytest.mark.parametrize("client_vars, said", [
+    ("ansible_user: jetson, nvflare_venv_user: jetson", "nvflare_venv_user 'jetson' is the account Ansible logs in with"),
+    ("nvflare_venv_user: root", "must not be root, got nvflare_venv_user='root'"),
+])
+def test_site_yml_refuses_the_login_account_or_root_as_the_service_user_first(tmp_path, client_vars, said):
+    """Before any host is contacted (the hosts are TEST-NET addresses that never answer) and before the workspace."""
+    ws = unreachable_inventory(tmp_path, client_vars)
+    proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, "site.yml"), timeout=120)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout
+    assert "invalid input on c1: nvflare_venv: nvflare_venv_" in out and said in out, out
+    assert "UNREACHABLE" not in proc.stdout and "Bootstrap" not in proc.stdout, proc.stdout
+    assert not ws.exists()
 
 
 def test_hosts_entries():

@@ -211,6 +211,48 @@ def test_user_decision(host, user_kw, group_gid, update_user):
     assert out["update_user"] is update_user
 
 
+@pytest.mark.parametrize(
+    "user_kw,uid,refused",
+    [
+        ({}, None, ""),  # the role's own account, as it made it
+        ({"shell": "/bin/bash"}, None, ""),  # the role's (its comment), changed by hand: the role sets it back
+        ({"gecos": "Ubuntu,,,", "shell": "/bin/bash", "home": "/home/ubuntu"}, None, "existing account that this role did not create"),
+        ({"gecos": "www-data", "home": "/var/www"}, None, "existing account that this role did not create"),
+        ({"gecos": "root", "shell": "/bin/bash", "home": "/root"}, 0, "is uid 0 (root)"),
+        ({"gecos": "root", "home": "/root"}, 0, "is uid 0 (root)"),
+    ],
+)
+def test_an_account_the_role_did_not_create_is_refused(host, user_kw, uid, refused):
+    """setup() would change the account's home, group and shell (nologin): never on root, nor on an account the role
+    did not make, such as the device's login user, which that would lock out; the message says how to proceed."""
+    probe = load_probe()
+    gid = os.getgid()
+    os.makedirs(host["home"])
+    os.chmod(host["home"], 0o750)
+    entry = dict({"home": host["home"]}, **user_kw)
+    user = pwd.struct_passwd(("someone", "x", 4242 if uid is None else uid, gid,
+                              entry.get("gecos", "NVIDIA FLARE"), entry["home"], entry.get("shell", "/usr/sbin/nologin")))
+    out = probe.probe(dict(host, user="someone", group="nvflare"), user_db=[user], group_db=[_gr("nvflare", gid)],
+                      packages_state={})
+    if not refused:
+        assert out["user_error"] == ""
+        return
+    assert refused in out["user_error"] and "'someone'" in out["user_error"], out["user_error"]
+    if uid is None:
+        # how to take the account on purpose: the settings the probe then finds as the role's own
+        assert ("usermod --home %s --gid nvflare --shell /usr/sbin/nologin --comment 'NVIDIA FLARE' someone"
+                % host["home"]) in out["user_error"]
+        fixed = pwd.struct_passwd(("someone", "x", 4242, gid, "NVIDIA FLARE", host["home"], "/usr/sbin/nologin"))
+        again = probe.probe(dict(host, user="someone", group="nvflare"), user_db=[fixed],
+                            group_db=[_gr("nvflare", gid)], packages_state={})
+        assert again["user_error"] == "" and again["update_user"] is False
+
+
+def test_a_missing_user_is_no_error(host):
+    out = load_probe().probe(dict(host, user="nvflare", group="nvflare"), user_db=[], group_db=[], packages_state={})
+    assert out["user_error"] == "" and out["update_user"] is True
+
+
 @pytest.mark.parametrize("mode,update", [(0o750, False), (0o700, True), (0o755, True), (None, True)])
 def test_home_decision(host, mode, update):
     probe = load_probe()

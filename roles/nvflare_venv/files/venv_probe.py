@@ -28,6 +28,8 @@ import subprocess
 import sys
 
 USER_SHELL = "/usr/sbin/nologin"
+# the comment of the account the role makes: how the uninstall (filter owned_accounts) and the probe (foreign_account)
+# know it is the role's own
 USER_COMMENT = "NVIDIA FLARE"
 DPKG_QUERY = "/usr/bin/dpkg-query"
 
@@ -125,6 +127,26 @@ def wanted_packages(args, version_info):
     return list(args["packages"]) + [p for p in extra if p not in args["packages"]]
 
 
+def foreign_account(user, args, user_ok):
+    """Why the role must not take over USER (the pwd entry of nvflare_venv_user, None when there is none); '' when it
+    may. setup() would change an existing account's home, primary group and shell (nologin): on root, or on an
+    account the role did not create (its comment is not USER_COMMENT), such as a device's login user, that locks it
+    out. An account that already has the role's settings needs no change."""
+    if user is None or (user_ok and user.pw_uid != 0):
+        return ""
+    if user.pw_uid == 0:
+        return ("nvflare_venv_user %r is uid 0 (root): NVFLARE runs as an unprivileged account. Use a dedicated user "
+                "name (nvflare, the default, is created)" % user.pw_name)
+    if user.pw_gecos == USER_COMMENT:
+        return ""
+    return ("nvflare_venv_user %r is an existing account that this role did not create (uid %d, home %s, shell %s); "
+            "the role would change its home to %s, its primary group to %s and its shell to %s, which locks a login "
+            "account out. Use a dedicated user name (nvflare, the default, is created), or, to run NVFLARE as this "
+            "account on purpose, give it those settings first: usermod --home %s --gid %s --shell %s --comment '%s' %s"
+            % (user.pw_name, user.pw_uid, user.pw_dir, user.pw_shell, args["home"], args["group"], USER_SHELL,
+               args["home"], args["group"], USER_SHELL, USER_COMMENT, user.pw_name))
+
+
 def probe(args, user_db=None, group_db=None, packages_state=None):
     """State of the host and what the install tasks have to do about it."""
     users = user_db if user_db is not None else pwd.getpwall()
@@ -162,6 +184,7 @@ def probe(args, user_db=None, group_db=None, packages_state=None):
         "recorded_packages": recorded.split(),
         "create_group": gid is None,
         "update_user": not user_ok,
+        "user_error": foreign_account(user, args, user_ok),
         "update_home": not home_ok,
         "update_parent": parent != ["755", 0, 0],
         "parent_exists": parent is not None,
