@@ -132,6 +132,7 @@ def service(values, **_context):
     for name, good, what in checks:
         if name in values and not good(values[name]):
             found.append("%s must be %s, got %r" % (name, what, values[name]))
+    found += _group_errors(values, "nvflare_service_group")
     found += _ports(values, ("nvflare_service_fed_learn_port", "nvflare_service_admin_port",
                              "nvflare_service_relay_port"))
     env = values.get("nvflare_service_environment")
@@ -142,6 +143,19 @@ def service(values, **_context):
     return found
 
 
+# Groups whose members are root in all but name: the service account runs the jobs' code (custom code included), so
+# none of them may be its primary group
+PRIVILEGED_GROUPS = ("root", "sudo", "wheel", "admin", "docker", "lxd", "disk", "shadow")
+
+
+def _group_errors(values, name):
+    if values.get(name) in PRIVILEGED_GROUPS:
+        groups = ", ".join(PRIVILEGED_GROUPS)
+        return ["%s must not be a group that grants root (%s), got %r: NVFLARE runs the jobs' code as that account; "
+                "use a dedicated group (nvflare, the default, is created)" % (name, groups, values[name])]
+    return []
+
+
 def venv(values, exists=os.path.exists, remote_user="", **_context):
     """nvflare_venv: its version, paths, user and group names and local wheels (which must exist on the control
     node). The user is neither root nor the account Ansible logs in with (REMOTE_USER): the role makes the user's
@@ -149,10 +163,9 @@ def venv(values, exists=os.path.exists, remote_user="", **_context):
     existing account the role did not create (files/venv_probe.py foreign_account)."""
     found = []
     user = values.get("nvflare_venv_user")
-    if user == "root" or values.get("nvflare_venv_group") == "root":
-        found.append("nvflare_venv_user and nvflare_venv_group must not be root, got %s: NVFLARE runs as an "
-                     "unprivileged account; use a dedicated name (nvflare, the default, is created)"
-                     % ("nvflare_venv_user='root'" if user == "root" else "nvflare_venv_group='root'"))
+    if user == "root":
+        found.append("nvflare_venv_user must not be root, got 'root': NVFLARE runs as an unprivileged account; use a "
+                     "dedicated name (nvflare, the default, is created)")
     elif user and remote_user and user == remote_user:
         found.append("nvflare_venv_user %r is the account Ansible logs in with (ansible_user): the role would set its "
                      "shell to nologin and its home and group, which locks Ansible and you out. Use a dedicated name "
@@ -161,6 +174,7 @@ def venv(values, exists=os.path.exists, remote_user="", **_context):
         error = release_error(values["nvflare_venv_version"], "nvflare_venv_version")
         if error:
             found.append(error)
+    found += _group_errors(values, "nvflare_venv_group")
     checks = (
         ("nvflare_venv_path", _absolute, "an absolute path other than /"),
         ("nvflare_venv_wheelhouse_dir", _absolute, "an absolute path"),

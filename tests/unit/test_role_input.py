@@ -120,8 +120,11 @@ def test_venv(tmp_path):
 
 
 @pytest.mark.parametrize("values, remote_user, said", [
-    ({"nvflare_venv_user": "root"}, "", "must not be root, got nvflare_venv_user='root'"),
-    ({"nvflare_venv_group": "root"}, "", "must not be root, got nvflare_venv_group='root'"),
+    ({"nvflare_venv_user": "root"}, "", "nvflare_venv_user must not be root, got 'root'"),
+    ({"nvflare_venv_group": "root"}, "", "nvflare_venv_group must not be a group that grants root"),
+    ({"nvflare_venv_group": "sudo"}, "", "(root, sudo, wheel, admin, docker, lxd, disk, shadow), got 'sudo'"),
+    ({"nvflare_venv_group": "docker"}, "", "got 'docker': NVFLARE runs the jobs' code as that account"),
+    ({"nvflare_venv_group": "video"}, "", None),
     ({"nvflare_venv_user": "ubuntu"}, "ubuntu", "'ubuntu' is the account Ansible logs in with (ansible_user)"),
     ({"nvflare_venv_user": "nvflare"}, "ubuntu", None),
     ({"nvflare_venv_user": "ubuntu"}, "", None),  # no ansible_user: the probe on the host judges the account
@@ -132,7 +135,7 @@ def test_venv_user_is_never_root_or_the_login_account(values, remote_user, said)
     if said is None:
         assert errors == []
     else:
-        assert len(errors) == 1 and said in errors[0] and "nvflare, the default, is created" in errors[0], errors
+        assert len(errors) == 1 and said in errors[0] and ", the default, is created" in errors[0], errors
 
 
 def test_service_user_is_not_root():
@@ -140,11 +143,13 @@ def test_service_user_is_not_root():
     assert _role_input.service({"nvflare_service_user": "root"}) == [
         "nvflare_service_user must be an unprivileged account (the unit runs NVFLARE as it; nvflare_venv_user, the "
         "default, is one), got 'root'"]
+    errors = _role_input.service({"nvflare_service_group": "sudo"})
+    assert len(errors) == 1 and errors[0].startswith("nvflare_service_group must not be a group that grants root"), errors
 
 
 @pytest.mark.parametrize("client_vars, said", [
     ("ansible_user: jetson, nvflare_venv_user: jetson", "nvflare_venv_user 'jetson' is the account Ansible logs in with"),
-    ("nvflare_venv_user: root", "must not be root, got nvflare_venv_user='root'"),
+    ("nvflare_venv_user: root", "nvflare_venv_user must not be root, got 'root'"),
 ])
 def test_site_yml_refuses_the_login_account_or_root_as_the_service_user_first(tmp_path, client_vars, said):
     """Before any host is contacted (the hosts are TEST-NET addresses that never answer) and before the workspace."""
