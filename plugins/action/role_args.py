@@ -71,14 +71,8 @@ class ActionModule(ValidateArgumentSpec):
 
     def _remote_user(self, task_vars):
         """The account Ansible logs in with, when the inventory names it; '' otherwise."""
-        for name in ("ansible_user", "ansible_ssh_user"):
-            if name in task_vars:
-                try:
-                    value = self._templar.template(task_vars[name])
-                except AnsibleError:
-                    return ""
-                return "" if _is_undefined(value) or value is None else str(value)
-        return ""
+        login = self._set_values(("ansible_user", "ansible_ssh_user"), task_vars)
+        return str(login.get("ansible_user") or login.get("ansible_ssh_user") or "")
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
