@@ -159,8 +159,8 @@ def _group_errors(values, name):
 def venv(values, exists=os.path.exists, remote_user="", **_context):
     """nvflare_venv: its version, paths, user and group names and local wheels (which must exist on the control
     node). The user is neither root nor the account Ansible logs in with (REMOTE_USER): the role makes the user's
-    shell nologin and sets its home and group; the group is not root. On the host, the probe also refuses any other
-    existing account the role did not create (files/venv_probe.py foreign_account)."""
+    shell nologin and sets its home and group; the group is none of PRIVILEGED_GROUPS. On the host, the probe also
+    refuses any other existing account the role did not create (files/venv_probe.py foreign_account)."""
     found = []
     user = values.get("nvflare_venv_user")
     if user == "root":
