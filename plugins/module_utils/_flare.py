@@ -75,6 +75,31 @@ def content_hash(path):
     return h.hexdigest()
 
 
+def server_hash_limit():
+    """The largest file NVFLARE's server hashes when a job comes with a submit token (2.9: 10 MiB), or None. A job
+    with a larger file fails on the server with a bare "exception <class 'ValueError'> occurred" when it is submitted
+    with a token, and is accepted without one."""
+    try:
+        from nvflare.apis.utils import job_submit_token  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    return getattr(job_submit_token, "_MAX_HASH_ZIP_MEMBER_SIZE", None)
+
+
+def oversized_files(path, limit):
+    """The files under path (relative, sorted) larger than limit bytes; [] when limit is None."""
+    if not limit:
+        return []
+    root = os.path.abspath(path)
+    out = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full) and os.path.getsize(full) > limit:
+                out.append(os.path.relpath(full, root))
+    return sorted(out)
+
+
 SUCCESS_STATUS = "FINISHED:COMPLETED"
 
 # Options of every module that opens an admin session; documented by the
@@ -129,6 +154,10 @@ class KitError(FlareError):
 
 class Unsupported(FlareError):
     kind = "unsupported"
+
+
+class ServerError(FlareError):
+    kind = "server_error"
 
 
 def is_terminal(status):
@@ -262,6 +291,7 @@ class FlareClient:
 
     def __init__(self, admin_kit, username=None, connect_timeout=10.0):
         self.admin_kit = os.path.abspath(admin_kit)
+        self.token_in_meta = False
         self.username = username or os.path.basename(os.path.normpath(self.admin_kit))
         self.connect_timeout = connect_timeout
         self.session = None
@@ -334,6 +364,11 @@ class FlareClient:
             raise InvalidJob("NVFLARE refused the job folder: %s" % e)
         except _spec.JobNotFound as e:
             raise InvalidJob("no such job on the server: %s" % e)
+        except getattr(_spec, "InternalError", ()) as e:
+            raise ServerError(
+                "the NVFLARE server failed on the request: %s (it sends no more detail; see its log, <server "
+                "workspace>/log.txt on the server host)" % e
+            )
 
     # --- status -----------------------------------------------------------------
     def system_status(self):
@@ -394,7 +429,9 @@ class FlareClient:
 
     # --- jobs -------------------------------------------------------------------
     def _has_tokens(self):
-        return _accepts(self.session.submit_job, "submit_token")
+        """True when the server keeps the submit token (NVFLARE 2.8+) and may for this job: ``token_in_meta`` (a job
+        with a file the server will not hash, see oversized_files) keeps it in the job's meta, as before 2.8."""
+        return not self.token_in_meta and _accepts(self.session.submit_job, "submit_token")
 
     def find_job(self, token):
         if not self._has_tokens():  # NVFLARE before 2.8: the token is in the job's meta
@@ -532,22 +569,20 @@ def _accepts(func, name):
 
 
 def _write_token_meta(folder, token, digest=None):
-    """Add TOKEN_META_KEY (and HASH_META_KEY) to the job copy's meta; a meta.conf/meta.yml becomes the
-    equivalent meta.json."""
+    """Add TOKEN_META_KEY (and HASH_META_KEY) to the job copy's meta: the meta file NVFLARE reads (the first of its
+    config extensions, .default ones included) becomes the equivalent meta.json."""
     import json
 
-    for name in ("meta.json", "meta.conf", "meta.yml", "meta.yaml"):
-        path = os.path.join(folder, name)
+    from nvflare.fuel.utils.config import ConfigFormat
+    from nvflare.fuel.utils.config_factory import ConfigFactory
+
+    for ext, fmt in ConfigFormat.config_ext_formats().items():
+        path = os.path.join(folder, "meta" + ext)
         if not os.path.isfile(path):
             continue
-        if name == "meta.json":
-            with open(path, encoding="utf-8") as f:
-                meta = json.load(f)
-        else:
-            from nvflare.fuel.utils.config_factory import ConfigFactory
-
-            meta = ConfigFactory.load_config(path).to_dict()
-            os.unlink(path)
+        with open(path, "rb") as f:
+            meta = ConfigFactory.get_config_loader(fmt).load_config_from_str(f.read().decode("utf-8")).to_dict()
+        os.unlink(path)
         meta[TOKEN_META_KEY] = token
         if digest:
             meta[HASH_META_KEY] = digest

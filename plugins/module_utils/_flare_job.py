@@ -24,8 +24,12 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import (
     JobFailed,
     WaitTimeout,
     check_admin_kit,
+    deploy_sites,
     is_terminal,
     job_folder_token,
+    oversized_files,
+    participants,
+    server_hash_limit,
 )
 
 try:
@@ -160,24 +164,58 @@ def _find_config(folder, basename):
     return None, None
 
 
-def _load_config(fmt, path, src):
+_NEEDS_PACKAGE = ("install it next to nvflare on the control node (pip install omegaconf for .yml, pyhocon for .conf) "
+                  "and on every site (nvflare_venv_extras: [config] installs nvflare[config], which brings omegaconf), "
+                  "or write the file as .json")
+
+
+def _load_config(fmt, path, src, as_server=True):
+    """Read one of the job's config files with NVFLARE's own loader. ``as_server``: from its text, as the server's
+    job check reads what it finds in the uploaded zip (an include cannot reach another file there); else from the
+    file, as a client reads its app's config from its workspace."""
     loader = ConfigFactory.get_config_loader(fmt)
+    name = os.path.basename(path)
     if loader is None:
         raise InvalidJob(
-            "job folder %s: %s needs the Python package for the %s format (pyhocon for .conf, omegaconf for "
-            ".yml) next to nvflare" % (src, os.path.basename(path), fmt.value)
+            "job folder %s: %s needs the Python package for the %s format: %s" % (src, name, fmt.value, _NEEDS_PACKAGE)
         )
+    text = ""
     try:
-        return loader.load_config(file_path=path).to_dict()
+        if not as_server:
+            return loader.load_config(file_path=path).to_dict()
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+        return loader.load_config_from_str(text).to_dict()
     except ImportError as e:
         # NVFLARE registers its .yml loader (OmegaConf) even when omegaconf is not installed
-        raise InvalidJob(
-            "job folder %s: NVFLARE reads %s with a Python package that is not installed next to nvflare (%s): "
-            "install it (pip install omegaconf for .yml, pyhocon for .conf) on the control node and on every "
-            "site, or write the file as .json" % (src, os.path.basename(path), e)
-        )
+        raise InvalidJob("job folder %s: NVFLARE reads %s with a Python package that is not installed next to nvflare "
+                         "(%s): %s" % (src, name, e, _NEEDS_PACKAGE))
     except Exception as e:
-        raise InvalidJob("job folder %s: cannot read %s: %s" % (src, os.path.basename(path), e))
+        hint = ""
+        if re.search(r"^\s*include\b", text, re.M):
+            hint = (" (the server reads this file from the uploaded job, where an include cannot reach another file: "
+                    "write the included values into %s itself)" % name)
+        raise InvalidJob("job folder %s: cannot read %s: %s%s" % (src, name, e, hint))
+
+
+def _check_app_configs(src, app, config_dir, sites):
+    """Every config of an app that a site would read must exist and parse: config_fed_server where the server runs it
+    (read as the server's job check reads it), config_fed_client where a client does (read from the file, as the
+    client does)."""
+    all_sites = any(str(s).casefold() == "@all" for s in sites)
+    wanted = []
+    if all_sites or "server" in sites:
+        wanted.append(("config_fed_server", "the server", True))
+    if all_sites or any(s != "server" for s in sites):
+        wanted.append(("config_fed_client", "a client", False))
+    for base, who, as_server in wanted:
+        fmt, path = _find_config(config_dir, base)
+        if path is None:
+            raise InvalidJob(
+                "job folder %s: app %r is deployed to %s but has no config/%s file (.json, .conf or .yml)"
+                % (src, app, who, base)
+            )
+        _load_config(fmt, path, src, as_server=as_server)
 
 
 def check_job_folder(src):
@@ -230,6 +268,14 @@ def check_job_folder(src):
                 "job folder %s: app %r has no config/config_fed_server or config/config_fed_client file "
                 "(.json, .conf or .yml)" % (src, app)
             )
+        _check_app_configs(src, app, config_dir, [str(s) for s in participants(deploy_map[app])])
+    sites = deploy_sites(deploy_map)
+    if sites is not None and not sites and any(participants(d) for d in deploy_map.values()):
+        raise InvalidJob(
+            "job folder %s: deploy_map deploys to the server only; a job needs at least one client: deploy an app to "
+            "\"@ALL\" or to client site names as well (NVFLARE's own job check fails on such a job, and the server "
+            "answers only 'exception <class StopIteration> occurred')" % (src,)
+        )
     return meta
 
 
@@ -247,8 +293,14 @@ def nvflare_refusal(staged):
     parent, name = os.path.split(staged)
     try:
         valid, error, _meta = JobMetaValidator().validate(name, zip_directory_to_bytes(parent, name))
-    except Exception:  # pylint: disable=broad-exception-caught
-        return ""  # a check that cannot run here is left to the server
+    except ImportError as e:
+        # a config format whose package is missing here; the server's venv is built from the same nvflare
+        return "NVFLARE's job check needs a Python package that is not installed (%s): %s" % (e, _NEEDS_PACKAGE)
+    except Exception as e:  # pylint: disable=broad-exception-caught
+        # the check only turns ValueError into a refusal; on the server anything else becomes a bare
+        # "exception <class ...> occurred" and the job is refused all the same
+        return ("NVFLARE's own job check fails on it with %s: %s (the server would refuse it with only 'exception "
+                "%s occurred'): correct the meta or the app configs it names" % (type(e).__name__, e, type(e)))
     return "" if valid else str(error)
 
 
@@ -294,14 +346,21 @@ def run_job(params, check_mode=False):
         return _session(params, None, None, check_mode)
     folder = resolve_job_folder(params["src"])
     with staged_job(folder) as staged:
-        result = _session(params, _token(params, staged), staged, check_mode)
+        big = oversized_files(staged, server_hash_limit())
+        result = _session(params, _token(params, staged), staged, check_mode, token_in_meta=bool(big))
+    if big:
+        result["oversized_files"] = big
     result["job_folder"] = folder
     return result
 
 
-def _session(params, token, staged, check_mode):
+def _session(params, token, staged, check_mode, token_in_meta=False):
     result = {"changed": False, "submitted": False, "submit_token": token, "job_id": params.get("job_id"), "status": None}
     client = FlareClient(params["admin_kit"], params.get("username"), params["connect_timeout"])
+    # NVFLARE's server refuses to hash a file over its limit for a submit token, and then fails the submission: such
+    # a job goes without one, and its token is kept in the job's meta, as before NVFLARE 2.8 (the job stays
+    # submitted once only)
+    client.token_in_meta = token_in_meta
     with client:
         try:
             _run(client, params, token, staged, result, check_mode)

@@ -47,14 +47,20 @@ options:
       - Any folder NVFLARE's own submit accepts. Its meta file may be C(meta.json), C(meta.conf) (what
         C(nvflare job create) writes) or C(meta.yml), and its app configs may use any of those formats; they are
         read with NVFLARE's own loaders before connecting, and a folder that is not a job fails with
-        RV(error=invalid_job). C(.yml) files need the C(omegaconf) package next to nvflare. One app for all sites
-        (C(app)) or one per site (C(app_server), C(app_site-1)..., as NVFLARE's job API C(FedJob.export_job) writes
-        them), and every C(deploy_map) form NVFLARE reads (lists of names, C(@ALL), C(sites) or C(targets)
-        mappings), are accepted.
+        RV(error=invalid_job). The meta and each C(config_fed_server) are read from their text, as the server's
+        job check reads them from the uploaded job, so an C(include) of another file fails here as it would there.
+        Each C(config_fed_client) is read from its file, as a client reads it. C(.yml) files need the C(omegaconf)
+        package next to nvflare, on the control node and on the sites
+        (O(edgefl.nvflare.nvflare_venv#role:main:nvflare_venv_extras=[config])). One app for all sites (C(app)) or
+        one per site (C(app_server), C(app_site-1)..., as NVFLARE's job API C(FedJob.export_job) writes them), and
+        every C(deploy_map) form NVFLARE reads (lists of names, C(@ALL), C(sites) or C(targets) mappings), are
+        accepted.
       - NVFLARE's own job check (its C(JobMetaValidator), which the server runs on every submitted job) then runs
         on the copy that would be submitted, before connecting and in check mode too; what it refuses (for example
         a C(deploy_map) without the server, or C(min_clients) above the sites deployed to) fails with
-        RV(error=invalid_job) and NVFLARE's message.
+        RV(error=invalid_job) and NVFLARE's message. So does a job that check fails on with another exception (a
+        C(mandatory_clients) that is not a list, for example), which the server would refuse with only
+        C(exception <class ...> occurred), and a C(deploy_map) that names no client.
       - As C(nvflare job submit -j) does, a folder that is not a job itself but holds exactly one job folder (hidden
         folders aside; the layout of a recipe's export) submits that one (RV(job_folder)).
       - The app names of its C(deploy_map) must follow the job-name rule of the installed NVFLARE (2.9 letters,
@@ -81,6 +87,10 @@ options:
       - An explicit token names one job content. Run again with the same content, the module returns that job
         (no change); with edited content it fails with RV(error=token_conflict) naming the existing job, on
         every NVFLARE line (2.8 and newer decide on the server; before 2.8 a hash kept in the job's meta).
+      - A job with a file larger than the server hashes for a token (NVFLARE 2.9 10 MiB; the server would fail the
+        submission with only C(exception <class 'ValueError'> occurred)) is submitted without a server-side token;
+        the token goes into the job's meta, as before NVFLARE 2.8, and is found there on the next run
+        (RV(oversized_files)).
     type: str
   wait:
     description: Wait until the job reaches a final state.
@@ -229,7 +239,8 @@ job_meta:
   sample: {"name": "numpy_fedavg", "min_clients": 2, "job_deploy_detail": ["server: OK", "site-1: OK"]}
 error:
   description: Kind of failure, one of C(unreachable), C(auth), C(timeout), C(job_failed), C(invalid_job),
-    C(token_conflict), C(admin_kit), C(run_lock).
+    C(token_conflict), C(admin_kit), C(run_lock), C(server_error) (the server failed on a request and sent only
+    C(server internal error)).
   returned: failure
   type: str
   sample: unreachable
@@ -251,6 +262,14 @@ reason:
     connected, for example), and whether it stays queued on the server or was aborted; the end of C(msg).
   returned: when RV(error=timeout)
   type: str
+  version_added: 1.5.0
+oversized_files:
+  description: The job's files larger than the server hashes for a submit token (paths inside the job folder); the
+    token was kept in the job's meta instead (O(submit_token)).
+  returned: when the job has such files
+  type: list
+  elements: str
+  sample: ["app/custom/weights.pt"]
   version_added: 1.5.0
 log_tail:
   description: Tail of the server's job log when the job did not complete.

@@ -126,6 +126,103 @@ def test_broken_meta_conf_is_reported_with_its_name(tmp_path):
         fj.check_job_folder(src)
 
 
+def _server_only(d):
+    _edited_meta(d, deploy_map={"app": ["server"]}, min_clients=None)
+
+
+def _one_file(d, rel, text):
+    with open(os.path.join(d, rel), "w") as f:
+        f.write(text)
+
+
+@pytest.mark.parametrize("breakage, words", [
+    # NVFLARE's job check raises StopIteration on it, which the server reports as a bare exception
+    (_server_only, ["deploys to the server only", "at least one client", "@ALL"]),
+    # the server's job check parses config_fed_server; a client parses config_fed_client at deploy time
+    (lambda d: (os.remove(os.path.join(d, "app", "config", "config_fed_server.json")),
+                _one_file(d, "app/config/config_fed_server.conf", "workflows = [ {{{\n")),
+     ["cannot read config_fed_server.conf"]),
+    (lambda d: _one_file(d, "app/config/config_fed_client.json", "{not json"), ["cannot read config_fed_client.json"]),
+    (lambda d: os.remove(os.path.join(d, "app", "config", "config_fed_client.json")),
+     ["app 'app' is deployed to a client but has no config/config_fed_client file"]),
+    # the server reads the meta from the uploaded zip: an include cannot reach another file of the job
+    (lambda d: (os.remove(os.path.join(d, "meta.json")), _one_file(d, "deploy.conf", 'deploy_map { app = ["@ALL"] }\n'),
+                _one_file(d, "meta.conf", 'include required("deploy.conf")\nname = x\nmin_clients = 2\n')),
+     ["cannot read meta.conf", "an include cannot reach another file"]),
+])
+def test_what_the_server_would_fail_on_is_a_clear_error(tmp_path, breakage, words):
+    """Job folders NVFLARE's server refuses only with a bare "exception <class ...> occurred" (or a client fails
+    on at deploy time) are refused before connecting, with what to change."""
+    src = str(tmp_path / "job")
+    shutil.copytree(EXAMPLE_JOB, src)
+    breakage(src)
+    with pytest.raises(InvalidJob) as exc:
+        fj.check_job_folder(src)
+    for w in words:
+        assert w in exc.value.msg, exc.value.msg
+
+
+def test_a_yml_app_config_needs_omegaconf(tmp_path):
+    """NVFLARE reads .yml with omegaconf, which nvflare does not install by itself (its 'config' extra does)."""
+    src = str(tmp_path / "job")
+    shutil.copytree(EXAMPLE_JOB, src)
+    path = os.path.join(src, "app", "config", "config_fed_server")
+    data = _json(path + ".json")
+    os.remove(path + ".json")
+    with open(path + ".yml", "w") as f:
+        f.write(_to_yaml(data))
+    try:
+        import omegaconf  # noqa: F401  pylint: disable=unused-import
+    except ImportError:
+        with pytest.raises(InvalidJob) as exc:
+            fj.check_job_folder(src)
+        assert "config_fed_server.yml" in exc.value.msg and "nvflare_venv_extras: [config]" in exc.value.msg
+    else:  # pragma: no cover - omegaconf is not in the toolchain
+        assert fj.check_job_folder(src)["name"] == "numpy_fedavg"
+
+
+def test_a_crash_of_nvflares_own_job_check_is_a_refusal(tmp_path):
+    """NVFLARE's job check turns only ValueError into a refusal; a job it crashes on (here mandatory_clients as a
+    number: set(1)) is refused before connecting, naming the exception, instead of being passed to the server."""
+    with fj.staged_job(EXAMPLE_JOB) as staged:
+        _edited_meta(staged, deploy_map={"app": ["server", "site-1"]}, min_clients=1, mandatory_clients=1)
+        said = fj.nvflare_refusal(staged)
+    assert said.startswith("NVFLARE's own job check fails on it with TypeError"), said
+
+
+def test_the_token_meta_is_written_into_the_meta_nvflare_reads(tmp_path):
+    """Before NVFLARE 2.8 (and for a job with a file the server will not hash) the token goes into the job's meta:
+    into whichever meta file NVFLARE reads, .default ones included, written back as meta.json."""
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import TOKEN_META_KEY, _write_token_meta
+
+    for name in ("meta.json.default", "meta.conf"):
+        src = str(tmp_path / name)
+        shutil.copytree(EXAMPLE_JOB, src)
+        if name == "meta.conf":
+            data = _json(os.path.join(src, "meta.json"))
+            _one_file(src, "meta.conf", _to_hocon(data))
+        else:
+            os.rename(os.path.join(src, "meta.json"), os.path.join(src, name))
+        if name != "meta.json.default":
+            os.remove(os.path.join(src, "meta.json"))
+        assert fj.check_job_folder(src)["name"] == "numpy_fedavg"
+        _write_token_meta(src, "edgefl-t-1", "abc")
+        assert sorted(n for n in os.listdir(src) if n.startswith("meta")) == ["meta.json"], os.listdir(src)
+        meta = _json(os.path.join(src, "meta.json"))
+        assert meta[TOKEN_META_KEY] == "edgefl-t-1" and meta["deploy_map"] == {"app": ["@ALL"]}, meta
+
+
+def test_oversized_files_are_listed(tmp_path):
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import oversized_files
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "big").write_bytes(b"x" * 11)
+    (tmp_path / "small").write_bytes(b"x" * 10)
+    os.symlink("a/big", str(tmp_path / "link"))
+    assert oversized_files(str(tmp_path), 10) == [os.path.join("a", "big")]
+    assert oversized_files(str(tmp_path), None) == []
+
+
 # --- symlinks -----------------------------------------------------------------------------------
 
 @pytest.fixture
