@@ -176,6 +176,13 @@ def check_builders(project, version):
         except ImportError as exc:
             found = None
             why = str(exc)
+            missing = getattr(exc, "name", None) or ""
+            if missing and missing.split(".", maxsplit=1)[0] not in ("nvflare", mod.split(".", maxsplit=1)[0]):
+                # the builder's own module is there, a package it imports is not (HEBuilder: tenseal)
+                out.append((i, path, "it needs the Python package %r, which the control node's Python does not have "
+                            "(%s): install it next to nvflare there (HEBuilder: pip install tenseal), or remove "
+                            "the builder" % (missing, why)))
+                continue
         else:
             why = "module %s has no %s" % (mod, cls)
         if found is None:
@@ -322,11 +329,12 @@ class Collector:
         self._add("ERROR", msg)
 
 
-def provision(project_dict, root_dir, version, ca_days, cert_days):
+def provision(project_dict, root_dir, version, ca_days, cert_days, warnings=None):
     """Run this nvflare's Provisioner on ``project_dict`` under ``root_dir``; return the prod_NN it wrote.
 
     Raises ProvisionFailed (with NVFLARE's messages) when it raised or, as every version does with a builder
-    exception, swallowed an error and removed its partial prod_NN.
+    exception, swallowed an error and removed its partial prod_NN. ``warnings``: a list that gets NVFLARE's own
+    warnings of a run that succeeded (logged, or printed as "WARNING: ..."), each once.
     """
     from nvflare.lighter.provision import prepare_project
 
@@ -373,6 +381,11 @@ def provision(project_dict, root_dir, version, ca_days, cert_days):
     if build_error or errors or not result or not os.path.isdir(result):
         raise ProvisionFailed("NVFLARE provisioning failed: %s" % ("; ".join(errors) or "a builder raised an error"),
                               logger.messages + printed)
+    if warnings is not None:
+        for line in [m for m in logger.messages if m.startswith("WARNING")] + printed:
+            text = line[len("OUTPUT: "):] if line.startswith("OUTPUT: ") else line
+            if text.upper().startswith("WARNING") and text not in warnings:
+                warnings.append(text)
     lock_private_keys(result)
     return result
 

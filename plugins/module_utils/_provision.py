@@ -621,6 +621,7 @@ class Plan:
         self.layout = layout
         self.nvflare_version = nvflare_version
         self.incremental = is_incremental(project)
+        self.nvflare_warnings = []  # what NVFLARE itself warned of while it provisioned (compat.provision)
         self.ca_days = options.ca_validity_days or root_valid_days(project) or DEFAULT_CA_VALIDITY_DAYS
         self.cert_days = options.cert_validity_days or DEFAULT_CERT_VALIDITY_DAYS
         self.server = [p for p in project["participants"] if p["type"] == "server"][0]
@@ -840,7 +841,8 @@ def _run_nvflare(plan, names, root_dir):
     project_dict = copy.deepcopy({k: v for k, v in plan.project.items() if k != "participants"})
     project_dict["participants"] = parts
     try:
-        return compat.provision(project_dict, root_dir, plan.nvflare_version, plan.ca_days, plan.cert_days)
+        return compat.provision(project_dict, root_dir, plan.nvflare_version, plan.ca_days, plan.cert_days,
+                                warnings=plan.nvflare_warnings)
     except compat.ProvisionFailed as exc:
         raise ModuleError(exc.msg, messages=exc.messages)
 

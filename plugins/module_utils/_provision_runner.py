@@ -194,6 +194,8 @@ class ProvisionRunner(EdgeflModule):
             raise ModuleError("workspace: cannot write the provisioning workspace %s (%s); %s"
                               % (layout.workspace, exc, _workspace_fix()), field="workspace")
         verb = "would be" if self.check_mode else "were"
+        for warning in plan.nvflare_warnings:
+            self.module.warn("NVFLARE's provisioning warns: %s" % warning)
         if lock.waited >= 1:
             self.module.warn("waited %d s for the provisioning workspace lock" % int(lock.waited))
         if plan.global_changes and plan.recorded:

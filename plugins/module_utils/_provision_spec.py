@@ -62,6 +62,21 @@ NAME_RES = {
     "org": re.compile(r"^[A-Za-z0-9_]+$"),
 }
 _DOTTED_NUMERIC_RE = re.compile(r"^[0-9.]+$")
+# A participant's name is the common name of its certificate, which X.509 (and the cryptography package NVFLARE
+# signs with) holds to 64 characters: a longer name fails in provisioning with a bare cryptography error, or (a
+# server name, NVFLARE 2.6+) is cut short there, so that its kit is not where its name says.
+MAX_NAME_LENGTH = 64
+
+
+def name_length_error(name, kind):
+    """What is wrong with a participant name's length; '' when it fits in a certificate."""
+    if not isinstance(name, str) or len(name) <= MAX_NAME_LENGTH:
+        return ""
+    fix = ("use a name of at most %d characters; the long host name the clients connect to can stay the server's "
+           "address (nvflare_address in an inventory, default_host in a project file)" % MAX_NAME_LENGTH
+           if kind == "server" else "use a name of at most %d characters" % MAX_NAME_LENGTH)
+    return ("the %s name %r is %d characters long, and a certificate's common name holds at most %d: %s"
+            % (kind, name, len(name), MAX_NAME_LENGTH, fix))
 
 
 class SpecError(ValueError):
@@ -435,8 +450,12 @@ def from_project_file(path, data, nvflare_version=None):
         ptype = p.get("type")
         if ptype == "overseer":
             raise SpecError(field + ".type", "%r is an overseer, the high availability of NVFLARE before 2.5, which "
-                            "is not supported (NVFLARE 2.5 removed it): remove this participant, keep one server and "
-                            "drop the overseer_agent arguments of StaticFileBuilder" % name)
+                            "is not supported: remove this participant and keep one server. On NVFLARE 2.6 and "
+                            "earlier the kits still need an overseer agent that names that server: give "
+                            "StaticFileBuilder the one NVFLARE's own sample has, overseer_agent: {path: "
+                            "nvflare.ha.dummy_overseer_agent.DummyOverseerAgent, overseer_exists: false, args: "
+                            "{sp_end_point: '<server>:<fed_learn_port>:<admin_port>'}}, or leave out 'builders' and "
+                            "the module uses that sample's list; 2.7 and later need no agent" % name)
         if ptype not in PARTICIPANT_TYPES:
             raise SpecError(field + ".type", "unknown participant type %r; use one of %s"
                             % (ptype, ", ".join(PARTICIPANT_TYPES)))
@@ -451,7 +470,9 @@ def from_project_file(path, data, nvflare_version=None):
             _resolve_ports(field, p, p.get("fed_learn_port") is not None, p.get("admin_port") is not None)
             if p.get("default_host"):
                 check_address(field + ".default_host", p["default_host"])
-            for j, h in enumerate(p.get("host_names") or []):
+            host_names = p.get("host_names") or []
+            # NVFLARE 2.6+ takes one name as a plain string too (its build_subject_alt_names)
+            for j, h in enumerate([host_names] if isinstance(host_names, str) else host_names):
                 check_address("%s.host_names[%d]" % (field, j), h)
         if ptype == "admin":
             role = p.get("role")
@@ -471,6 +492,12 @@ def from_project_file(path, data, nvflare_version=None):
     if not project.get("builders"):
         server = [p for p in parts if p["type"] == "server"][0]
         project["builders"] = default_builders(root_valid_days(project), nvflare_version, server)
+    elif not any(isinstance(b, dict) and str(b.get("path", "")).endswith(".CertBuilder") for b in project["builders"]):
+        raise SpecError("project_file", "%s has no CertBuilder among its builders: the module keeps the root CA and "
+                        "every participant's key in state/cert.json, which NVFLARE's CertBuilder writes, and a kit "
+                        "without certificates cannot join a federation; add {path: nvflare.lighter.impl.cert."
+                        "CertBuilder} (before SignatureBuilder), or leave out 'builders' for NVFLARE's sample list"
+                        % path)
     validate_project(project, labels, source="project_file", nvflare_version=nvflare_version)
     return project, labels, {}
 
@@ -498,6 +525,9 @@ def validate_with_nvflare(project, labels, nvflare_version=None):
     for p in project["participants"]:
         field = labels.get(p["name"], p["name"])
         ptype = p["type"]
+        too_long = name_length_error(p["name"], ptype)
+        if too_long:
+            raise SpecError(field + ".name", too_long)
         err, reason = name_check(p["name"], ptype if ptype != "relay" else "relay")
         if err:
             raise SpecError(field + ".name", "NVFLARE rejects %s name %r; %s" % (ptype, p["name"], NAME_HINTS[ptype]))
@@ -510,9 +540,20 @@ def validate_with_nvflare(project, labels, nvflare_version=None):
             raise SpecError(field, "NVFLARE rejects this participant: %s" % exc) from exc
 
 
+# Builders whose output in a kit depends on that participant, the server settings and the root CA only. Any other
+# builder may write what every kit must share and makes new each run: NVFLARE's HEBuilder writes one new TenSEAL
+# context into every kit, so a client added alone would get a context the others do not have.
+PER_KIT_BUILDERS = frozenset("nvflare.lighter.impl." + b for b in (
+    "workspace.WorkspaceBuilder", "template.TemplateBuilder", "static_file.StaticFileBuilder", "cert.CertBuilder",
+    "signature.SignatureBuilder", "docker.DockerBuilder"))
+
+
 def is_incremental(project):
-    """True when each kit depends only on its own participant and the server settings."""
+    """True when each kit depends only on its own participant and the server settings: then a change builds only the
+    kits it concerns. Else every kit is built again together, as NVFLARE's own provisioning does."""
     if project.get("studies"):
+        return False
+    if any(not isinstance(b, dict) or b.get("path") not in PER_KIT_BUILDERS for b in project.get("builders") or []):
         return False
     # relays are incremental too: what a kit takes from other participants is in kit_links()
     for p in project["participants"]:

@@ -330,6 +330,118 @@ def test_project_file(tmp_path, run_module):
     assert run_module(main, args)["changed"] is False
 
 
+def test_project_file_with_one_host_name_as_a_string(tmp_path, run_module):
+    """NVFLARE 2.6+ reads a server's host_names given as one string; it was checked character by character."""
+    from cryptography import x509
+
+    pf = write_project(tmp_path / "project.yml", [
+        dict(SERVER, host_names="fl2.example.com"), {"name": "site-1", "type": "client", "org": "nvidia"}])
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result["changed"] is True, result.get("msg")
+    cert = x509.load_pem_x509_certificate(read(os.path.join(result["kits"]["server1"], "startup", "server.crt")))
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert "fl2.example.com" in names, names
+
+
+def _with_builders(path, builders):
+    data = yaml.safe_load(path.read_text())
+    data["builders"] = builders
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+SHARED_SECRET_BUILDER = """
+import os
+
+from nvflare.lighter.spec import Builder
+
+
+class SharedSecretBuilder(Builder):
+    \"\"\"Like NVFLARE's HEBuilder: one new secret per provisioning run, written into every kit.\"\"\"
+
+    def initialize(self, project, ctx):
+        self.secret = os.urandom(16).hex()
+
+    def build(self, project, ctx):
+        for p in [project.get_server()] + project.get_clients():
+            with open(os.path.join(ctx.get_kit_dir(p), "shared_secret.txt"), "w") as f:
+                f.write(self.secret)
+"""
+
+
+def test_a_builder_that_shares_a_secret_between_kits_rebuilds_every_kit(tmp_path, run_module, monkeypatch):
+    """A builder outside NVFLARE's per-kit ones (HEBuilder's TenSEAL context, here a real builder class of the same
+    kind) may write one new secret into every kit per run: adding a client builds every kit again, as NVFLARE's own
+    provisioning does, so all kits keep sharing it. Built alone, the new client had a secret no one else had."""
+    (tmp_path / "edgefl_test_builders.py").write_text(SHARED_SECRET_BUILDER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    builders = [
+        {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+        {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
+        {"path": "edgefl_test_builders.SharedSecretBuilder"},
+        {"path": "nvflare.lighter.impl.cert.CertBuilder"},
+        {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
+    ]
+    clients = [{"name": "site-1", "type": "client", "org": "nvidia"}]
+    pf = tmp_path / "project.yml"
+
+    def project(parts):
+        return write_project(pf, parts, builders=False) and _with_builders(pf, builders)
+
+    args = {"workspace": str(tmp_path / "ws"), "project_file": project([SERVER] + clients)}
+
+    def secrets(result):
+        return dict((n, read(os.path.join(result["kits"][n], "startup", "shared_secret.txt")))
+                    for n in ("server1", "site-1", "site-2") if n in result["kits"])
+
+    first = run_module(main, args)
+    assert first["changed"] is True, first.get("msg")
+    assert len(set(secrets(first).values())) == 1
+    assert run_module(main, args)["changed"] is False
+    project([SERVER] + clients + [{"name": "site-2", "type": "client", "org": "nvidia"}])
+    added = run_module(main, args)
+    assert added["changed"] is True, added.get("msg")
+    found = secrets(added)
+    assert sorted(found) == ["server1", "site-1", "site-2"] and len(set(found.values())) == 1, found
+
+
+def test_a_builder_whose_package_is_missing_says_which(tmp_path, run_module):
+    pf = tmp_path / "project.yml"
+    write_project(pf, [SERVER], builders=False)
+    pf = _with_builders(pf, [{"path": "nvflare.lighter.impl.he.HEBuilder"}, {"path": "nvflare.lighter.impl.cert.CertBuilder"}])
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result.get("failed") and "it needs the Python package 'tenseal'" in result["msg"], result["msg"]
+
+
+def test_a_project_file_without_certbuilder_is_refused_before_writing(tmp_path, run_module):
+    pf = tmp_path / "project.yml"
+    write_project(pf, [SERVER, {"name": "site-1", "type": "client", "org": "nvidia"}], builders=False)
+    pf = _with_builders(pf, [{"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+                             {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder"}])
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result.get("failed") and "has no CertBuilder among its builders" in result["msg"], result["msg"]
+    assert not os.path.exists(str(tmp_path / "ws"))
+
+
+def test_nvflares_own_warnings_reach_the_output(tmp_path, run_module):
+    """NVFLARE warns of a scheme it does not know and of a connect_to host the server's certificate does not name,
+    and provisions; those warnings were dropped."""
+    pf = tmp_path / "project.yml"
+    write_project(pf, [dict(SERVER, host_names=["fl.example.com"]),
+                       {"name": "site-1", "type": "client", "org": "nvidia", "connect_to": {"host": "typo.example.com"}}],
+                  builders=False)
+    pf = _with_builders(pf, [
+        {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+        {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config", "scheme": "grpcs"}},
+        {"path": "nvflare.lighter.impl.cert.CertBuilder"},
+        {"path": "nvflare.lighter.impl.signature.SignatureBuilder"}])
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result["changed"] is True, result.get("msg")
+    said = " ".join(warnings_of(result))
+    assert "NVFLARE's provisioning warns: WARNING: grpcs is not a builtin scheme" in said, said
+    assert "connect_to.host 'typo.example.com' in site-1 may be invalid" in said, said
+
+
 def test_project_file_without_admin_port_gets_8003(tmp_path, run_module):
     server = {"name": "server1", "type": "server", "org": "nvidia"}
     pf = write_project(tmp_path / "project.yml", [server, {"name": "site-1", "type": "client", "org": "nvidia"}],
@@ -396,6 +508,10 @@ BAD_OPTIONS = [
     ("client-name-nvflare-rejects", _mut(["clients"], [{"name": "site 1"}]), "clients[0].name", "NVFLARE rejects"),
     ("server-name-nvflare-rejects", _mut(["server", "name"], "server_1"), "server.name", "NVFLARE rejects"),
     ("admin-name-not-email", _mut(["admins"], [{"name": "admin"}]), "admins[0].name", "e-mail"),
+    # a certificate's common name holds 64 characters
+    ("client-name-too-long", _mut(["clients"], [{"name": "s" * 65}]), "clients[0].name", "at most 64 characters"),
+    ("server-name-too-long", _mut(["server", "name"], "fl." + "b" * 62), "server.name", "default_host in a project"),
+    ("admin-name-too-long", _mut(["admins"], [{"name": "a" * 60 + "@b.com"}]), "admins[0].name", "66 characters long"),
     ("org-nvflare-rejects", _mut(["clients"], [{"name": "s1", "org": "my-org"}]), "clients[0].org", "NVFLARE rejects"),
     ("port-zero", _mut(["server", "fed_learn_port"], 0), "server.fed_learn_port", "1-65535"),
     ("port-too-big", _mut(["server", "admin_port"], 70000), "server.admin_port", "1-65535"),
@@ -477,8 +593,9 @@ BAD_PROJECT_FILES = [
      "supported: keep the one the clients should connect to"),
     ("overseer", [{"name": "overseer.example.com", "type": "overseer", "org": "nvidia", "protocol": "https",
                    "api_root": "/api/v1", "port": 8443}, SERVER], "participants[0].type",
-     "'overseer.example.com' is an overseer, the high availability of NVFLARE before 2.5, which is not supported "
-     "(NVFLARE 2.5 removed it): remove this participant, keep one server and drop the overseer_agent arguments"),
+     "'overseer.example.com' is an overseer, the high availability of NVFLARE before 2.5, which is not supported: "
+     "remove this participant and keep one server. On NVFLARE 2.6 and earlier the kits still need an overseer agent "
+     "that names that server: give StaticFileBuilder the one NVFLARE's own sample has"),
     ("no-server", [{"name": "site-1", "type": "client", "org": "nvidia"}], "project_file", "found 0"),
     ("unknown-type", [SERVER, {"name": "x", "type": "overlord", "org": "nvidia"}], "participants[1].type", "unknown"),
     ("bad-role", [SERVER, {"name": "a@b.com", "type": "admin", "org": "nvidia", "role": "boss"}],
