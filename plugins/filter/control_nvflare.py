@@ -77,12 +77,14 @@ def control_nvflare(groups, hostvars, python, server_group="nvflare_server", cli
             who = "nvflare_version is %s" % version
         else:
             shown = ", ".join(askers[:5]) + (" and %d more" % (len(askers) - 5) if len(askers) > 5 else "")
-            who = "nvflare_venv_version is %s on %s" % (version, shown)
+            who = "nvflare_venv_version is %s on %s" % (version, shown) if "(its " not in shown else (
+                "the venv of %s would run nvflare %s" % (shown, version))
         found.append("%s, but the control node's Python %s has %s: %s"
                      % (who, python, "nvflare " + have if have else "no nvflare", control_fix(version, python)))
     if len(wants) > 1:
         found.append("the control node runs one nvflare release for the whole federation, and the inventory asks for "
-                     "%s: set nvflare_version (group_vars/all) instead of a host's nvflare_venv_version, or set "
+                     "%s: set nvflare_version once (group_vars/all) instead of a host's nvflare_venv_version or "
+                     "nvflare_version (playbooks/upgrade.yml moves every host to another release), or set "
                      "nvflare_venv_check_control_node=false on a host that must run another release"
                      % " and ".join(wants))
     return found

@@ -120,6 +120,10 @@ def _is_ip(value):
     return bool(netaddr.valid_ipv4(value, netaddr.INET_PTON) or netaddr.valid_ipv6(value))
 
 
+class _AddressError(ModelError):
+    """The server's address is no address: a mistake of the inventory, not a layout the model cannot read."""
+
+
 def _spec(inv):
     """The provision module's input, from the same model the roles read (plugin_utils/_model.py)."""
     server_host = inv.server_host(required=True)
@@ -130,7 +134,7 @@ def _spec(inv):
         try:
             check_address("hostvars[%s].nvflare_address (else ansible_host)" % server_host, address)
         except SpecError as exc:
-            raise ModelError(exc.msg)
+            raise _AddressError(exc.msg)
         server["host"] = address
         if _is_ip(address):
             server["host_names"] = [address]
@@ -189,6 +193,8 @@ def provision_problem(inv, host=None):
     try:
         project, labels, _hosts = from_options(_spec(inv), version)
         check_version_support(project, labels, version)
+    except _AddressError as exc:
+        return str(exc)
     except ModelError:
         return ""
     except SpecError as exc:

@@ -32,7 +32,7 @@ import re
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._quorum import QuorumError, min_clients, rollout_serial
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
-    NAME_HINTS, NAME_RES, PROJECT_NAME_HINT, PROJECT_NAME_RE, shared_port_error)
+    NAME_HINTS, NAME_RES, PROJECT_NAME_HINT, PROJECT_NAME_RE, name_length_error, shared_port_error)
 
 SERVER_GROUP = "nvflare_server"
 CLIENT_GROUP = "nvflare_clients"
@@ -311,10 +311,19 @@ class Inventory:
         return seen
 
     def check_relay_endpoints(self):
-        """Two relays must not listen on the same port of the same address."""
+        """Two relays must not listen on the same port of the same address, nor a relay on one of the server's."""
         taken = {}
-        for relay in self.relay_hosts():
+        relays = self.relay_hosts()
+        server = self.server_host(required=False) if relays else None
+        if server is not None:
+            ports = self.ports()
+            for port in (ports["fed_learn"], ports["admin"]):
+                taken[((self.address(server) or server), port)] = server
+        for relay in relays:
             key = ((self.address(relay) or relay), self.relay_port(relay))
+            if key in taken and taken[key] == server:
+                raise ModelError("server %r and relay %r both listen on %s:%d; give the relay another "
+                                 "nvflare_relay_port" % (server, relay, key[0], key[1]))
             if key in taken:
                 raise ModelError("relays %r and %r both listen on %s:%d; give one of them another "
                                  "nvflare_relay_port" % (taken[key], relay, key[0], key[1]))
@@ -364,6 +373,17 @@ class Inventory:
                     "each playbook; give an absolute control-node directory (or one under ~), %s" % (str(value), example))
         return ""
 
+    def admin_dest_error(self, host=None):
+        """What is wrong with nvflare_admin_dest (where the admin kit is copied on the control node); '' when it is
+        unset or absolute. The nvflare_admin role refuses a relative one too, but its play is the last of a deploy."""
+        value = self.var(self._fed_host(host) if host is None else host, "nvflare_admin_dest", "",
+                         tolerate_undefined=True)
+        if not value or re.match(r"^/.+", str(value)):
+            return ""
+        return ("nvflare_admin_dest %r is not an absolute path: the nvflare_admin role copies the admin kit there "
+                "and refuses anything else, at the end of the deploy; give an absolute control-node directory, e.g. "
+                "/home/me/nvflare-admin" % (str(value),))
+
     def problems(self, host=None):
         """What a playbook that changes the federation must refuse before it touches a host (playbooks/run_lock.yml):
         the inventory mistakes the model itself tolerates because read-only uses can live with them."""
@@ -372,8 +392,8 @@ class Inventory:
         if not servers:
             found.append(self._server_count_error(servers))
         found.extend(self.misspelled_groups())
-        found.extend(error for error in (self.workspace_error(host), self.control_python_error(host),
-                                         self.version_error(host)) if error)
+        found.extend(error for error in (self.workspace_error(host), self.admin_dest_error(host),
+                                         self.control_python_error(host), self.version_error(host)) if error)
         found.extend(self.rollout_errors(host))
         found.extend(self.port_errors(host))
         found.extend(self.name_errors(host))
@@ -463,7 +483,10 @@ class Inventory:
                 continue
             except _UNDEFINED:
                 continue  # from facts: checked where it is read
-            if not NAME_RES[role].match(name):
+            too_long = name_length_error(name, role)
+            if too_long:
+                found.append("host %r: %s (nvflare_site_name, else the inventory name)" % (member, too_long))
+            elif not NAME_RES[role].match(name):
                 found.append("NVFLARE refuses the %s name %r of host %r: %s (nvflare_site_name, else the inventory "
                              "name)" % (role, name, member, NAME_HINTS[role]))
             if not NAME_RES["org"].match(org):
@@ -474,7 +497,10 @@ class Inventory:
             admins = []
             found.append(str(exc))
         for adm in admins:
-            if not NAME_RES["admin"].match(adm["name"]):
+            too_long = name_length_error(adm["name"], "admin")
+            if too_long:
+                found.append("nvflare_admins: %s" % too_long)
+            elif not NAME_RES["admin"].match(adm["name"]):
                 found.append("NVFLARE refuses the admin name %r in nvflare_admins: %s" % (adm["name"], NAME_HINTS["admin"]))
             if not NAME_RES["org"].match(adm["org"]):
                 bad_orgs.setdefault(adm["org"], []).append("admin %s" % adm["name"])
@@ -538,11 +564,15 @@ class Inventory:
         fed = str(self.var(self._fed_host(host), "nvflare_version", DEFAULT_VERSION, tolerate_undefined=True))
         wants = {fed: ["nvflare_version"]}
         for member in self._members():
-            version = self.raw(member, "nvflare_venv_version", tolerate_undefined=True)
+            # as the venv role reads it (venv_versions): its nvflare_venv_version, else the host's nvflare_version
+            version, name = self.raw(member, "nvflare_venv_version", tolerate_undefined=True), None
+            if version in (None, ""):
+                version, name = self.var(member, "nvflare_version", DEFAULT_VERSION, tolerate_undefined=True), \
+                    "nvflare_version"
             check = self.raw(member, "nvflare_venv_check_control_node", True, tolerate_undefined=True)
-            if version is None or str(version) == fed or not _truthy(check):
+            if version in (None, "") or str(version) == fed or not _truthy(check):
                 continue
-            wants.setdefault(str(version), []).append(member)
+            wants.setdefault(str(version), []).append("%s (its %s)" % (member, name) if name else member)
         return wants
 
     def venv_versions(self):
@@ -629,6 +659,11 @@ class Inventory:
                              "mappings; in an INI inventory or with -e give JSON, "
                              "nvflare_admins='[{\"name\": \"admin@example.com\", \"role\": \"project_admin\"}]'"
                              % kind_of(value))
+        if not value:
+            raise ModelError("nvflare_admins is empty: list at least one admin (the playbooks talk to the server with "
+                             "the first admin's kit), e.g. "
+                             "[{name: admin@example.com, role: project_admin}], or leave it unset for %s"
+                             % DEFAULT_ADMINS[0]["name"])
         org = self.default_org(host)
         out = []
         for i, adm in enumerate(value):

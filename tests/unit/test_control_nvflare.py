@@ -25,9 +25,11 @@ def _venv(path, version=None):
     return str(path / "bin" / "python")
 
 
-def _inv(**hosts):
+def _inv(version=None, **hosts):
+    """An inventory of s, c1 and c2; version: nvflare_version of every host (group_vars/all)."""
     groups = {"all": ["s", "c1", "c2"], "nvflare_server": ["s"], "nvflare_clients": ["c1", "c2"]}
-    hostvars = {h: dict({"inventory_hostname": h}, **hosts.get(h, {})) for h in groups["all"]}
+    common = {"nvflare_version": version} if version else {}
+    hostvars = {h: dict(dict({"inventory_hostname": h}, **common), **hosts.get(h, {})) for h in groups["all"]}
     return groups, hostvars
 
 
@@ -52,14 +54,14 @@ def test_a_missing_python_is_an_error(tmp_path):
 
 def test_the_release_of_nvflare_version_is_there(tmp_path):
     python = _venv(tmp_path / "v", "2.7.3")
-    assert control_nvflare(*_inv(s={"nvflare_version": "2.7.3"}), python=python) == []
+    assert control_nvflare(*_inv("2.7.3"), python=python) == []
     # unset: the collection's default release
     assert control_nvflare(*_inv(), python=_venv(tmp_path / "w", "2.9.0")) == []
 
 
 def test_another_release_is_refused_with_the_fix(tmp_path):
     python = _venv(tmp_path / "v", "2.9.0")
-    found = control_nvflare(*_inv(s={"nvflare_version": "2.8.0"}), python=python)
+    found = control_nvflare(*_inv("2.8.0"), python=python)
     assert len(found) == 1, found
     assert found[0].startswith("nvflare_version is 2.8.0, but the control node's Python %s has nvflare 2.9.0: "
                                % python), found
@@ -82,6 +84,21 @@ def test_a_host_venv_version_the_control_node_does_not_run_is_refused(tmp_path):
     assert control_nvflare(*_inv(c1={"nvflare_venv_version": "2.9.0"}), python=python) == []
     assert control_nvflare(*_inv(c1={"nvflare_venv_version": "2.8.0", "nvflare_venv_check_control_node": "false"}),
                            python=python) == []
+
+
+def test_a_hosts_own_nvflare_version_is_read_as_the_venv_role_reads_it(tmp_path):
+    """A client whose host_vars set nvflare_version (not nvflare_venv_version) would get that release in its venv,
+    with kits provisioned for the federation's: refused in the first play, naming the host and the variable. So is
+    nvflare_version set on the server alone: the clients' venvs would run the default release."""
+    python = _venv(tmp_path / "v", "2.9.0")
+    found = control_nvflare(*_inv(c1={"nvflare_version": "2.5.0"}), python=python)
+    assert found[0].startswith("the venv of c1 (its nvflare_version) would run nvflare 2.5.0, but the control node's "
+                               "Python"), found
+    assert "the inventory asks for 2.9.0 and 2.5.0" in found[1] and "upgrade.yml" in found[1], found
+    found = control_nvflare(*_inv(s={"nvflare_version": "2.8.0"}), python=_venv(tmp_path / "w", "2.8.0"))
+    assert found[0].startswith("the venv of c1 (its nvflare_version), c2 (its nvflare_version) would run nvflare "
+                               "2.9.0"), found
+    assert control_nvflare(*_inv("2.9.0", c1={"nvflare_version": "2.9.0"}), python=python) == []
 
 
 def test_a_missing_control_python_is_named(tmp_path):
@@ -119,6 +136,6 @@ def test_an_upgrade_stops_when_a_host_pins_another_venv_release(tmp_path):
     assert proc.returncode != 0, proc.stdout
     assert "nvflare_venv_version is 2.7.3 on c1, but the control node's Python %s has nvflare %s" % (
         sys.executable, HERE) in out, out
-    assert "set nvflare_version (group_vars/all) instead of a host's nvflare_venv_version" in out, out
+    assert "set nvflare_version once (group_vars/all) instead of a host's nvflare_venv_version" in out, out
     assert "UNREACHABLE" not in proc.stdout, proc.stdout
     assert not ws.exists()

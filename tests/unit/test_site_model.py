@@ -509,6 +509,55 @@ def test_names_nvflare_refuses_are_problems(updates, said):
     assert len(found) == len(said) and all(f.startswith(s) for f, s in zip(found, said)), found
 
 
+LONG = "a" * 65
+
+
+@pytest.mark.parametrize("updates, said", [
+    ({"site_1": {"nvflare_site_name": LONG}},
+     "host 'site-1': the client name %r is 65 characters long, and a certificate's common name holds at most 64" % LONG),
+    ({"server1": {"nvflare_site_name": "fl." + "b" * 62}},
+     "host 'server1': the server name %r is 65 characters long" % ("fl." + "b" * 62)),
+    ({"server1": {"nvflare_admins": [{"name": "x" * 60 + "@example.com"}]}},
+     "nvflare_admins: the admin name %r is 72 characters long" % ("x" * 60 + "@example.com")),
+])
+def test_names_too_long_for_a_certificate_are_problems(updates, said):
+    """A participant's name is its certificate's common name (at most 64 characters): provisioning fails on a longer
+    one with a bare cryptography error, or (a server, NVFLARE 2.6+) cuts it short and breaks the workspace."""
+    g, hv = inv(**updates)
+    found = federation(g, hv, host="localhost")["problems"]
+    assert len(found) == 1 and found[0].startswith(said), found
+    g, hv = inv(site_1={"nvflare_site_name": "a" * 64})
+    assert federation(g, hv, host="localhost")["problems"] == []
+
+
+@pytest.mark.parametrize("address", ["not an address!", "192.0.2.999", "192.0.2.1/24"])
+def test_a_server_address_that_is_no_address_is_a_problem(address):
+    """The clients' kits name the server's address; before, the first play let a bad one through (provisioning
+    refused it after the bootstrap had contacted every host)."""
+    g, hv = inv(server1={"nvflare_address": address})
+    found = federation(g, hv, host="localhost")["problems"]
+    assert len(found) == 1 and "hostvars[server1].nvflare_address (else ansible_host): %r" % address in found[0], found
+
+
+def test_no_admin_and_a_relative_admin_dest_are_errors():
+    g, hv = inv(server1={"nvflare_admins": []})
+    with pytest.raises(AnsibleFilterError, match="nvflare_admins is empty: list at least one admin"):
+        federation(g, hv, host="localhost")
+    g, hv = inv(localhost={"nvflare_admin_dest": "admin-kit"})
+    assert federation(g, hv, host="localhost")["problems"] == [
+        "nvflare_admin_dest 'admin-kit' is not an absolute path: the nvflare_admin role copies the admin kit there and "
+        "refuses anything else, at the end of the deploy; give an absolute control-node directory, e.g. "
+        "/home/me/nvflare-admin"]
+    g, hv = inv(localhost={"nvflare_admin_dest": "/srv/admin"})
+    assert federation(g, hv, host="localhost")["problems"] == []
+
+
+def test_a_relay_on_the_servers_endpoint_is_an_error():
+    g, hv = relay_inv(relay_a={"ansible_host": "192.0.2.10", "nvflare_relay_port": 8002})
+    with pytest.raises(AnsibleFilterError, match="server 'server1' and relay 'relay-a' both listen on 192.0.2.10:8002"):
+        federation(g, hv, host="localhost")
+
+
 def test_a_bad_org_names_five_holders_and_counts_the_rest():
     groups = {"all": ["server1"] + ["c%d" % i for i in range(8)], "nvflare_server": ["server1"],
               "nvflare_clients": ["c%d" % i for i in range(8)]}
