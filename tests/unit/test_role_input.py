@@ -229,3 +229,20 @@ def test_a_value_from_facts_is_left_to_the_role_and_a_later_import_skips_the_che
     checks = proc.stdout.split("TASK [Check the roles' input set for this host]")[1:]
     assert len(checks) == 2
     assert "ok: [site-1]" in checks[0] and "skipping: [site-1]" in checks[1], proc.stdout[-3000:]
+
+
+def test_a_run_limited_to_a_host_without_a_kit_stops_first(tmp_path):
+    """site.yml --limit c1 leaves out the control node, so nothing provisions c1's kit: the first play says so
+    instead of letting the bootstrap, venv and firewall prepare c1 before the service role finds no kit. With the kit
+    there, the run goes on (and finds c1 unreachable)."""
+    ws = unreachable_inventory(tmp_path, "ansible_ssh_timeout: 3")
+    proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, "site.yml"), "--limit", "c1",
+                        "-e", "nvflare_control_python=%s" % sys.executable, timeout=120)
+    out = flat(proc.stdout)
+    assert proc.returncode != 0, proc.stdout
+    assert "No startup kit for c1 (%s/fed/kits/c1): this run is limited to hosts" % ws in out, out
+    assert "--limit c1,localhost" in out and "UNREACHABLE" not in proc.stdout, out
+    os.makedirs(str(ws / "fed" / "kits" / "c1"))
+    proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, "site.yml"), "--limit", "c1",
+                        "-e", "nvflare_control_python=%s" % sys.executable, timeout=120)
+    assert "No startup kit" not in proc.stdout and "UNREACHABLE" in proc.stdout, proc.stdout
