@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -339,13 +340,56 @@ def _public_meta(meta):
     return dict((k, meta[k]) for k in META_KEYS if k in meta)
 
 
-def run_job(params, check_mode=False):
+# aiohttp's default for a websocket message, which NVFLARE's http driver keeps on the client side (2.9): a message
+# from the server over it closes the client's connection, and the deploy of a job's app is one message
+HTTP_CLIENT_MESSAGE_LIMIT = 4 * 1024 * 1024
+
+
+def _tree_size(path):
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                total += os.path.getsize(full)
+    return total
+
+
+def http_deploy_risk(staged, admin_kit):
+    """A warning when the federation connects over NVFLARE's http scheme (the default of its provisioning; read from
+    the admin kit) and an app the job deploys to clients is near or over the size of one message a client takes
+    over it: NVFLARE then drops the client's connection and the job ends FINISHED:FAILED_TO_RUN with "deployment
+    timeout". '' otherwise."""
+    try:
+        with open(os.path.join(admin_kit, "startup", "fed_admin.json"), encoding="utf-8") as f:
+            scheme = str((json.load(f).get("admin") or {}).get("scheme") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if scheme.lower() != "http":
+        return ""
+    deploy_map = check_job_folder(staged).get("deploy_map") or {}
+    sizes = dict((app, _tree_size(os.path.join(staged, app))) for app, sites in deploy_map.items()
+                 if any(str(n) != "server" for n in participants(sites)))
+    big = sorted(app for app, size in sizes.items() if size > HTTP_CLIENT_MESSAGE_LIMIT * 0.9)
+    if not big:
+        return ""
+    return ("the app %s of this job holds %s; over NVFLARE's http scheme (this federation's) a client drops a message "
+            "over %d MiB, so the deploy to the clients may time out and the job end FINISHED:FAILED_TO_RUN. Keep large "
+            "files out of the job (let the sites load them), or provision with scheme grpc (StaticFileBuilder)"
+            % (", ".join(big), ", ".join("%.1f MiB" % (sizes[a] / 1048576.0) for a in big),
+               HTTP_CLIENT_MESSAGE_LIMIT // 1048576))
+
+
+def run_job(params, check_mode=False, warn=None):
     """Check everything before connecting, then submit/wait/download."""
     check_admin_kit(params["admin_kit"])
     if params.get("job_id"):
         return _session(params, None, None, check_mode)
     folder = resolve_job_folder(params["src"])
     with staged_job(folder) as staged:
+        risk = http_deploy_risk(staged, params["admin_kit"])
+        if risk and warn:
+            warn(risk)
         big = oversized_files(staged, server_hash_limit())
         result = _session(params, _token(params, staged), staged, check_mode, token_in_meta=bool(big))
     if big:

@@ -61,6 +61,10 @@ options:
         RV(error=invalid_job) and NVFLARE's message. So does a job that check fails on with another exception (a
         C(mandatory_clients) that is not a list, for example), which the server would refuse with only
         C(exception <class ...> occurred), and a C(deploy_map) that names no client.
+      - When the admin kit connects over NVFLARE's C(http) scheme (the default of NVFLARE's provisioning) and an
+        app the job deploys to clients holds more than about 3.6 MiB, the module warns. Over C(http) an NVFLARE 2.9
+        client drops a message over 4 MiB (aiohttp's default), so the deploy of that app times out and the job
+        ends C(FINISHED:FAILED_TO_RUN); the same job completes over C(grpc).
       - As C(nvflare job submit -j) does, a folder that is not a job itself but holds exactly one job folder (hidden
         folders aside; the layout of a recipe's export) submits that one (RV(job_folder)).
       - The app names of its C(deploy_map) must follow the job-name rule of the installed NVFLARE (2.9 letters,
@@ -303,7 +307,7 @@ class JobModule(EdgeflModule):
             raise ModuleError("poll_interval must be > 0, got %s" % params["poll_interval"], field="poll_interval")
         if params["dest"] and not params["wait"] and not params["job_id"]:
             raise ModuleError("dest needs wait=true: a result can only be downloaded once the job has finished", field="dest")
-        result = run_job(params, check_mode=self.check_mode)
+        result = run_job(params, check_mode=self.check_mode, warn=self.module.warn)
         self.set_changed(result.pop("changed"))
         self.add_result(**result)
 
