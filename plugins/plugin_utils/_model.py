@@ -368,6 +368,11 @@ class Inventory:
         if not value:
             return ("nvflare_workspace is not set: set it (group_vars/all) to an absolute control-node directory that "
                     "will hold the root CA and the startup kits, %s" % example)
+        if not isinstance(value, str):
+            return "nvflare_workspace must be a path (a string), got %s: %s" % (kind_of(value), example)
+        if os.path.expanduser(value).rstrip("/") == "":
+            return ("nvflare_workspace is '/', the root directory: give a directory of its own for the root CA and the "
+                    "startup kits, %s" % example)
         if not os.path.isabs(self.workspace(host)):
             return ("nvflare_workspace %r is a relative path: Ansible would read it from a different directory in "
                     "each playbook; give an absolute control-node directory (or one under ~), %s" % (str(value), example))

@@ -200,6 +200,11 @@ def test_federation_without_workspace_has_no_run_lock():
     out = federation(g, hv, host="localhost")
     assert out["run_lock"] == ""
     assert len(out["problems"]) == 1 and out["problems"][0].startswith("nvflare_workspace 'rel/ws' is a relative path")
+    for value, said in (("/", "nvflare_workspace is '/', the root directory"),
+                        ({"x": 1}, "nvflare_workspace must be a path (a string), got a mapping")):
+        g, hv = inv(server1={"nvflare_workspace": value})
+        found = [p for p in federation(g, hv, host="localhost")["problems"] if "nvflare_workspace" in p]
+        assert len(found) == 1 and found[0].startswith(said), found
     g, hv = inv(server1={"nvflare_workspace": "~/ws"})
     out = federation(g, hv, host="localhost")
     assert out["run_lock"] == os.path.expanduser("~/ws/.edgefl-run-proj.lock") and out["problems"] == []
