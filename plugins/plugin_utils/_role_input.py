@@ -120,6 +120,9 @@ def service(values, **_context):
          "a site name: letters, digits, '.', '_' and '-', starting with a letter or digit"),
         ("nvflare_service_kit_src", lambda v: isinstance(v, str) and v.strip().startswith("/"),
          "an absolute control-node path (set nvflare_workspace to an absolute directory)"),
+        # the default workspace and storage directory are under it, and the storage may not be under /tmp
+        ("nvflare_service_root",
+         lambda v: _absolute(v) and not re.match(r"^/tmp(/|$)", v), "an absolute path, not under /tmp"),
         ("nvflare_service_workspace", _absolute, "an absolute path"),
         ("nvflare_service_storage_dir",
          lambda v: _absolute(v) and not re.match(r"^/tmp(/|$)", v), "an absolute path, not under /tmp"),

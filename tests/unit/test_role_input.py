@@ -82,6 +82,7 @@ def test_ports():
     ("nvflare_service_role", "worker"), ("nvflare_service_site_name", "-site"), ("nvflare_service_kit_src", "kits/a"),
     ("nvflare_service_workspace", "/"), ("nvflare_service_workspace", "rel"), ("nvflare_service_storage_dir", "/tmp"),
     ("nvflare_service_storage_dir", "/tmp/jobs"), ("nvflare_service_unit_name", "nvflare"),
+    ("nvflare_service_root", "/tmp/nv"), ("nvflare_service_root", "nv"),
     ("nvflare_service_wait_timeout", 0), ("nvflare_service_wait_timeout", "30s"), ("nvflare_service_wait_timeout", True),
 ])
 def test_service_values_refused(name, value):
@@ -93,7 +94,7 @@ def test_service_values_accepted():
     assert _role_input.service({
         "nvflare_service_role": "relay", "nvflare_service_site_name": "site-1", "nvflare_service_kit_src": " /k/site-1",
         "nvflare_service_workspace": "/opt/nvflare/ws", "nvflare_service_storage_dir": "/var/lib/nvflare/tmpx",
-        "nvflare_service_unit_name": "nvflare-client@a.service", "nvflare_service_wait_timeout": "30",
+        "nvflare_service_root": "/srv/nvflare", "nvflare_service_unit_name": "nvflare-client@a.service", "nvflare_service_wait_timeout": "30",
         "nvflare_service_environment": {"HF_TOKEN": "x y", "_A1": 5}}) == []
 
 
