@@ -88,7 +88,7 @@ class ActionModule(ActionBase):
                 q, res = wait_result(status, expected, min_value, waited)
         result.update(res)
         if decision == "fail" or not q["ok"]:
-            result.update(failed=True, msg=failure_msg(q, waited))
+            result.update(failed=True, msg=failure_msg(q, waited, status))
         return result
 
 

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 name: rollout_serial
 short_description: The serial batches of a play that deploys the server and relays, then the clients in batches
 version_added: 1.1.0
-positional: _input, groups
+positional: _input, groups, hosts
 author:
   - edgefl maintainers (@edgefl)
 description:
@@ -28,12 +28,21 @@ options:
       and C(nvflare_relays).
     type: dict
     required: true
+  hosts:
+    description:
+      - The hosts the play runs on (C(ansible_play_hosts_all), which a play keyword sees with C(--limit) and the
+        play pattern's exclusions applied). Only these are counted, so a play that skips hosts in sync, or a
+        C(--limit) to some clients, still restarts one batch of clients at a time.
+      - Without it every host of the groups is counted.
+    type: list
+    elements: str
+    version_added: 1.5.0
 """
 
 EXAMPLES = r"""
 - name: Deploy the clients two at a time
   hosts: nvflare_server:nvflare_relays:nvflare_clients
-  serial: "{{ nvflare_rollout_batch | default('all') | edgefl.nvflare.rollout_serial(groups) }}"
+  serial: "{{ nvflare_rollout_batch | default('all') | edgefl.nvflare.rollout_serial(groups, ansible_play_hosts_all) }}"
   tasks: []
 """
 
@@ -50,10 +59,14 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._quorum import Quor
 from ansible_collections.edgefl.nvflare.plugins.module_utils._quorum import rollout_serial as _rollout_serial
 
 
-def rollout_serial(batch, groups):
+def rollout_serial(batch, groups, hosts=None):
     groups = groups or {}
     clients = set(groups.get("nvflare_clients") or [])
     others = set(groups.get("nvflare_server") or []) | set(groups.get("nvflare_relays") or [])
+    if hosts is not None:
+        hosts = set(hosts)
+        clients &= hosts
+        others &= hosts
     try:
         return _rollout_serial(batch, len(clients - others), len(others))
     except QuorumError as e:

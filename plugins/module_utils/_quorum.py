@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _ALL = ("", "all", None)
@@ -36,10 +37,10 @@ def _count_or_percent(value, total, what):
     text = str(value).strip()
     m = _PERCENT.match(text)
     if m:
-        pct = float(m.group(1))
+        pct = Fraction(m.group(1))  # exact: 64.4% of 250 is 161, which float arithmetic makes 162
         if pct <= 0 or pct > 100:
             raise QuorumError("%s percentage must be in (0, 100], got %r" % (what, value))
-        return max(1, int(math.ceil(total * pct / 100.0)))
+        return max(1, int(math.ceil(total * pct / 100)))
     if text.isdigit():
         return int(text)
     raise QuorumError("%s must be a count, a percentage like '25%%' or 'all', got %r" % (what, value))
@@ -128,14 +129,20 @@ def wait_decision(result, elapsed, timeout, grace):
     return "wait"
 
 
-def failure_msg(result, waited):
-    return "only %d of the %d clients connected after %ds, below the quorum of %d (nvflare_min_clients); missing: %s" % (
+def failure_msg(result, waited, status=None):
+    """Why a wait for clients failed; ``status``: the last edgefl.nvflare.status result, whose reason a server that
+    did not answer comes first with (then no client can be seen, whatever they do)."""
+    msg = "only %d of the %d clients connected after %ds, below the quorum of %d (nvflare_min_clients); missing: %s" % (
         len(result["connected"]),
         len(result["expected"]),
         int(waited),
         result["min_clients"],
         ", ".join(result["missing"]) or "none",
     )
+    if status and status.get("reachable") is False:
+        msg = ("the server did not answer (%s): check its service (systemctl status on the server host) and its log "
+               "(<server workspace>/log.txt) first; %s" % (status.get("unreachable_msg") or "unreachable", msg))
+    return msg
 
 
 def wait_result(status, expected, min_value, waited):

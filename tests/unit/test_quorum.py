@@ -84,6 +84,11 @@ def test_wait_decision_timeout_shorter_than_grace():
     assert q.wait_decision(res, 10, timeout=10, grace=30) == "done"
 
 
+def test_a_decimal_percentage_is_exact():
+    # float arithmetic made 64.4% of 250 clients 162 (250 * 64.4 / 100 = 161.00000000000003)
+    assert q.min_clients("64.4%", 250) == 161 and q.min_clients("64.5%", 250) == 162
+
+
 def test_failure_msg_and_wait_result():
     status = {"reachable": True, "client_names": ["site-1", "site-2"], "clients": [], "changed": False, "invocation": {}}
     res, out = q.wait_result(status, SITES, "3", 181.4)
@@ -92,8 +97,14 @@ def test_failure_msg_and_wait_result():
     assert q.failure_msg(res, 181.4) == (
         "only 2 of the 4 clients connected after 181s, below the quorum of 3 (nvflare_min_clients); missing: site-3, site-4"
     )
-    _res, down = q.wait_result({"reachable": False, "client_names": []}, SITES, "all", 3)
+    gone = {"reachable": False, "client_names": [], "unreachable_msg": "cannot open an admin session: Connection refused"}
+    res, down = q.wait_result(gone, SITES, "all", 3)
     assert down["msg"].startswith("server not reachable; 0/4 clients connected")
+    # the failure leads with the server that did not answer, not with clients that cannot be seen
+    assert q.failure_msg(res, 180.2, gone) == (
+        "the server did not answer (cannot open an admin session: Connection refused): check its service (systemctl "
+        "status on the server host) and its log (<server workspace>/log.txt) first; only 0 of the 4 clients connected "
+        "after 180s, below the quorum of 4 (nvflare_min_clients); missing: site-1, site-2, site-3, site-4")
 
 
 @pytest.mark.parametrize(
@@ -125,15 +136,26 @@ def test_rollout_serial_filter_counts_groups():
     groups = {"nvflare_server": ["srv"], "nvflare_relays": ["r1"], "nvflare_clients": ["c1", "c2", "c3", "c4", "c5"]}
     assert serial_filter("40%", groups) == [4, 2]
     assert serial_filter("all", {"nvflare_server": ["srv"], "nvflare_clients": ["c1"]}) == [2]
+    assert serial_filter(1, groups, ["c3", "c4", "c5"]) == [1, 1]
+    assert serial_filter(2, groups, ["r1", "c4", "c5"]) == [3]
     with pytest.raises(AnsibleFilterError, match="nvflare_rollout_batch"):
         serial_filter("lots", groups)
 
 
 PLAY = """
-- name: Batches
+- name: Mark the hosts in sync, as deploy.yml's fast path does
   hosts: nvflare_server:nvflare_relays:nvflare_clients
   gather_facts: false
-  serial: "{{ nvflare_rollout_batch | default('all') | edgefl.nvflare.rollout_serial(groups) }}"
+  tasks:
+    - name: Group the hosts in sync
+      ansible.builtin.group_by:
+        key: nvflare_in_sync
+      when: inventory_hostname in (in_sync | default('')).split(',')
+
+- name: Batches
+  hosts: nvflare_server:nvflare_relays:nvflare_clients:!nvflare_in_sync
+  gather_facts: false
+  serial: "{{ nvflare_rollout_batch | default('all') | edgefl.nvflare.rollout_serial(groups, ansible_play_hosts_all) }}"
   max_fail_percentage: "{{ nvflare_max_fail_percentage | default(omit) }}"
   tasks:
     - name: Record the batch
@@ -176,6 +198,18 @@ def test_serial_in_a_real_play(tmp_path):
     proc, batches = _batches(tmp_path, "-e", "nvflare_rollout_batch=2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert batches == [["srv", "r1", "c1", "c2"], ["c3", "c4"], ["c5"]]
+
+
+def test_serial_counts_only_the_hosts_of_the_play(tmp_path):
+    """The server and relay in sync (deploy.yml's fast path leaves them out of the install play), or a --limit to
+    some clients: the first batch is one batch of clients, not the server's and relay's places filled by clients."""
+    proc, batches = _batches(tmp_path, "-e", "nvflare_rollout_batch=1", "-e", "in_sync=srv,r1,c1,c2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert batches == [["c3"], ["c4"], ["c5"]], proc.stdout
+    proc, batches = _batches(tmp_path, "-e", "nvflare_rollout_batch=1", "--limit", "c3,c4,c5")
+    assert batches == [["c3"], ["c4"], ["c5"]], proc.stdout
+    proc, batches = _batches(tmp_path, "-e", "nvflare_rollout_batch=2", "-e", "in_sync=c1")
+    assert batches == [["srv", "r1", "c2", "c3"], ["c4", "c5"]], proc.stdout
 
 
 def test_max_fail_percentage_in_a_real_play(tmp_path):
