@@ -84,7 +84,8 @@ _value:
       elements: str
       sample: ["running jobs: none", "job c174f0d6-6e70-4a6d-9bd4-4d93700a3018 numpy_fedavg FINISHED:COMPLETED"]
     notes:
-      description: Unknown connected clients, then the certificates (root CA first).
+      description: Why the server was not asked or did not answer, unknown connected clients, then the certificates
+        (root CA first).
       type: list
       elements: str
       sample: ["WARNING unknown client connected: site-9 (not in the inventory; playbooks/remove_client.yml)",
@@ -100,11 +101,21 @@ UNKNOWN = "?"
 NONE = "-"
 
 
+def _asked(status):
+    """Whether the server answered: a skipped status (no admin kit) or one that did not reach it says nothing of the
+    clients or the jobs."""
+    return bool(status.get("reachable")) and not status.get("skipped")
+
+
 def _registered(role, site_name, status):
     if role == "relay":
         return NONE
     if role == "server":
+        if status.get("skipped"):
+            return UNKNOWN
         return "up" if status.get("reachable") else "unreachable"
+    if not _asked(status):
+        return UNKNOWN
     return "connected" if site_name in (status.get("client_names") or []) else "NOT connected"
 
 
@@ -136,6 +147,9 @@ def _row(host, status):
 
 
 def _job_lines(status):
+    if not _asked(status):
+        return ["running jobs: unknown (the server was not asked)" if status.get("skipped")
+                else "running jobs: unknown (the server did not answer)"]
     running = [j.get("job_id") for j in status.get("running_jobs") or []]
     lines = ["running jobs: " + (", ".join(str(j) for j in running) or "none")]
     for job in status.get("jobs") or []:
@@ -144,7 +158,14 @@ def _job_lines(status):
 
 
 def _notes(status):
-    lines = [
+    lines = []
+    if status.get("skipped"):
+        lines.append("WARNING the server was not asked: this control node has no admin kit (deploy.yml copies it to "
+                     "nvflare_admin_dest)")
+    elif not status.get("reachable"):
+        lines.append("WARNING the server did not answer: %s (check its service and <server workspace>/log.txt)"
+                     % (status.get("unreachable_msg") or status.get("msg") or "no reason given"))
+    lines += [
         "WARNING unknown client connected: %s (not in the inventory; playbooks/remove_client.yml)" % name
         for name in status.get("unknown_clients") or []
     ]

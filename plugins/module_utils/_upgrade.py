@@ -18,11 +18,12 @@ _VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?([a-z]+[0-9]*)?$")
 
 
 def _vtuple(text):
-    out = []
-    for part in str(text).split("."):
-        digits = re.match(r"[0-9]*", part).group(0)
-        out.append(int(digits or 0))
-    return tuple(out)
+    """A release as something to order by: (major, minor, patch, final?, pre-release number). A pre-release comes
+    before its final release (2.9.0rc1 < 2.9.0), as pip orders them; 2.9 is 2.9.0."""
+    m = re.match(r"^([0-9]+)\.([0-9]+)(?:\.([0-9]+))?([a-z]+)?([0-9]*)", str(text))
+    if not m:
+        return (0, 0, 0, 0, 0)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), 0 if m.group(4) else 1, int(m.group(5) or 0))
 
 
 def _check_version(version):
@@ -91,6 +92,11 @@ def upgrade_plan(hosts, version):
     }
 
 
+# status module failures that are no missing FLARE API call (which the clients' logs may stand in for): the server
+# refused the admin, the admin kit is no kit, a client outside the inventory is connected, the server failed
+VERIFY_REFUSALS = ("auth", "admin_kit", "unknown_clients", "server_error", "unreachable")
+
+
 def upgrade_verify(status, expected_clients, version, host_versions=None, registered=None):
     """Did every expected client register again, and does every site run ``version``?
 
@@ -98,12 +104,17 @@ def upgrade_verify(status, expected_clients, version, host_versions=None, regist
     to the nvflare version of the live venv on its host; it stands in for a site the server's version report does not
     list (servers before 2.8 have no version report). ``registered``: client sites whose service logged its
     registration after the switch (nvflare_service waits for it); used only when the status module itself failed
-    (its FLARE API calls exist from NVFLARE 2.8 on), never when the server does not answer.
+    for want of a FLARE API call (they exist from NVFLARE 2.8 on), never when the server does not answer or refused
+    the admin, nor when a client outside the inventory is connected (VERIFY_REFUSALS).
     """
     _check_version(version)
     status = status or {}
     host_versions = host_versions or {}
     expected = sorted(set(expected_clients or []))
+    if status.get("failed") and status.get("error") in VERIFY_REFUSALS:
+        # a failure that says something about the federation, not about the FLARE API of this version
+        return {"ok": False, "missing": expected, "wrong_version": {}, "unknown": [], "versions": dict(host_versions),
+                "from_logs": False, "msg": "the status check failed (%s): %s" % (status["error"], status.get("msg") or "")}
     from_logs = bool(status.get("failed")) and registered is not None
     if from_logs:
         connected = set(registered)

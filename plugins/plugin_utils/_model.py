@@ -100,8 +100,12 @@ def release_error(value, name="nvflare_version"):
     release = _VERSION_RE.match(text)
     if release and (int(release.group(1)), int(release.group(2))) >= _OLDEST_VERSION:
         return ""
-    return ("%s %r is not an NVFLARE release this collection deploys: give a release such as 2.9.0, 2.4 or later"
-            % (name, text))
+    hint = ""
+    if isinstance(value, float):
+        hint = (" (YAML read an unquoted number, so 2.10 became 2.1: write the release in quotes, e.g. %s: \"2.10.0\")"
+                % name)
+    return ("%s %r is not an NVFLARE release this collection deploys: give a release such as 2.9.0, 2.4 or later%s"
+            % (name, text, hint))
 
 
 # The playbooks' whole-number settings and their lowest value (docs/playbooks.md), checked by number_errors()
@@ -556,8 +560,8 @@ class Inventory:
         """What is wrong with nvflare_version; '' when it is unset or a release the roles accept (the nvflare_venv
         role's own check: 2.4 or later). Checked here so that a typo stops the run before the bootstrap installs a
         Python on a host that has none."""
-        text = str(self.var(self._fed_host(host), "nvflare_version", "", tolerate_undefined=True))
-        error = release_error(text) if text else ""
+        value = self.var(self._fed_host(host), "nvflare_version", "", tolerate_undefined=True)
+        error = release_error(value) if str(value) else ""
         return error + ", the same as the control node's nvflare" if error else ""
 
     def control_versions(self, host=None):

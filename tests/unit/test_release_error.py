@@ -33,6 +33,12 @@ def test_the_rule(value, ok):
                         "2.9.0, 2.4 or later" % ("" if value is None else str(value)))
 
 
+def test_an_unquoted_yaml_number_is_named():
+    # nvflare_version: 2.10 unquoted is the number 2.1 (below 2.4)
+    assert release_error(2.1).endswith("2.4 or later (YAML read an unquoted number, so 2.10 became 2.1: write the "
+                                       "release in quotes, e.g. nvflare_version: \"2.10.0\")")
+
+
 def test_the_filter_is_the_rule_and_names_the_variable():
     fil = FilterModule().filters()["release_error"]
     assert fil is release_error

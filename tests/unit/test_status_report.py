@@ -93,34 +93,42 @@ def row(site, role, service, registered, nvflare, path=None):
                 "job 1c5a9b9a-f9e0-4973-a4ec-51d58ea80016 numpy_fedavg FINISHED:COMPLETED",
             ],
         ),
+        # a server that did not answer, or was not asked, says nothing of the clients and the jobs: '?' and
+        # 'unknown', not 'NOT connected' and 'none', and a note that says why
         (
             UNREACHABLE,
             [
                 row("server1", "server", "active", "unreachable", "?"),
-                row("site-1", "client", "active", "NOT connected", "?"),
-                row("site-2", "client", "activating", "NOT connected", "?"),
-                row("site-3", "client", "inactive", "NOT connected", "?"),
-                row("site-4", "client", "?", "NOT connected", "?"),
+                row("site-1", "client", "active", "?", "?"),
+                row("site-2", "client", "activating", "?", "?"),
+                row("site-3", "client", "inactive", "?", "?"),
+                row("site-4", "client", "?", "?", "?"),
             ],
-            ["running jobs: none"],
+            ["running jobs: unknown (the server did not answer)"],
         ),
         (
             SKIPPED,
             [
-                row("server1", "server", "active", "unreachable", "?"),
-                row("site-1", "client", "active", "NOT connected", "?"),
-                row("site-2", "client", "activating", "NOT connected", "?"),
-                row("site-3", "client", "inactive", "NOT connected", "?"),
-                row("site-4", "client", "?", "NOT connected", "?"),
+                row("server1", "server", "active", "?", "?"),
+                row("site-1", "client", "active", "?", "?"),
+                row("site-2", "client", "activating", "?", "?"),
+                row("site-3", "client", "inactive", "?", "?"),
+                row("site-4", "client", "?", "?", "?"),
             ],
-            ["running jobs: none"],
+            ["running jobs: unknown (the server was not asked)"],
         ),
     ],
     ids=["reachable", "unreachable", "skipped"],
 )
 def test_rows_and_job_lines(status, rows, jobs):
     report = status_report(HOSTS, status)
-    assert report == {"hosts": rows, "jobs": jobs, "notes": []}
+    assert report["hosts"] == rows and report["jobs"] == jobs
+    notes = {"reachable": [], "unreachable": ["WARNING the server did not answer: %s (check its service and <server "
+                                              "workspace>/log.txt)" % UNREACHABLE.get("unreachable_msg")],
+             "skipped": ["WARNING the server was not asked: this control node has no admin kit (deploy.yml copies it "
+                         "to nvflare_admin_dest)"]}
+    assert report["notes"] == notes["reachable" if status is REACHABLE else "unreachable" if status is UNREACHABLE
+                                    else "skipped"]
 
 
 def test_server_version_is_read_under_server_not_its_site_name():

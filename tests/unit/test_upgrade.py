@@ -55,6 +55,10 @@ def test_plan_sorts_versions_numerically_and_flags_a_downgrade():
     assert plan["from_versions"] == ["2.9.0", "2.10.0"]
     assert plan["downgrade"]
     assert plan["msg"].startswith("downgrade 2 host(s) from nvflare 2.9.0, 2.10.0 to 2.9.1")
+    # a pre-release comes before its release, as pip orders them
+    assert upgrade_plan({"a": {"current": "2.9.0"}}, "2.9.0rc1")["downgrade"]
+    plan = upgrade_plan({"a": {"current": "2.9.0rc1"}, "b": {"current": "2.9.0rc2"}}, "2.9.0")
+    assert not plan["downgrade"] and plan["from_versions"] == ["2.9.0rc1", "2.9.0rc2"]
 
 
 def test_plan_resumes_the_hosts_a_killed_run_switched():
@@ -151,6 +155,11 @@ def test_verify_falls_back_to_the_hosts_when_the_status_module_fails():
     # a server that does not answer fails even with logs
     res = upgrade_verify({"reachable": False, "unreachable_msg": "refused"}, ["site-1"], "2.7.3", hosts, ["site-1"])
     assert not res["ok"]
+    # a failure that is no missing API call: the logs do not stand in for it
+    for error, msg in (("auth", "the server refused the admin login"), ("unknown_clients", "site-9 is connected"),
+                       ("admin_kit", "not an admin kit"), ("server_error", "server internal error")):
+        res = upgrade_verify({"failed": True, "error": error, "msg": msg}, ["site-1"], "2.7.3", hosts, ["site-1"])
+        assert not res["ok"] and not res["from_logs"] and res["msg"] == "the status check failed (%s): %s" % (error, msg)
 
 
 def test_verify_ignores_non_string_version_entries():
