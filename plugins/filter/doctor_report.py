@@ -204,8 +204,12 @@ def _probe_data(result):
     try:
         data = json.loads(stdout)
     except ValueError:
-        err = (result.get("stderr") or result.get("msg") or "no output").strip().splitlines()
-        return None, "probe failed: %s" % (err[-1] if err else "no output")
+        # stderr or the task's message first; else what the probe printed that is no JSON (its first line)
+        err = (result.get("stderr") or result.get("msg") or "").strip().splitlines()
+        if err:
+            return None, "probe failed: %s" % err[-1]
+        out = stdout.strip().splitlines()
+        return None, "probe failed: %s" % (("printed no JSON: %s" % out[0][:200]) if out else "no output")
     if not isinstance(data, dict):
         return None, "probe failed: unexpected output"
     return data, ""

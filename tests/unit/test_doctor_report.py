@@ -114,6 +114,9 @@ def test_swap_and_throttling_warn_but_do_not_fail(data, swap, throttle, failed):
     ({"rc": 1, "stdout": "", "stderr": "Traceback...\nValueError: bad json"}, "FAIL probe failed: ValueError: bad json"),
     ({"skipped": True}, "FAIL probe skipped"),
     (None, "FAIL no probe result"),
+    ({"rc": 0, "stdout": "Warning: NumPy ABI mismatch\n{", "stderr": ""},
+     "FAIL probe failed: printed no JSON: Warning: NumPy ABI mismatch"),
+    ({"rc": 0, "stdout": "", "stderr": ""}, "FAIL probe failed: no output"),
 ])
 def test_a_host_that_did_not_answer_fails(res, reason):
     rep = doctor_report([{"site_name": "site-3", "role": "client", "result": res}])
