@@ -29,7 +29,7 @@ def fed(tmp_path_factory, pytestconfig):
     return get_federation(str(tmp_path_factory.getbasetemp() / "federation"), pytestconfig)
 
 
-def adhoc(module, args, tmp_path):
+def adhoc(module, args, tmp_path, *extra):
     """Run edgefl.nvflare.<module> with `ansible localhost -v` and the default callback; return the process."""
     env = dict(
         os.environ,
@@ -42,7 +42,7 @@ def adhoc(module, args, tmp_path):
         ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
     )
     return subprocess.run(
-        [ANSIBLE, "localhost", "-v", "-e", "ansible_python_interpreter=" + sys.executable, "-m", "edgefl.nvflare." + module, "-a", json.dumps(args)],
+        [ANSIBLE, "localhost", "-v", "-e", "ansible_python_interpreter=" + sys.executable, "-m", "edgefl.nvflare." + module, "-a", json.dumps(args), *extra],
         cwd=str(tmp_path), env=env, capture_output=True, text=True, check=False,
     )
 
@@ -133,6 +133,20 @@ def test_job_link_outside_refused_through_ansible(fed, tmp_path):
     proc = adhoc("job", {"admin_kit": fed.admin_kit, "src": str(src), "timeout": 30}, tmp_path)
     assert proc.returncode != 0
     assert "app/custom/key.pem" in proc.stdout and "points outside the job folder" in proc.stdout, proc.stdout
+
+
+def test_a_job_app_too_large_for_http_is_warned_of_through_ansible(fed, tmp_path):
+    """The warning reaches the operator's screen (check mode: nothing is submitted)."""
+    import shutil
+
+    src = tmp_path / "job"
+    shutil.copytree(EXAMPLE_JOB, str(src))
+    (src / "app" / "custom" / "weights.bin").write_bytes(b"\0" * (5 << 20))
+    env_args = {"admin_kit": fed.admin_kit, "src": str(src), "timeout": 30}
+    proc = adhoc("job", env_args, tmp_path, "--check")
+    flat = " ".join(proc.stdout.split() + proc.stderr.split())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[WARNING]: the app app of this job holds 5.0 MiB; over NVFLARE's http scheme" in flat, flat
 
 
 def test_wait_clients_quorum_names_the_missing_client(fed, tmp_path):
