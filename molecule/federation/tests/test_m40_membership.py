@@ -155,6 +155,36 @@ def test_renew_certs_rolls_out_later_certificates(podman_host, tmp_path):
     run_job("m40-after-renew", str(tmp_path))
 
 
+# After the new kits are on the hosts, before any service restarted (configure.yml, then the handlers)
+KILL_BEFORE_RESTART = re.compile(r"^TASK \[edgefl\.nvflare\.nvflare_service : Write the unit environment file")
+MARKER = "/var/lib/nvflare/%s/.edgefl-restart-pending"
+
+
+def test_a_renewal_killed_before_the_restart_is_finished_by_site_yml(podman_host):
+    """renew_certs.yml killed after it installed the new kits and before it restarted anything: every host has the new
+    certificate on disk and runs the old one. A site.yml that found those kits unchanged did not restart, and the
+    services kept the old certificates until some later restart split the federation (a rotate_ca.yml killed the
+    same way left no client able to connect after the next restart). The marker the kit install leaves makes the
+    next run restart every service, and the run after that changes nothing."""
+    from fedlib import run_killed
+
+    before = {c: main_pid(podman_host(c), c) for c in [SERVER] + CLIENTS + [SPARE]}
+    run_killed("renew_certs.yml", KILL_BEFORE_RESTART, delay=0)
+    for c in [SERVER] + CLIENTS + [SPARE]:
+        host = podman_host(c)
+        assert main_pid(host, c) == before[c], "%s restarted before the kill" % c
+        assert host.file(MARKER % SITE[c]).exists, c
+    proc, seconds = playbook("../site.yml")
+    STATE["site_after_renewal_killed_before_restart_seconds"] = round(seconds, 1)
+    for c in [SERVER] + CLIENTS + [SPARE]:
+        host = podman_host(c)
+        assert main_pid(host, c) != before[c], "%s still runs its old certificate" % c
+        assert not host.file(MARKER % SITE[c]).exists, c
+    wait_all_connected(ALL, 150)
+    again = playbook("../site.yml")[0]
+    assert "changed=0" in again.stdout and not re.search(r" changed=[1-9]", again.stdout), again.stdout[-3000:]
+
+
 @needs_membership
 def test_removed_client_with_its_old_kit_does_not_register(podman_host):
     spare = podman_host(SPARE)
