@@ -38,6 +38,7 @@ ARGUMENT_SPEC = {
     "timeout": {"type": "int", "default": 1800},
 }
 PROGRESS_EVERY = 30.0  # seconds between two "still waiting" lines
+FIRST_LINE_AFTER = 1.0  # a wait says whom it waits for once it has waited this long (the holder has written its name)
 WATCH_EVERY = 0.5  # seconds between two looks of the watcher at its owner
 PLAYBOOK_SUFFIXES = (".yml", ".yaml")
 # options whose value may end in .yml without being a playbook (variables, an inventory)
@@ -237,7 +238,7 @@ def _wait(path, owner, started, timeout, progress, progress_every, monotonic, sl
     """Wait for the lock at path. Returns (fd, waited, holder): fd locked by this call, or None with the holder
     when a task of the same run holds it already. Raises RunLockError after timeout seconds."""
     begin = monotonic()
-    told = begin
+    told = None  # the first line comes after FIRST_LINE_AFTER s of waiting, the next every progress_every s
     while True:
         fd = _open(path)
         try:
@@ -254,7 +255,7 @@ def _wait(path, owner, started, timeout, progress, progress_every, monotonic, sl
                         "and run again, or give -e nvflare_run_lock_timeout=<seconds> to wait longer; the lock is let "
                         "go as soon as that ansible-playbook exits, however it ends."
                         % (describe(holder), path, " (waited %d s)" % round(waited) if timeout else ""))
-                if progress and monotonic() - told >= progress_every:
+                if progress and (waited >= FIRST_LINE_AFTER if told is None else monotonic() - told >= progress_every):
                     told = monotonic()
                     progress("run_lock: waiting for %s to finish (%d of %d s)"
                              % (describe(holder), round(waited), timeout))

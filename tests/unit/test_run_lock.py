@@ -110,10 +110,21 @@ def test_waiting_says_who_holds_it_and_gives_up_after_the_timeout(tmp_path, owne
     rl.acquire(path, first.pid, timeout=0)
     lines = []
     begin = time.monotonic()
-    with pytest.raises(rl.RunLockError, match=r"\(waited [12] s\)"):
-        rl.acquire(path, second.pid, timeout=1.5, progress=lines.append, progress_every=0.4)
-    assert time.monotonic() - begin >= 1.5
+    with pytest.raises(rl.RunLockError, match=r"\(waited [23] s\)"):
+        rl.acquire(path, second.pid, timeout=2.5, progress=lines.append, progress_every=0.4)
+    assert time.monotonic() - begin >= 2.5
     assert len(lines) >= 2 and all("waiting for" in line and "pid %d" % first.pid in line for line in lines)
+
+
+def test_a_short_wait_says_whom_it_waits_for_at_once(tmp_path, owners):
+    """Not only after progress_every: a run that waited 20 s behind another said nothing before."""
+    path = str(tmp_path / "run.lock")
+    first, second = owners(), owners()
+    rl.acquire(path, first.pid, timeout=0)
+    lines = []
+    with pytest.raises(rl.RunLockError):
+        rl.acquire(path, second.pid, timeout=1.5, progress=lines.append, progress_every=30)
+    assert len(lines) == 1 and "waiting for" in lines[0] and "pid %d" % first.pid in lines[0], lines
 
 
 def test_check_mode_without_a_workspace_creates_nothing(tmp_path, owners):
