@@ -211,3 +211,22 @@ def test_job_guard_tries_an_unreachable_server_three_times(fed, tmp_path, capsys
     calls.clear()
     failed, res = run_module(status_module, {"admin_kit": kit, "connect_timeout": 1, "fail_unreachable": False}, capsys)
     assert len(calls) == 1
+
+
+def test_the_job_guard_says_when_the_server_did_not_answer(fed, tmp_path):
+    """A server that does not answer runs no job, so the restart goes on; but one that refuses this admin kit's CA
+    (after a CA rotation that has not reached every host) looks the same, so the guard says it did not ask."""
+    import sys
+
+    from conftest import flat, run_playbook
+
+    kit = _dead_kit(fed, tmp_path)
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.include_role:\n        name: edgefl.nvflare.nvflare_common\n        tasks_from: job_guard\n"
+        "      vars:\n        nvflare_common_job_guard_admin_kit: %s\n        nvflare_common_job_guard_timeout: 0\n"
+        "        nvflare_control_python: %s\n" % (kit, sys.executable))
+    proc = run_playbook(tmp_path, "-i", "localhost,", "-c", "local", "play.yml", timeout=180)
+    out = flat(proc.stdout)
+    assert proc.returncode == 0, out
+    assert "The server did not answer the check for running jobs (" in out and "so the restart goes on" in out, out
