@@ -68,6 +68,13 @@ options:
         description: The permissions, as an octal string such as V('0644'). Unset keeps the mode of an existing file
           and gives a new one V(0644).
         type: raw
+  marker:
+    description:
+      - A file to write (C(0600), the paths about to change, as JSON) before the first file changes, when any
+        will. A caller that must act on a change (restart a service) removes it once it did; a run killed in
+        between leaves it, and the next run finds it. Not written in check mode, nor when nothing changes.
+    type: path
+    version_added: 1.5.0
 notes:
   - Only regular files. The module does not follow or replace a symbolic link.
 seealso:
@@ -108,12 +115,13 @@ reasons:
   sample: {/etc/systemd/system/nvflare-client.service: [content]}
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
-from ansible_collections.edgefl.nvflare.plugins.module_utils._files import FileSpecError, apply_file, plan_file
+from ansible_collections.edgefl.nvflare.plugins.module_utils._files import FileSpecError, apply_file, atomic_write, plan_file
 
 ARGUMENT_SPEC = dict(
     files=dict(
@@ -129,6 +137,7 @@ ARGUMENT_SPEC = dict(
             mode=dict(type="raw"),
         ),
     ),
+    marker=dict(type="path"),
 )
 
 
@@ -144,6 +153,12 @@ class FilesModule(EdgeflModule):
                 parent = os.path.dirname(plan["path"])
                 if not self.check_mode and not os.path.isdir(parent):
                     raise ModuleError("%s: its directory %s does not exist" % (plan["path"], parent), field="files")
+        marker = self.module.params.get("marker")
+        if todo and marker and not self.check_mode:
+            try:
+                atomic_write(marker, (json.dumps([p["path"] for p in todo]) + "\n").encode("utf-8"), mode=0o600)
+            except OSError as exc:
+                raise ModuleError("marker %s: %s" % (marker, exc), field="marker")
         if not self.check_mode:
             for plan in todo:
                 try:

@@ -56,6 +56,21 @@ def test_only_what_differs_changes(tmp_path, run):
     assert out["diff"] == [{"before": "old\n", "after": "new\n", "before_header": str(b), "after_header": str(b)}]
 
 
+def test_a_marker_is_written_before_a_change_and_only_then(tmp_path, run_module):
+    """The caller's trace of a change it must still act on (the service's restart): written before the first file
+    changes, never in check mode or when nothing changes."""
+    import json
+
+    a, marker = tmp_path / "a.json", tmp_path / "restart-pending"
+    args = {"files": [entry(a, "{}\n", "0600")], "marker": str(marker)}
+    run_module(files_module.main, args, True, False)
+    assert not marker.exists() and not a.exists()
+    assert run_module(files_module.main, args, False, False)["changed"]
+    assert json.loads(marker.read_text()) == [str(a)] and mode_of(marker) == 0o600
+    marker.unlink()
+    assert not run_module(files_module.main, args, False, False)["changed"] and not marker.exists()
+
+
 def test_check_mode_reports_and_writes_nothing(tmp_path, run):
     a, gone = tmp_path / "a", tmp_path / "gone"
     gone.write_text("x")
