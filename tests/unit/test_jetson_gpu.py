@@ -13,6 +13,7 @@ import sys
 
 import jinja2
 import pytest
+from ansible.plugins.filter.core import FilterModule as AnsibleFilters
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "roles", "nvflare_jetson", "files", "jetson_probe.py")
@@ -95,6 +96,7 @@ def render_template(devices, groups, private_devices=True):
     # Ansible renders templates with trim_blocks=True
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True)
     env.filters["comment"] = lambda text: "#\n# " + text + "\n#"
+    env.filters["bool"] = AnsibleFilters().filters()["bool"]
     with open(TEMPLATE) as f:
         tmpl = env.from_string(f.read())
     return tmpl.render(
@@ -133,8 +135,10 @@ def test_unit_template_gives_a_jetson_its_gpu_and_keeps_the_sandbox():
     assert [ln for ln in lines if ln.split("=")[0] not in ("BindPaths", "DeviceAllow", "SupplementaryGroups")] == plain
 
 
-def test_unit_template_without_private_devices_adds_no_device_acl():
-    lines = settings(render_template(GPU["devices"], GPU["groups"], private_devices=False))
+@pytest.mark.parametrize("value", [False, "false", "no"])
+def test_unit_template_without_private_devices_adds_no_device_acl(value):
+    # -e nvflare_service_private_devices=false gives the string 'false', which a bare Jinja test reads as true
+    lines = settings(render_template(GPU["devices"], GPU["groups"], private_devices=value))
     assert not [ln for ln in lines if ln.startswith(("PrivateDevices", "DevicePolicy", "DeviceAllow", "BindPaths"))]
     assert "SupplementaryGroups=video render" in lines
 
