@@ -125,13 +125,14 @@ def owner_ids(owner, group):
 
 
 def plan_file(entry, lenient=False):
-    """One entry (path, state, content, owner, group, mode) -> what differs on this host, read-only.
+    """One entry (path, state, content or secret_content, owner, group, mode) -> what differs on this host, read-only.
 
     ``lenient`` (check mode): an owner or group that does not exist yet counts as a difference, not an error.
 
     Returns a dict: ``path``, ``state``, ``exists``, ``before`` (the current text, or None when the content is the
     same or the file is binary/missing), ``reasons`` (a list: ``content``, ``owner``, ``group``, ``mode``,
-    ``absent``), and the resolved ``uid``/``gid``/``mode``/``data`` to apply.
+    ``absent``), ``secret`` (True for secret_content: no diff), and the resolved ``uid``/``gid``/``mode``/``data``
+    to apply.
     """
     path = entry.get("path") or ""
     if not os.path.isabs(path):
@@ -148,9 +149,14 @@ def plan_file(entry, lenient=False):
         if st is not None:
             plan["reasons"].append("absent")
         return plan
-    content = entry.get("content")
+    content, secret = entry.get("content"), entry.get("secret_content")
+    if content is not None and secret is not None:
+        raise FileSpecError("%s: give content or secret_content, not both" % path)
+    if secret is not None:
+        content = secret
+        plan["secret"] = True
     if content is None:
-        raise FileSpecError("%s: give content (or state=absent)" % path)
+        raise FileSpecError("%s: give content or secret_content (or state=absent)" % path)
     data = content.encode("utf-8")
     mode = _mode(entry.get("mode"), path)
     unknown = []
@@ -177,7 +183,8 @@ def plan_file(entry, lenient=False):
     if old != data:
         plan["reasons"].append("content")
         try:
-            plan["before"] = old.decode("utf-8")
+            # a secret's old text is never kept: nothing could print it
+            plan["before"] = None if plan.get("secret") else old.decode("utf-8")
         except UnicodeDecodeError:
             plan["before"] = None
     if uid != -1 and st.st_uid != uid:

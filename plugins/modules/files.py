@@ -20,9 +20,9 @@ description:
   - Every entry is checked before anything is written. An unknown owner or group, a bad mode, a relative path, a
     missing parent directory, or a path that is a directory, a link or a special file fails the task and changes
     nothing.
-  - Not for secrets. The content travels in the module arguments and shows in the diff. Use
-    M(ansible.builtin.template) or M(ansible.builtin.copy) without diff and with C(no_log) for a file that
-    holds a secret.
+  - A file that holds a secret (tokens in a unit's environment file) takes O(files[].secret_content) instead of
+    O(files[].content). Its text is masked in the module's output and in the host's log, and gets no diff (a
+    placeholder says that it changed).
 author:
   - edgefl maintainers (@edgefl)
 extends_documentation_fragment:
@@ -55,8 +55,15 @@ options:
         choices: [present, absent]
         default: present
       content:
-        description: The whole text of the file (UTF-8). Required with O(files[].state=present).
+        description: The whole text of the file (UTF-8). With O(files[].state=present), give this or
+          O(files[].secret_content).
         type: str
+      secret_content:
+        description:
+          - The whole text of a file that holds a secret (UTF-8), instead of O(files[].content). Masked in the
+            output (C(no_log)), never shown in a diff, and the old text of the file is never read into the result.
+        type: str
+        version_added: 1.5.0
       owner:
         description: The owner (a name or a numeric ID). Unset keeps the owner of an existing file, and a new file
           belongs to the user the module runs as.
@@ -132,6 +139,7 @@ ARGUMENT_SPEC = dict(
             path=dict(type="path", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             content=dict(type="str"),
+            secret_content=dict(type="str", no_log=True),
             owner=dict(type="str"),
             group=dict(type="str"),
             mode=dict(type="raw"),
@@ -174,6 +182,9 @@ class FilesModule(EdgeflModule):
 
 
 def _diff(plan):
+    if plan.get("secret"):
+        return {"before": "(secret content)\n" if plan["exists"] else "", "after": "(secret content, changed)\n",
+                "before_header": plan["path"], "after_header": plan["path"]}
     after = "" if plan["state"] == "absent" else plan["data"].decode("utf-8")
     before = plan["before"] if plan["before"] is not None else ("" if not plan["exists"] else "(binary content)\n")
     if plan["state"] == "absent":

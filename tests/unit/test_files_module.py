@@ -71,6 +71,38 @@ def test_a_marker_is_written_before_a_change_and_only_then(tmp_path, run_module)
     assert not run_module(files_module.main, args, False, False)["changed"] and not marker.exists()
 
 
+def test_secret_content_is_written_but_never_returned(tmp_path, run_module):
+    """secret_content (the unit's environment file): written like content, but masked in the result (no_log), and
+    its diff, old and new, is a placeholder; the old text of the file never reaches the result."""
+    import json
+
+    env, marker = tmp_path / "nvflare-client", tmp_path / "restart-pending"
+    secret, old_secret = "HF_TOKEN='s3cr3t-new'\n", "HF_TOKEN='s3cr3t-old'\n"
+    env.write_text(old_secret)
+    os.chmod(env, 0o600)
+    args = {"files": [dict(entry(env, None, "0600"), content=None, secret_content=secret)], "marker": str(marker)}
+    for check in (True, False):
+        out = run_module(files_module.main, args, check, True)
+        assert out["changed"] and out["reasons"] == {str(env): ["content"]}
+        text = json.dumps(out)
+        assert "s3cr3t" not in text, text
+        assert out["diff"] == [{"before": "(secret content)\n", "after": "(secret content, changed)\n",
+                                "before_header": str(env), "after_header": str(env)}]
+    assert env.read_text() == secret and mode_of(env) == 0o600
+    assert json.loads(marker.read_text()) == [str(env)]
+    again = run_module(files_module.main, args, False, True)
+    assert not again["changed"] and "diff" not in again and "s3cr3t" not in json.dumps(again)
+    # state=absent with a secret_content given (the role's entry when no environment is set) removes the file
+    gone = run_module(files_module.main, {"files": [dict(args["files"][0], state="absent")]}, False, False)
+    assert gone["changed"] and not env.exists()
+
+
+def test_content_and_secret_content_together_are_refused(tmp_path, run):
+    out = run([entry(tmp_path / "a", "x\n", secret_content="y\n")])
+    assert out.get("failed") and "content or secret_content, not both" in out["msg"]
+    assert not (tmp_path / "a").exists()
+
+
 def test_check_mode_reports_and_writes_nothing(tmp_path, run):
     a, gone = tmp_path / "a", tmp_path / "gone"
     gone.write_text("x")
