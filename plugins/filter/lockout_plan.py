@@ -73,7 +73,9 @@ _value:
       type: list
       elements: str
     removed_now:
-      description: Names removed by this run (the provision result's C(removed) plus O(remove)), for the devices to clean.
+      description:
+        - Names removed by this run (the provision result's C(removed) plus O(remove)) and names the server is about
+          to disable (a removal whose run was killed before the lock-out), for the devices to clean and to report.
       type: list
       elements: str
   sample: {"deny": ["site-3"], "disable": ["site-3"], "enable": [], "removed_now": ["site-3"]}
@@ -106,7 +108,10 @@ def lockout_plan(provision, remove=None, client_names=None, disabled=None, allow
         "deny": sorted(deny),
         "disable": sorted(deny - disabled),
         "enable": sorted(disabled & (removed | _names(allow_readd, "allow_readd")) & current),
-        "removed_now": sorted(_names(provision.get("removed"), "removed") | remove),
+        # also every name the server is about to disable: a run killed after provisioning recorded the removal
+        # and before the server refused the name has not cleaned its device either, and the next run's provision
+        # result no longer lists it as removed
+        "removed_now": sorted(_names(provision.get("removed"), "removed") | remove | (deny - disabled)),
     }
 
 

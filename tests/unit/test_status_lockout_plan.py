@@ -35,7 +35,12 @@ CERTS = {"rootCA": {}, "server1": {}, "site-1": {}, "site-2": {}, "admin@nvidia.
         # a client disabled by hand that was never removed is left alone
         ({"removed_all": [], "certificates": CERTS}, [], ["site-1", "site-2"], ["site-1"], ([], [], [], [])),
         # a provision result without certificates: the inventory decides, removed names stay out
-        ({"removed_all": ["site-3"]}, [], ["site-1", "site-3"], [], (["site-3"], ["site-3"], [], [])),
+        ({"removed_all": ["site-3"]}, [], ["site-1", "site-3"], ["site-3"], (["site-3"], [], [], [])),
+        # a removal whose run was killed after provisioning recorded it and before the lock-out: the next run's
+        # provision result no longer lists it as removed, but the server still has to refuse it, and its device
+        # is cleaned (or reported) now
+        ({"removed": [], "removed_all": ["site-3"], "certificates": CERTS}, [], ["site-1", "site-2"], [],
+         (["site-3"], ["site-3"], [], ["site-3"])),
         # no provision in this run at all (remove list set by hand)
         ({}, ["site-4"], ["site-1", "site-4"], [], (["site-4"], ["site-4"], [], ["site-4"])),
         (None, [], ["site-1"], ["site-4"], ([], [], [], [])),
