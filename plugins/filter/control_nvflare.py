@@ -73,12 +73,10 @@ def control_nvflare(groups, hostvars, python, server_group="nvflare_server", cli
     for version, askers in wants.items():
         if version == have:
             continue
-        if askers == ["nvflare_version"]:
+        if askers == [(None, "nvflare_version")]:
             who = "nvflare_version is %s" % version
         else:
-            shown = ", ".join(askers[:5]) + (" and %d more" % (len(askers) - 5) if len(askers) > 5 else "")
-            who = "nvflare_venv_version is %s on %s" % (version, shown) if "(its " not in shown else (
-                "the venv of %s would run nvflare %s" % (shown, version))
+            who = _hosts_asking(version, askers)
         found.append("%s, but the control node's Python %s has %s: %s"
                      % (who, python, "nvflare " + have if have else "no nvflare", control_fix(version, python)))
     if len(wants) > 1:
@@ -88,6 +86,15 @@ def control_nvflare(groups, hostvars, python, server_group="nvflare_server", cli
                      "nvflare_venv_check_control_node=false on a host that must run another release"
                      % " and ".join(wants))
     return found
+
+
+def _hosts_asking(version, askers):
+    """Hosts whose venv would run VERSION, from control_versions' (host, variable) pairs, at most five named."""
+    named = ["%s (its nvflare_version)" % host if name == "nvflare_version" else host for host, name in askers]
+    shown = ", ".join(named[:5]) + (" and %d more" % (len(named) - 5) if len(named) > 5 else "")
+    if all(asker[1] == "nvflare_venv_version" for asker in askers):
+        return "nvflare_venv_version is %s on %s" % (version, shown)
+    return "the venv of %s would run nvflare %s" % (shown, version)
 
 
 class FilterModule:

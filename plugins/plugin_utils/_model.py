@@ -565,23 +565,24 @@ class Inventory:
         return error + ", the same as the control node's nvflare" if error else ""
 
     def control_versions(self, host=None):
-        """The nvflare releases the control node must have, each with what asks for it: "nvflare_version"
-        (provisioning and the admin API use the control node's nvflare), then the hosts whose nvflare_venv_version
-        is another release while their nvflare_venv_check_control_node is not false (the venv role refuses a host
-        version the control node does not run). A value that cannot be templated here (it reads facts) is left to
-        the role."""
+        """The nvflare releases the control node must have, each with what asks for it, as (host, variable) pairs:
+        (None, "nvflare_version") for the federation's release (provisioning and the admin API use the control
+        node's nvflare), then the hosts whose venv would run another release while their
+        nvflare_venv_check_control_node is not false (the venv role refuses a host version the control node does
+        not run), with the variable that sets it (nvflare_venv_version, else the host's own nvflare_version). A
+        value that cannot be templated here (it reads facts) is left to the role."""
         fed = str(self.var(self._fed_host(host), "nvflare_version", DEFAULT_VERSION, tolerate_undefined=True))
-        wants = {fed: ["nvflare_version"]}
+        wants = {fed: [(None, "nvflare_version")]}
         for member in self._members():
             # as the venv role reads it (venv_versions): its nvflare_venv_version, else the host's nvflare_version
-            version, name = self.raw(member, "nvflare_venv_version", tolerate_undefined=True), None
+            version, name = self.raw(member, "nvflare_venv_version", tolerate_undefined=True), "nvflare_venv_version"
             if version in (None, ""):
                 version, name = self.var(member, "nvflare_version", DEFAULT_VERSION, tolerate_undefined=True), \
                     "nvflare_version"
             check = self.raw(member, "nvflare_venv_check_control_node", True, tolerate_undefined=True)
             if version in (None, "") or str(version) == fed or not _truthy(check):
                 continue
-            wants.setdefault(str(version), []).append("%s (its %s)" % (member, name) if name else member)
+            wants.setdefault(str(version), []).append((member, name))
         return wants
 
     def venv_versions(self):
