@@ -86,18 +86,23 @@ def server_hash_limit():
     return getattr(job_submit_token, "_MAX_HASH_ZIP_MEMBER_SIZE", None)
 
 
+def file_sizes(path):
+    """{relative path: bytes} of the regular files under path (links are not followed: a staged job has none)."""
+    root = os.path.abspath(path)
+    sizes = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                sizes[os.path.relpath(full, root)] = os.path.getsize(full)
+    return sizes
+
+
 def oversized_files(path, limit):
     """The files under path (relative, sorted) larger than limit bytes; [] when limit is None."""
     if not limit:
         return []
-    root = os.path.abspath(path)
-    out = []
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            full = os.path.join(dirpath, name)
-            if not os.path.islink(full) and os.path.getsize(full) > limit:
-                out.append(os.path.relpath(full, root))
-    return sorted(out)
+    return sorted(rel for rel, size in file_sizes(path).items() if size > limit)
 
 
 SUCCESS_STATUS = "FINISHED:COMPLETED"

@@ -26,6 +26,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import (
     WaitTimeout,
     check_admin_kit,
     deploy_sites,
+    file_sizes,
     is_terminal,
     job_folder_token,
     oversized_files,
@@ -345,16 +346,6 @@ def _public_meta(meta):
 HTTP_CLIENT_MESSAGE_LIMIT = 4 * 1024 * 1024
 
 
-def _tree_size(path):
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            full = os.path.join(dirpath, name)
-            if not os.path.islink(full):
-                total += os.path.getsize(full)
-    return total
-
-
 def http_deploy_risk(staged, admin_kit):
     """A warning when the federation connects over NVFLARE's http scheme (the default of its provisioning; read from
     the admin kit) and an app the job deploys to clients is near or over the size of one message a client takes
@@ -368,7 +359,7 @@ def http_deploy_risk(staged, admin_kit):
     if scheme.lower() != "http":
         return ""
     deploy_map = check_job_folder(staged).get("deploy_map") or {}
-    sizes = dict((app, _tree_size(os.path.join(staged, app))) for app, sites in deploy_map.items()
+    sizes = dict((app, sum(file_sizes(os.path.join(staged, app)).values())) for app, sites in deploy_map.items()
                  if any(str(n) != "server" for n in participants(sites)))
     big = sorted(app for app, size in sizes.items() if size > HTTP_CLIENT_MESSAGE_LIMIT * 0.9)
     if not big:

@@ -109,6 +109,11 @@ def test_nvflare_job_create_folder_is_accepted(tmp_path):
     ],
 )
 def test_not_a_job_is_a_clear_error(tmp_path, breakage, words):
+    _assert_refused(tmp_path, breakage, words)
+
+
+def _assert_refused(tmp_path, breakage, words):
+    """The example job, broken by BREAKAGE, is refused by check_job_folder with each of WORDS in the message."""
     src = str(tmp_path / "job")
     shutil.copytree(EXAMPLE_JOB, src)
     breakage(src)
@@ -153,13 +158,7 @@ def _one_file(d, rel, text):
 def test_what_the_server_would_fail_on_is_a_clear_error(tmp_path, breakage, words):
     """Job folders NVFLARE's server refuses only with a bare "exception <class ...> occurred" (or a client fails
     on at deploy time) are refused before connecting, with what to change."""
-    src = str(tmp_path / "job")
-    shutil.copytree(EXAMPLE_JOB, src)
-    breakage(src)
-    with pytest.raises(InvalidJob) as exc:
-        fj.check_job_folder(src)
-    for w in words:
-        assert w in exc.value.msg, exc.value.msg
+    _assert_refused(tmp_path, breakage, words)
 
 
 def test_a_yml_app_config_needs_omegaconf(tmp_path):
