@@ -17,7 +17,9 @@ description:
   - Optionally waits until the job reaches a final state and downloads its result into a directory on the
     machine that runs the module (normally the control node, with C(delegate_to) set to C(localhost)).
   - Run through its action plugin (the normal case), a waiting task prints the job status and the time waited
-    (C(job <id>; <status>, <waited>s/<timeout>s)) on the default callback on every status change and at least every 20 seconds; it then polls at most
+    (C([<host>] job <id>), then its status and C(<waited>s/<timeout>s), and the training round the server's job
+    log last started) on the default callback on every status change and at least every 20 seconds; it then
+    polls at most
     every 5 seconds, each poll being one module run with O(wait=false).
   - Fails with a distinct RV(error) kind and a clear message when the server is unreachable, the server
     refuses the admin credentials, waiting times out, or the job ends in any state other than

@@ -239,7 +239,10 @@ unreachable_msg:
   returned: when RV(reachable=false)
   type: str
 error:
-  description: Kind of failure (C(unreachable), C(auth), C(admin_kit), C(unknown_clients)).
+  description:
+    - Kind of failure (C(unreachable), C(auth), C(admin_kit), C(unknown_clients)); C(unsupported) when
+      O(disable_clients) or O(enable_clients) needs a FLARE API call the control node's NVFLARE lacks, and
+      C(error) when the server could not disable or enable a client.
   returned: failure
   type: str
 """
