@@ -42,7 +42,7 @@ pt-job: setup
 	EDGEFL_TORCH_PYTHON=$$(examples/pt_cifar/torch-venv.sh) python -m pytest -q -p no:cacheprovider tests/unit/test_pt_job.py
 
 # ... and on the running sandbox: torch into every host's venv, then the job. TORCH_WHEEL=<a torch wheel
-# file> (e.g. a CPU build) installs that wheel; unset installs torch==2.13.0 from PyPI (the CUDA build, ~2.7 GB).
+# file> (e.g. a CPU build) installs that wheel; unset installs torch==2.13.0 from PyPI (the CUDA build, GBs: bench/README.md, "PyTorch workload").
 TORCH_WHEEL ?=
 sandbox-pt: setup
 	if [[ -n "$(TORCH_WHEEL)" ]]; then extra='{"nvflare_venv_local_wheels": ["$(TORCH_WHEEL)"]}'; \

@@ -213,7 +213,7 @@ def split_sections(stdout):
                                  % type(stdout).__name__)
     # The script module runs the probe on a terminal over SSH (become without pipelining): every line then ends
     # in CRLF, which hid every section after the first one, so a run that changes nothing re-applied each ufw
-    # rule and policy (ok, but ~10 s a run; issue #15).
+    # rule and policy (ok, but seconds a run; issue #15).
     parts = stdout.replace("\r\n", "\n").split(SEPARATOR + "\n")
     return {name: (parts[i] if i < len(parts) else "") for i, name in enumerate(SECTIONS)}
 

@@ -13,8 +13,8 @@ version_added: 1.5.0
 description:
   - The M(edgefl.nvflare.cache_prune) module removes, from the control node's wheelhouse cache (the
     C(nvflare_venv) role's C(nvflare_venv_wheelhouse_cache)), the wheelhouses and golden venv archives of every
-    NVFLARE version not in O(keep_versions). Each upgrade leaves those of the old version behind (about 50 MB of
-    wheels and 75 MB of golden venv per version, platform and Python); nothing else removes them.
+    NVFLARE version not in O(keep_versions). Each upgrade leaves those of the old version behind (tens of MB of
+    wheels and of golden venv per version, platform and Python); nothing else removes them.
   - It also removes golden venvs named without their version (from before the version was part of the name; no
     run uses them), and partial golden venvs that a killed run left more than a day ago.
   - A wheelhouse is removed only while its lock file can be taken at once. One that a run is building is left, and

@@ -25,7 +25,7 @@ pack)
   }
   mkdir -p "$dir"
   out="$dir/golden-$$-$(date +%s).tar.gz"
-  # gzip -1: 230 MB of NVFLARE 2.9's venv become ~77 MB in ~3.5 s of CPU; unpacking takes ~2.5 s
+  # gzip -1: about a third of the venv's size for little CPU, packing and unpacking (bench/README.md, "cold path")
   tar -C "$(dirname "$venv")" -cf - "$(basename "$venv")" | gzip -1 >"$out.tmp"
   # world-readable (no secret in it): the control node fetches it without become
   chmod 0644 "$out.tmp"
