@@ -288,6 +288,11 @@ def waiting_reason(meta, connected):
     if absent_mandatory:
         return ("the server has not started it: its mandatory_clients %s are not connected (connected: %s). Start or "
                 "reconnect them, or fix mandatory_clients in the job's meta" % (", ".join(absent_mandatory), shown))
+    if meta.get("resource_spec"):
+        return ("the server has not started it although enough clients are connected (%s): its resource_spec asks "
+                "the sites for resources (GPUs, memory) that too few of them report free; the server's log says "
+                "'not enough sites have enough resources'. Fix resource_spec in the job's meta, or the sites' "
+                "local/resources.json" % shown)
     return ""
 
 

@@ -113,7 +113,9 @@ def staged_name(folder, rule=None):
     job folder name (``rule``: job_name_rule()), else that name with every other character made '-' (and 'job-'
     before it when it does not start with a letter or digit). The FLARE API refuses such a folder, and
     ``nvflare job submit`` accepts it by submitting a copy under a temporary name; the job's name is its meta's."""
-    name = os.path.basename(os.path.normpath(folder))
+    # abspath: "." or "jobs/x/.." name the folder itself, as an absolute path to it does (the default submit token
+    # holds this name); links are not resolved, as nvflare job submit does not
+    name = os.path.basename(os.path.normpath(os.path.abspath(folder)))
     if rule is None or re.match(rule, name):
         return name
     name = re.sub(r"[^A-Za-z0-9._-]", "-", name)
@@ -150,6 +152,11 @@ def resolve_job_folder(src):
 
 def _check_app_name(src, app, rule):
     """Refuse, before connecting, an app name the server would refuse."""
+    if not isinstance(app, str):
+        raise InvalidJob(
+            "job folder %s: app %r of deploy_map is a %s, not a name (YAML reads an unquoted 2024 or 1.0 as a "
+            "number): quote it in the meta file" % (src, app, type(app).__name__)
+        )
     if rule and not re.match(rule, str(app)):
         raise InvalidJob(
             "job folder %s: app %r of deploy_map is not a name NVFLARE accepts for an app (pattern %s): rename "
@@ -171,23 +178,71 @@ _NEEDS_PACKAGE = ("install it next to nvflare on the control node (pip install o
                   "or write the file as .json")
 
 
-def _load_config(fmt, path, src, as_server=True):
+# what NVFLARE's loaders raise on a ${...} they cannot resolve (pyhocon; omegaconf's ${oc.env:...})
+_SUBSTITUTION_ERRORS = ("ConfigSubstitutionException", "InterpolationResolutionError", "InterpolationKeyError")
+
+
+@contextlib.contextmanager
+def _environment(env):
+    """os.environ is env while the block runs (a config's ${VAR} is looked up there)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _read_config(loader, path, as_server):
+    if not as_server:
+        return loader.load_config(file_path=path).to_dict()
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8")
+    return loader.load_config_from_str(text).to_dict()
+
+
+def _load_config(fmt, path, src, as_server=True, who="the server", warn=None):
     """Read one of the job's config files with NVFLARE's own loader. ``as_server``: from its text, as the server's
     job check reads what it finds in the uploaded zip (an include cannot reach another file there); else from the
-    file, as a client reads its app's config from its workspace."""
+    file, as a client reads its app's config from its workspace.
+
+    A ${VAR} that only the environment can resolve is resolved by WHO (the server, or each client) from its own
+    environment, not from the control node's: such a file is read with an empty environment first, and when only
+    that fails the file is accepted with a warning (through ``warn``) that names the variable. Returns {} for such
+    a file when this control node cannot resolve it either."""
     loader = ConfigFactory.get_config_loader(fmt)
     name = os.path.basename(path)
     if loader is None:
         raise InvalidJob(
             "job folder %s: %s needs the Python package for the %s format: %s" % (src, name, fmt.value, _NEEDS_PACKAGE)
         )
-    text = ""
     try:
-        if not as_server:
-            return loader.load_config(file_path=path).to_dict()
         with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-        return loader.load_config_from_str(text).to_dict()
+            text = f.read().decode("utf-8", "replace")
+    except OSError as e:
+        raise InvalidJob("job folder %s: cannot read %s: %s" % (src, name, e))
+    try:
+        try:
+            with _environment({}):
+                return _read_config(loader, path, as_server)
+        except Exception as e:  # pylint: disable=broad-exception-caught
+            if type(e).__name__ not in _SUBSTITUTION_ERRORS or re.search(r"^\s*include\b", text, re.M):
+                raise
+            unresolved = e
+        try:
+            data = _read_config(loader, path, as_server)
+            here = "this control node sets it, make sure %s does too" % who
+        except Exception as e:  # pylint: disable=broad-exception-caught
+            if type(e).__name__ not in _SUBSTITUTION_ERRORS:
+                raise
+            data, here = {}, "this control node does not set it either"
+        if warn:
+            warn("job folder %s: %s takes a value from the environment (%s); %s resolves it from its own "
+                 "environment when it reads the file, not from this control node's (%s; nvflare_service_environment "
+                 "sets a service's environment). Where it is missing, the job fails" % (src, name, unresolved, who, here))
+        return data
     except ImportError as e:
         # NVFLARE registers its .yml loader (OmegaConf) even when omegaconf is not installed
         raise InvalidJob("job folder %s: NVFLARE reads %s with a Python package that is not installed next to nvflare "
@@ -200,7 +255,7 @@ def _load_config(fmt, path, src, as_server=True):
         raise InvalidJob("job folder %s: cannot read %s: %s%s" % (src, name, e, hint))
 
 
-def _check_app_configs(src, app, config_dir, sites):
+def _check_app_configs(src, app, config_dir, sites, warn=None):
     """Every config of an app that a site would read must exist and parse: config_fed_server where the server runs it
     (read as the server's job check reads it), config_fed_client where a client does (read from the file, as the
     client does)."""
@@ -217,11 +272,26 @@ def _check_app_configs(src, app, config_dir, sites):
                 "job folder %s: app %r is deployed to %s but has no config/%s file (.json, .conf or .yml)"
                 % (src, app, who, base)
             )
-        _load_config(fmt, path, src, as_server=as_server)
+        _load_config(fmt, path, src, as_server=as_server, who="the server" if as_server else "each client", warn=warn)
 
 
-def check_job_folder(src):
-    """Check src is a job folder NVFLARE's submit accepts; return its meta as a dict.
+def _check_min_clients(src, meta_name, value):
+    """min_clients must be a whole number. NVFLARE's job check reads it with int(), so "2" or 2.5 pass it, but its
+    scheduler compares the number of sites with the value itself: a string fails every pass (TypeError in the
+    server's log) and 2.5 is never reached, and the job stays SUBMITTED for ever."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise InvalidJob(
+            "job folder %s: min_clients in %s is %r (a %s): write a whole number without quotes, such as 2. NVFLARE's "
+            "job check accepts it, but its scheduler never starts such a job (it stays SUBMITTED)"
+            % (src, meta_name, value, type(value).__name__)
+        )
+
+
+def check_job_folder(src, warn=None):
+    """Check src is a job folder NVFLARE's submit accepts; return its meta as a dict. ``warn(msg)`` gets what may
+    still fail on a site (a config value taken from a site's environment).
 
     The meta file may be written in any format NVFLARE reads (meta.json, meta.conf, meta.yml, ...) and
     is parsed with NVFLARE's own loaders (ConfigFactory). Every app named in its deploy_map must be a
@@ -251,17 +321,19 @@ def check_job_folder(src):
             % (src, names, ("It holds the job folders %s: give one of them as src" % ", ".join(jobs)) if jobs else
                "Export one with a recipe's export() or create one with `nvflare job create`")
         )
-    meta = _load_config(fmt, meta_path, src)
+    meta = _load_config(fmt, meta_path, src, warn=warn)
     if not isinstance(meta, dict):
         raise InvalidJob("job folder %s: %s does not hold a mapping" % (src, os.path.basename(meta_path)))
+    _check_min_clients(src, os.path.basename(meta_path), meta.get("min_clients"))
     rule = job_name_rule()
     deploy_map = meta.get("deploy_map")
     if deploy_map is None:
         return meta
     if not isinstance(deploy_map, dict) or not deploy_map:
         raise InvalidJob("job folder %s: deploy_map in %s must map app folders to sites" % (src, os.path.basename(meta_path)))
-    for app in sorted(deploy_map):
+    for app in deploy_map:
         _check_app_name(src, app, rule)
+    for app in sorted(deploy_map):
         config_dir = os.path.join(src, app, "config")
         if not os.path.isdir(os.path.join(src, app)):
             raise InvalidJob("job folder %s: app %r of deploy_map has no folder %s" % (src, app, os.path.join(src, app)))
@@ -270,7 +342,7 @@ def check_job_folder(src):
                 "job folder %s: app %r has no config/config_fed_server or config/config_fed_client file "
                 "(.json, .conf or .yml)" % (src, app)
             )
-        _check_app_configs(src, app, config_dir, [str(s) for s in participants(deploy_map[app])])
+        _check_app_configs(src, app, config_dir, [str(s) for s in participants(deploy_map[app])], warn=warn)
     sites = deploy_sites(deploy_map)
     if sites is not None and not sites and any(participants(d) for d in deploy_map.values()):
         raise InvalidJob(
@@ -307,14 +379,14 @@ def nvflare_refusal(staged):
 
 
 @contextlib.contextmanager
-def staged_job(src):
+def staged_job(src, warn=None):
     """Check src and yield a private copy of it with every (inside) link resolved, named like src (or as
     staged_name() makes a name NVFLARE refuses), once NVFLARE's own job check accepts that copy.
 
     The copy is what gets hashed for the default submit token and what gets submitted, so the token
     covers the content of linked files too and NVFLARE never sees a link.
     """
-    check_job_folder(src)
+    check_job_folder(src, warn=warn)
     check_links(src)
     tmp = tempfile.mkdtemp(prefix="edgefl-stage-")
     try:
@@ -377,7 +449,7 @@ def run_job(params, check_mode=False, warn=None):
     if params.get("job_id"):
         return _session(params, None, None, check_mode)
     folder = resolve_job_folder(params["src"])
-    with staged_job(folder) as staged:
+    with staged_job(folder, warn=warn) as staged:
         risk = http_deploy_risk(staged, params["admin_kit"])
         if risk and warn:
             warn(risk)

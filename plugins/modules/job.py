@@ -51,7 +51,11 @@ options:
         read with NVFLARE's own loaders before connecting, and a folder that is not a job fails with
         RV(error=invalid_job). The meta and each C(config_fed_server) are read from their text, as the server's
         job check reads them from the uploaded job, so an C(include) of another file fails here as it would there.
-        Each C(config_fed_client) is read from its file, as a client reads it. C(.yml) files need the C(omegaconf)
+        Each C(config_fed_client) is read from its file, as a client reads it. A value a file takes from the
+        environment (C(${VAR}) in C(.conf), C(${oc.env:VAR}) in C(.yml)) is resolved by the server or each client
+        from its own environment, not from the control node's, so such a file is accepted with a warning that names
+        the variable. C(min_clients) must be a whole number (C("2") or C(2.5) pass NVFLARE's job check, but its
+        scheduler never starts such a job). C(.yml) files need the C(omegaconf)
         package next to nvflare, on the control node and on the sites
         (O(edgefl.nvflare.nvflare_venv#role:main:nvflare_venv_extras=[config])). One app for all sites (C(app)) or
         one per site (C(app_server), C(app_site-1)..., as NVFLARE's job API C(FedJob.export_job) writes them), and

@@ -65,6 +65,9 @@ def service_command(kit, role, site, python=sys.executable):
             "secure_train=true", *uid, "org=nvidia", "config_folder=config"]
 
 
+SITE_ENVIRONMENT = {"EDGEFL_TEST_SITE_VALUE": "set-on-the-sites"}
+
+
 class LocalFederation:
     def __init__(self, base_dir):
         self.base_dir = base_dir
@@ -90,7 +93,8 @@ class LocalFederation:
     def start(self, name, role):
         kit = self.kit(name)
         log = open(os.path.join(self.base_dir, f"{name}.out"), "ab")
-        env = dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"))
+        # SITE_ENVIRONMENT: what nvflare_service_environment gives a service and the control node does not have
+        env = dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"), **SITE_ENVIRONMENT)
         self.procs[name] = subprocess.Popen(
             service_command(kit, role, name), cwd=kit, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )

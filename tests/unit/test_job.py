@@ -98,6 +98,25 @@ def test_job_failure_reports_status_and_log_tail(fed, work, capsys):
     assert res["log_tail"].strip(), "the failure must carry the tail of the job log"
 
 
+def test_a_client_config_value_from_the_clients_environment_completes(fed, work, capsys):
+    """${EDGEFL_TEST_SITE_VALUE} in config_fed_client.conf, set in the clients' environment only (as
+    nvflare_service_environment sets it): each client resolves it when it reads its app's config (the FLARE API
+    uploads the file as written). Such a job was refused before connecting, as this control node cannot resolve the
+    variable; the check now accepts it with a warning."""
+    assert "EDGEFL_TEST_SITE_VALUE" not in os.environ
+    def client_conf_from_env(path):
+        cfg = os.path.join(path, "app", "config", "config_fed_client.json")
+        with open(cfg) as f:
+            text = f.read().strip()
+        os.remove(cfg)
+        with open(os.path.join(path, "app", "config", "config_fed_client.conf"), "w") as f:
+            f.write('{"edgefl_site_value": ${EDGEFL_TEST_SITE_VALUE}, ' + text[1:] + "\n")
+
+    src = job_copy(work, "env_job", client_conf_from_env)
+    failed, res = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "timeout": 180, "poll_interval": 1}, capsys)
+    assert not failed and res["status"] == "FINISHED:COMPLETED", res
+
+
 def need_more_clients(path):
     """The example job, never scheduled (min_clients above the two clients), with a name of its own: its submit
     token is its own, and these tests abort it."""
@@ -279,6 +298,9 @@ def test_explicit_token_reused_for_edited_content_is_refused(fed, work, capsys):
     ({"min_clients": 1, "deploy_map": {"app": [{"targets": ["server"]}, "site-1"]}}, ["site-1"], ""),
     ({"min_clients": 1, "mandatory_clients": ["site-2"], "deploy_map": {"app": ["@ALL"]}}, ["site-1"],
      "its mandatory_clients site-2 are not connected"),
+    # enough clients, but the resources the job asks for are not free on enough of them
+    ({"min_clients": 1, "deploy_map": {"app": ["@ALL"]}, "resource_spec": {"site-1": {"num_of_gpus": 1}}},
+     ["site-1"], "its resource_spec asks the sites for resources"),
 ])
 def test_a_job_the_server_does_not_start_says_which_clients_it_waits_for(meta, connected, said):
     from ansible_collections.edgefl.nvflare.plugins.module_utils._flare import waiting_reason

@@ -438,3 +438,89 @@ def test_a_legacy_app_folder_is_named_with_the_layout_to_use(tmp_path):
     (job / "meta.json").write_text(json.dumps({"name": "legacy", "deploy_map": {"app": ["@ALL"]}, "min_clients": 2}))
     with fj.staged_job(str(job)) as staged:
         assert os.path.basename(staged) == "legacy_job"
+
+
+@pytest.mark.parametrize("value", ["2", 2.5, True, [2]])
+def test_a_min_clients_nvflares_scheduler_never_reaches_is_refused(tmp_path, value):
+    """NVFLARE's job check reads min_clients with int(), so "2" and 2.5 pass it, but its scheduler compares the
+    site count with the value itself and the job stays SUBMITTED for ever (seen on a real federation)."""
+    _assert_refused(tmp_path, lambda d: _edited_meta(d, min_clients=value),
+                    ["min_clients in meta.json is %r" % (value,), "write a whole number without quotes"])
+
+
+def test_a_whole_min_clients_is_accepted_as_int_or_float(tmp_path):
+    for value in (2, 2.0):
+        src = str(tmp_path / ("job%s" % value).replace(".", "_"))
+        shutil.copytree(EXAMPLE_JOB, src)
+        _edited_meta(src, min_clients=value)
+        assert fj.check_job_folder(src)["min_clients"] == value
+
+
+def test_an_app_name_that_is_no_string_is_refused():
+    """meta.yml's deploy_map {2024: [...]}: YAML reads the key as a number (the check crashed in os.path.join)."""
+    with pytest.raises(InvalidJob, match="app 2024 of deploy_map is a int, not a name"):
+        fj._check_app_name("job", 2024, fj.job_name_rule())  # pylint: disable=protected-access
+
+
+def test_a_relative_src_is_staged_and_hashed_as_its_absolute_path(tmp_path, monkeypatch):
+    """src "." (Ansible's path type does not make a path absolute) names the folder itself: the same staged name and
+    default submit token as its absolute path, not "job-." and a second submission of the same job."""
+    src = tmp_path / "numpy_fedavg"
+    shutil.copytree(EXAMPLE_JOB, str(src))
+    with fj.staged_job(str(src)) as staged:
+        absolute = (os.path.basename(staged), job_folder_token(staged))
+    monkeypatch.chdir(str(src))
+    for spelled in (".", "./", os.path.join("..", "numpy_fedavg")):
+        with fj.staged_job(spelled) as staged:
+            assert (os.path.basename(staged), job_folder_token(staged)) == absolute, spelled
+
+
+def _env_config(d, rel, text):
+    os.remove(os.path.join(d, rel + ".json"))
+    _one_file(d, rel + ".conf", text)
+
+
+def test_a_client_config_value_from_the_sites_environment_is_accepted_with_a_warning(tmp_path, monkeypatch):
+    """${VAR} in config_fed_client.conf is resolved by each client from its own environment (the FLARE API uploads
+    the file as it is): refused before because this control node did not set it; the job completes on sites
+    that set it."""
+    monkeypatch.delenv("EDGEFL_TEST_SITE_DATA_ROOT", raising=False)
+    src = str(tmp_path / "job")
+    shutil.copytree(EXAMPLE_JOB, src)
+    client = _json(os.path.join(src, "app", "config", "config_fed_client.json"))
+    client["data_root"] = "${EDGEFL_TEST_SITE_DATA_ROOT}"
+    _env_config(src, "app/config/config_fed_client", json.dumps(client).replace('"${EDGEFL_TEST_SITE_DATA_ROOT}"',
+                                                                               "${EDGEFL_TEST_SITE_DATA_ROOT}"))
+    said = []
+    fj.check_job_folder(src, warn=said.append)
+    assert len(said) == 1 and "config_fed_client.conf" in said[0] and "EDGEFL_TEST_SITE_DATA_ROOT" in said[0], said
+    assert "each client resolves it" in said[0] and "this control node does not set it either" in said[0], said
+    with fj.staged_job(src) as staged:
+        assert os.path.isfile(os.path.join(staged, "app", "config", "config_fed_client.conf"))
+
+
+def test_a_server_config_value_from_the_environment_warns_that_the_server_resolves_it(tmp_path, monkeypatch):
+    """The server resolves ${VAR} of config_fed_server.conf from its own environment, not from this control node's:
+    set here only, the submission fails on the server; so it is accepted with a warning either way."""
+    monkeypatch.setenv("EDGEFL_TEST_ROUNDS", "2")
+    src = str(tmp_path / "job")
+    shutil.copytree(EXAMPLE_JOB, src)
+    server = json.dumps(_json(os.path.join(src, "app", "config", "config_fed_server.json")))
+    _env_config(src, "app/config/config_fed_server", "{\"edgefl_rounds\": ${EDGEFL_TEST_ROUNDS}, " + server[1:])
+    said = []
+    fj.check_job_folder(src, warn=said.append)
+    assert len(said) == 1 and "config_fed_server.conf" in said[0] and "the server resolves it" in said[0], said
+    assert "this control node sets it, make sure the server does too" in said[0], said
+    assert os.environ["EDGEFL_TEST_ROUNDS"] == "2"  # the control node's environment is back
+
+
+def test_a_reference_to_a_key_nowhere_is_still_refused_when_the_file_includes_another(tmp_path):
+    """An include the server cannot follow (it reads the uploaded text) is no environment value: still refused."""
+    src = str(tmp_path / "job")
+    shutil.copytree(EXAMPLE_JOB, src)
+    _one_file(src, "app/config/common.conf", "rounds_from_include = 2\n")
+    server = json.dumps(_json(os.path.join(src, "app", "config", "config_fed_server.json")))
+    _env_config(src, "app/config/config_fed_server",
+                'include "common.conf"\n' + "{\"extra\": ${rounds_from_include}, " + server[1:])
+    with pytest.raises(InvalidJob, match="an include cannot reach another file"):
+        fj.check_job_folder(src, warn=lambda msg: None)
