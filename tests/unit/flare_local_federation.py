@@ -93,8 +93,12 @@ class LocalFederation:
     def start(self, name, role):
         kit = self.kit(name)
         log = open(os.path.join(self.base_dir, f"{name}.out"), "ab")
-        # SITE_ENVIRONMENT: what nvflare_service_environment gives a service and the control node does not have
-        env = dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"), **SITE_ENVIRONMENT)
+        # SITE_ENVIRONMENT: what nvflare_service_environment gives a service and the control node does not have;
+        # a temporary directory of its own, as the unit's PrivateTmp gives it (the server keeps every upload it
+        # received there), so that what is left in this machine's /tmp is the control node's
+        tmp = os.path.join(self.base_dir, "tmp-" + name)
+        os.makedirs(tmp, exist_ok=True)
+        env = dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"), TMPDIR=tmp, **SITE_ENVIRONMENT)
         self.procs[name] = subprocess.Popen(
             service_command(kit, role, name), cwd=kit, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )

@@ -283,6 +283,34 @@ def test_explicit_token_reused_for_edited_content_is_refused(fed, work, capsys):
     assert "already used for different job content" in edited["msg"] and first["job_id"] in edited["msg"], edited
 
 
+def test_a_server_config_value_only_the_control_node_sets_fails_on_the_server_and_leaves_nothing(
+        fed, work, capsys, monkeypatch):
+    """${VAR} in config_fed_server.conf is resolved by the server from its own environment: set on the control node
+    only, the module warns and the server fails the submission (NVFLARE's bare exception, error=server_error)."""
+    monkeypatch.setenv("EDGEFL_TEST_CONTROL_ONLY", "2")
+
+    def server_conf_from_env(path):
+        cfg = os.path.join(path, "app", "config", "config_fed_server.json")
+        with open(cfg) as f:
+            text = f.read().strip()
+        os.remove(cfg)
+        with open(os.path.join(path, "app", "config", "config_fed_server.conf"), "w") as f:
+            f.write('{"edgefl_control_only": ${EDGEFL_TEST_CONTROL_ONLY}, ' + text[1:] + "\n")
+
+    src = job_copy(work, "control_env_job", server_conf_from_env)
+    failed, res = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "wait": False}, capsys)
+    assert failed and res["error"] == "server_error" and "ConfigSubstitutionException" in res["msg"], res
+
+
+def _upload_zips():
+    """The files NVFLARE's admin client names with a bare uuid4 in the temporary directory (its upload zips)."""
+    import re
+    import tempfile
+
+    pattern = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    return set(n for n in os.listdir(tempfile.gettempdir()) if pattern.match(n))
+
+
 @pytest.mark.parametrize("meta, connected, said", [
     ({"min_clients": 3, "deploy_map": {"app": ["@ALL"]}}, ["site-1"], "needs min_clients=3 and 1 client(s) are connected"),
     ({"min_clients": 1, "deploy_map": {"app": ["@all"]}}, ["site-1"], ""),
