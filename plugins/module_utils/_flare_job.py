@@ -223,12 +223,19 @@ def _load_config(fmt, path, src, as_server=True, who="the server", warn=None):
             text = f.read().decode("utf-8", "replace")
     except OSError as e:
         raise InvalidJob("job folder %s: cannot read %s: %s" % (src, name, e))
+    includes = _INCLUDE_RE.search(text) is not None
+    if includes and as_server:
+        # the staged copy gets this file with its includes merged in (merge_includes), as nvflare job submit
+        # uploads it; that copy is what the server reads
+        as_server = False
     try:
+        if includes:
+            return _read_config(loader, path, as_server)
         try:
             with _environment({}):
                 return _read_config(loader, path, as_server)
         except Exception as e:  # pylint: disable=broad-exception-caught
-            if type(e).__name__ not in _SUBSTITUTION_ERRORS or re.search(r"^\s*include\b", text, re.M):
+            if type(e).__name__ not in _SUBSTITUTION_ERRORS:
                 raise
             unresolved = e
         try:
@@ -248,11 +255,34 @@ def _load_config(fmt, path, src, as_server=True, who="the server", warn=None):
         raise InvalidJob("job folder %s: NVFLARE reads %s with a Python package that is not installed next to nvflare "
                          "(%s): %s" % (src, name, e, _NEEDS_PACKAGE))
     except Exception as e:
-        hint = ""
-        if re.search(r"^\s*include\b", text, re.M):
-            hint = (" (the server reads this file from the uploaded job, where an include cannot reach another file: "
-                    "write the included values into %s itself)" % name)
-        raise InvalidJob("job folder %s: cannot read %s: %s%s" % (src, name, e, hint))
+        hint = " (with what it includes)" if includes else ""
+        raise InvalidJob("job folder %s: cannot read %s%s: %s" % (src, name, hint, e))
+
+
+_INCLUDE_RE = re.compile(r"^\s*include\b", re.M)
+
+
+def merge_includes(staged):
+    """Write the files the server reads from the uploaded job (the meta file, each app's config_fed_server) that
+    include other files back with what they include merged in, as JSON (which HOCON reads), as
+    ``nvflare job submit`` saves every config before it uploads a job: on the server an include cannot reach
+    another file of the job. Values the file takes from the environment are then resolved here, as the CLI
+    resolves them. Returns the relative paths rewritten."""
+    candidates = [os.path.join(staged, "meta.conf")] + [
+        os.path.join(app, "config", "config_fed_server.conf") for app in _subfolders(staged)]
+    done = []
+    for path in candidates:
+        if not os.path.isfile(path):
+            continue
+        with open(path, "rb") as f:
+            if not _INCLUDE_RE.search(f.read().decode("utf-8", "replace")):
+                continue
+        data = ConfigFactory.get_config_loader(ConfigFormat.PYHOCON).load_config(file_path=path).to_dict()
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        done.append(os.path.relpath(path, staged))
+    return done
 
 
 def _check_app_configs(src, app, config_dir, sites, warn=None):
@@ -392,6 +422,7 @@ def staged_job(src, warn=None):
     try:
         copy = os.path.join(tmp, staged_name(src, job_name_rule()))
         shutil.copytree(os.path.realpath(src), copy, symlinks=False, ignore=shutil.ignore_patterns(_NVFL_ARTIFACTS))
+        merge_includes(copy)
         refusal = nvflare_refusal(copy)
         if refusal:
             raise InvalidJob("NVFLARE refuses the job folder %s: %s" % (src, refusal))

@@ -50,7 +50,9 @@ options:
         C(nvflare job create) writes) or C(meta.yml), and its app configs may use any of those formats; they are
         read with NVFLARE's own loaders before connecting, and a folder that is not a job fails with
         RV(error=invalid_job). The meta and each C(config_fed_server) are read from their text, as the server's
-        job check reads them from the uploaded job, so an C(include) of another file fails here as it would there.
+        job check reads them from the uploaded job. One that C(include)s another file is submitted with what it
+        includes merged in (as JSON), as C(nvflare job submit) does; on the server an include cannot reach another
+        file of the job.
         Each C(config_fed_client) is read from its file, as a client reads it. A value a file takes from the
         environment (C(${VAR}) in C(.conf), C(${oc.env:VAR}) in C(.yml)) is resolved by the server or each client
         from its own environment, not from the control node's, so such a file is accepted with a warning that names

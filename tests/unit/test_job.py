@@ -117,6 +117,37 @@ def test_a_client_config_value_from_the_clients_environment_completes(fed, work,
     assert not failed and res["status"] == "FINISHED:COMPLETED", res
 
 
+def test_a_job_whose_server_files_include_others_completes(fed, work, capsys):
+    """meta.conf and config_fed_server.conf with an include of another file of the job, which the server cannot
+    follow in the uploaded zip: nvflare job submit merges them before it uploads, and so does the module now (it
+    refused such a job before connecting). The job completes, and a second run finds it."""
+    def with_includes(path):
+        meta_path = os.path.join(path, "meta.json")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        os.remove(meta_path)
+        meta["name"] = "include_job"
+        with open(os.path.join(path, "deploy.conf"), "w") as f:
+            f.write("deploy_map = %s\n" % json.dumps(meta.pop("deploy_map")))
+        with open(os.path.join(path, "meta.conf"), "w") as f:
+            f.write('include required("deploy.conf")\n' + json.dumps(meta)[1:-1] + "\n")
+        cfg = os.path.join(path, "app", "config", "config_fed_server.json")
+        with open(cfg) as f:
+            server = f.read().strip()
+        os.remove(cfg)
+        with open(os.path.join(path, "app", "config", "common.conf"), "w") as f:
+            f.write("edgefl_from_include = 2\n")
+        with open(os.path.join(path, "app", "config", "config_fed_server.conf"), "w") as f:
+            f.write('include "common.conf"\nedgefl_extra = ${edgefl_from_include}\n' + server[1:-1] + "\n")
+
+    src = job_copy(work, "include_job", with_includes)
+    args = {"admin_kit": fed.admin_kit, "src": src, "timeout": 180, "poll_interval": 1}
+    failed, res = run_module(job_module, args, capsys)
+    assert not failed and res["submitted"] and res["status"] == "FINISHED:COMPLETED", res
+    failed, again = run_module(job_module, args, capsys)
+    assert not failed and not again["changed"] and again["job_id"] == res["job_id"], again
+
+
 def need_more_clients(path):
     """The example job, never scheduled (min_clients above the two clients), with a name of its own: its submit
     token is its own, and these tests abort it."""

@@ -150,10 +150,10 @@ def _one_file(d, rel, text):
     (lambda d: _one_file(d, "app/config/config_fed_client.json", "{not json"), ["cannot read config_fed_client.json"]),
     (lambda d: os.remove(os.path.join(d, "app", "config", "config_fed_client.json")),
      ["app 'app' is deployed to a client but has no config/config_fed_client file"]),
-    # the server reads the meta from the uploaded zip: an include cannot reach another file of the job
-    (lambda d: (os.remove(os.path.join(d, "meta.json")), _one_file(d, "deploy.conf", 'deploy_map { app = ["@ALL"] }\n'),
+    # an include of a file the job does not hold
+    (lambda d: (os.remove(os.path.join(d, "meta.json")),
                 _one_file(d, "meta.conf", 'include required("deploy.conf")\nname = x\nmin_clients = 2\n')),
-     ["cannot read meta.conf", "an include cannot reach another file"]),
+     ["cannot read meta.conf (with what it includes)"]),
 ])
 def test_what_the_server_would_fail_on_is_a_clear_error(tmp_path, breakage, words):
     """Job folders NVFLARE's server refuses only with a bare "exception <class ...> occurred" (or a client fails
@@ -514,13 +514,35 @@ def test_a_server_config_value_from_the_environment_warns_that_the_server_resolv
     assert os.environ["EDGEFL_TEST_ROUNDS"] == "2"  # the control node's environment is back
 
 
-def test_a_reference_to_a_key_nowhere_is_still_refused_when_the_file_includes_another(tmp_path):
-    """An include the server cannot follow (it reads the uploaded text) is no environment value: still refused."""
-    src = str(tmp_path / "job")
+def _include_job(tmp_path):
+    """The example job with an include in meta.conf and in config_fed_server.conf, as a template may write them."""
+    src = str(tmp_path / "include_job")
     shutil.copytree(EXAMPLE_JOB, src)
+    meta = _json(os.path.join(src, "meta.json"))
+    os.remove(os.path.join(src, "meta.json"))
+    _one_file(src, "deploy.conf", "deploy_map = %s\n" % json.dumps(meta.pop("deploy_map")))
+    _one_file(src, "meta.conf", 'include required("deploy.conf")\n' + json.dumps(meta)[1:-1].replace(", ", "\n") + "\n")
     _one_file(src, "app/config/common.conf", "rounds_from_include = 2\n")
     server = json.dumps(_json(os.path.join(src, "app", "config", "config_fed_server.json")))
     _env_config(src, "app/config/config_fed_server",
-                'include "common.conf"\n' + "{\"extra\": ${rounds_from_include}, " + server[1:])
-    with pytest.raises(InvalidJob, match="an include cannot reach another file"):
-        fj.check_job_folder(src, warn=lambda msg: None)
+                'include "common.conf"\nextra = ${rounds_from_include}\n' + server[1:-1] + "\n")
+    return src
+
+
+def test_includes_are_merged_into_the_staged_copy_as_nvflare_job_submit_does(tmp_path):
+    """The server reads the meta and config_fed_server from the uploaded zip, where an include cannot reach another
+    file; `nvflare job submit` saves every config with its includes merged before it uploads (a real submit of
+    such a job completes, test_job.py). The staged copy gets them merged; the user's folder is left as it is."""
+    src = _include_job(tmp_path)
+    meta = fj.check_job_folder(src)
+    assert meta["deploy_map"] == {"app": ["@ALL"]} and meta["min_clients"] == 2, meta
+    with fj.staged_job(src) as staged:
+        for rel in ("meta.conf", os.path.join("app", "config", "config_fed_server.conf")):
+            with open(os.path.join(staged, rel)) as f:
+                text = f.read()
+            assert "include required" not in text and 'include "' not in text, text
+            data = json.loads(text)  # JSON, which HOCON reads
+            assert data.get("extra", 2) == 2 and data.get("deploy_map", {"app": ["@ALL"]}) == {"app": ["@ALL"]}
+        assert fj.nvflare_refusal(staged) == ""
+    with open(os.path.join(src, "meta.conf")) as f:
+        assert f.read().startswith('include required("deploy.conf")')
