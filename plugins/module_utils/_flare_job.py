@@ -252,6 +252,12 @@ def _load_config(fmt, path, src, as_server=True, who="the server", warn=None):
         return data
     except ImportError as e:
         # NVFLARE registers its .yml loader (OmegaConf) even when omegaconf is not installed
+        if who == "each client" and warn:
+            # the server never reads a client's config: only the sites need the package
+            warn("job folder %s: %s is not checked here: NVFLARE reads it with a Python package that is not "
+                 "installed next to nvflare on this control node (%s); each client needs it (nvflare_venv_extras: "
+                 "[config] installs nvflare[config], which brings omegaconf)" % (src, name, e))
+            return {}
         raise InvalidJob("job folder %s: NVFLARE reads %s with a Python package that is not installed next to nvflare "
                          "(%s): %s" % (src, name, e, _NEEDS_PACKAGE))
     except Exception as e:
@@ -366,7 +372,11 @@ def check_job_folder(src, warn=None):
     for app in sorted(deploy_map):
         config_dir = os.path.join(src, app, "config")
         if not os.path.isdir(os.path.join(src, app)):
-            raise InvalidJob("job folder %s: app %r of deploy_map has no folder %s" % (src, app, os.path.join(src, app)))
+            result = os.path.isdir(os.path.join(src, "job")) and os.path.isdir(os.path.join(src, "workspace"))
+            raise InvalidJob("job folder %s: app %r of deploy_map has no folder %s%s" % (
+                src, app, os.path.join(src, app),
+                (" (this looks like a job's downloaded result, which holds the job under job/: give %s as src)"
+                 % os.path.join(src, "job")) if result else ""))
         if not any(_find_config(config_dir, base)[1] for base in ("config_fed_server", "config_fed_client")):
             raise InvalidJob(
                 "job folder %s: app %r has no config/config_fed_server or config/config_fed_client file "
@@ -461,7 +471,8 @@ def http_deploy_risk(staged, admin_kit):
         return ""
     if scheme.lower() != "http":
         return ""
-    deploy_map = check_job_folder(staged).get("deploy_map") or {}
+    # checked (and warned about) when it was staged: its warnings would only come twice
+    deploy_map = check_job_folder(staged, warn=lambda _msg: None).get("deploy_map") or {}
     sizes = dict((app, sum(file_sizes(os.path.join(staged, app)).values())) for app, sites in deploy_map.items()
                  if any(str(n) != "server" for n in participants(sites)))
     big = sorted(app for app, size in sizes.items() if size > HTTP_CLIENT_MESSAGE_LIMIT * 0.9)

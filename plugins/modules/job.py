@@ -58,8 +58,10 @@ options:
         from its own environment, not from the control node's, so such a file is accepted with a warning that names
         the variable. C(min_clients) must be a whole number (C("2") or C(2.5) pass NVFLARE's job check, but its
         scheduler never starts such a job). C(.yml) files need the C(omegaconf)
-        package next to nvflare, on the control node and on the sites
-        (O(edgefl.nvflare.nvflare_venv#role:main:nvflare_venv_extras=[config])). One app for all sites (C(app)) or
+        package next to nvflare, on the sites that read them
+        (O(edgefl.nvflare.nvflare_venv#role:main:nvflare_venv_extras=[config])) and, for the meta and
+        C(config_fed_server), on the control node; a C(config_fed_client.yml) it cannot read here is not checked
+        (a warning says so). One app for all sites (C(app)) or
         one per site (C(app_server), C(app_site-1)..., as NVFLARE's job API C(FedJob.export_job) writes them), and
         every C(deploy_map) form NVFLARE reads (lists of names, C(@ALL), C(sites) or C(targets) mappings), are
         accepted.

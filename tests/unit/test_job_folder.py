@@ -123,6 +123,17 @@ def _assert_refused(tmp_path, breakage, words):
         assert w in exc.value.msg, exc.value.msg
 
 
+def test_a_downloaded_job_result_names_the_job_inside_it(tmp_path):
+    """A job's downloaded result (<dest>/<job id>: the server's meta.json, job/<name>/, workspace/) given as src."""
+    result = tmp_path / "0b3c-job-id"
+    shutil.copytree(EXAMPLE_JOB, str(result / "job" / "numpy_fedavg"))
+    (result / "workspace").mkdir()
+    shutil.copy(os.path.join(EXAMPLE_JOB, "meta.json"), str(result / "meta.json"))
+    with pytest.raises(InvalidJob, match="a job's downloaded result.*give %s as src" % (result / "job")):
+        fj.check_job_folder(str(result))
+    assert fj.resolve_job_folder(str(result / "job")) == str(result / "job" / "numpy_fedavg")
+
+
 def test_broken_meta_conf_is_reported_with_its_name(tmp_path):
     src = convert(str(tmp_path / "job"), ".conf")
     with open(os.path.join(src, "meta.conf"), "a") as f:
@@ -178,6 +189,30 @@ def test_a_yml_app_config_needs_omegaconf(tmp_path):
         assert "config_fed_server.yml" in exc.value.msg and "nvflare_venv_extras: [config]" in exc.value.msg
     else:  # pragma: no cover - omegaconf is not in the toolchain
         assert fj.check_job_folder(src)["name"] == "numpy_fedavg"
+
+
+def test_a_yml_client_config_without_omegaconf_here_is_a_warning(tmp_path):
+    """The server never reads config_fed_client: without omegaconf on the control node the job is submitted (the
+    clients need it), with a warning that says the file was not checked."""
+    try:
+        import omegaconf  # noqa: F401  pylint: disable=unused-import
+    except ImportError:
+        pass
+    else:  # pragma: no cover - omegaconf is not in the toolchain
+        pytest.skip("omegaconf is installed: the file is checked")
+    src = str(tmp_path / "job")
+    shutil.copytree(EXAMPLE_JOB, src)
+    path = os.path.join(src, "app", "config", "config_fed_client")
+    data = _json(path + ".json")
+    os.remove(path + ".json")
+    with open(path + ".yml", "w") as f:
+        f.write(_to_yaml(data))
+    said = []
+    with fj.staged_job(src, warn=said.append) as staged:
+        assert os.path.isfile(os.path.join(staged, "app", "config", "config_fed_client.yml"))
+    assert len(said) == 1 and "config_fed_client.yml is not checked here" in said[0], said
+    with pytest.raises(InvalidJob, match="config_fed_client.yml"):
+        fj.check_job_folder(src)  # no one to warn: refused as before
 
 
 def test_a_crash_of_nvflares_own_job_check_is_a_refusal(tmp_path):
