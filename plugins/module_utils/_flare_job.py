@@ -231,6 +231,7 @@ def _load_config(fmt, path, src, as_server=True, who="the server", warn=None):
     try:
         if includes:
             return _read_config(loader, path, as_server)
+        unresolved = None
         try:
             with _environment({}):
                 return _read_config(loader, path, as_server)

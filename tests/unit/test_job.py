@@ -104,6 +104,7 @@ def test_a_client_config_value_from_the_clients_environment_completes(fed, work,
     uploads the file as written). Such a job was refused before connecting, as this control node cannot resolve the
     variable; the check now accepts it with a warning."""
     assert "EDGEFL_TEST_SITE_VALUE" not in os.environ
+
     def client_conf_from_env(path):
         cfg = os.path.join(path, "app", "config", "config_fed_client.json")
         with open(cfg) as f:

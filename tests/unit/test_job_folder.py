@@ -524,8 +524,8 @@ def test_a_client_config_value_from_the_sites_environment_is_accepted_with_a_war
     shutil.copytree(EXAMPLE_JOB, src)
     client = _json(os.path.join(src, "app", "config", "config_fed_client.json"))
     client["data_root"] = "${EDGEFL_TEST_SITE_DATA_ROOT}"
-    _env_config(src, "app/config/config_fed_client", json.dumps(client).replace('"${EDGEFL_TEST_SITE_DATA_ROOT}"',
-                                                                               "${EDGEFL_TEST_SITE_DATA_ROOT}"))
+    text = json.dumps(client).replace('"${EDGEFL_TEST_SITE_DATA_ROOT}"', "${EDGEFL_TEST_SITE_DATA_ROOT}")
+    _env_config(src, "app/config/config_fed_client", text)
     said = []
     fj.check_job_folder(src, warn=said.append)
     assert len(said) == 1 and "config_fed_client.conf" in said[0] and "EDGEFL_TEST_SITE_DATA_ROOT" in said[0], said
