@@ -73,12 +73,17 @@ _value:
       type: list
       elements: str
     removed_now:
-      description:
-        - Names removed by this run (the provision result's C(removed) plus O(remove)) and names the server is about
-          to disable (a removal whose run was killed before the lock-out), for the devices to clean and to report.
+      description: Names removed by this run (the provision result's C(removed) plus O(remove)), for the devices to clean.
       type: list
       elements: str
-  sample: {"deny": ["site-3"], "disable": ["site-3"], "enable": [], "removed_now": ["site-3"]}
+    disabled_earlier_removed:
+      description:
+        - Names the server is about to disable that an earlier run removed (a removal whose run was killed before
+          the lock-out, or a re-installed server). Reported so that their devices can be checked; never cleaned.
+      type: list
+      elements: str
+      version_added: 1.5.0
+  sample: {"deny": ["site-3"], "disable": ["site-3"], "enable": [], "removed_now": ["site-3"], "disabled_earlier_removed": []}
 """
 
 from ansible.errors import AnsibleFilterError
@@ -108,10 +113,11 @@ def lockout_plan(provision, remove=None, client_names=None, disabled=None, allow
         "deny": sorted(deny),
         "disable": sorted(deny - disabled),
         "enable": sorted(disabled & (removed | _names(allow_readd, "allow_readd")) & current),
-        # also every name the server is about to disable: a run killed after provisioning recorded the removal
-        # and before the server refused the name has not cleaned its device either, and the next run's provision
-        # result no longer lists it as removed
-        "removed_now": sorted(_names(provision.get("removed"), "removed") | remove | (deny - disabled)),
+        "removed_now": sorted(_names(provision.get("removed"), "removed") | remove),
+        # names the server refuses from this run on that this run did not remove: a removal whose run was killed
+        # after provisioning recorded it (the next provision result no longer lists it), or a re-installed server.
+        # Reported, never cleaned: their devices were not named for removal in this run
+        "disabled_earlier_removed": sorted((deny - disabled) - _names(provision.get("removed"), "removed") - remove),
     }
 
 

@@ -37,10 +37,10 @@ CERTS = {"rootCA": {}, "server1": {}, "site-1": {}, "site-2": {}, "admin@nvidia.
         # a provision result without certificates: the inventory decides, removed names stay out
         ({"removed_all": ["site-3"]}, [], ["site-1", "site-3"], ["site-3"], (["site-3"], [], [], [])),
         # a removal whose run was killed after provisioning recorded it and before the lock-out: the next run's
-        # provision result no longer lists it as removed, but the server still has to refuse it, and its device
-        # is cleaned (or reported) now
+        # provision result no longer lists it as removed; the server still has to refuse it (its device is
+        # reported, not cleaned: disabled_earlier_removed)
         ({"removed": [], "removed_all": ["site-3"], "certificates": CERTS}, [], ["site-1", "site-2"], [],
-         (["site-3"], ["site-3"], [], ["site-3"])),
+         (["site-3"], ["site-3"], [], [])),
         # no provision in this run at all (remove list set by hand)
         ({}, ["site-4"], ["site-1", "site-4"], [], (["site-4"], ["site-4"], [], ["site-4"])),
         (None, [], ["site-1"], ["site-4"], ([], [], [], [])),
@@ -64,6 +64,19 @@ def test_lockout_plan(provision, remove, clients, disabled, expected):
 def test_lockout_plan_enables_readded_names(provision, allow_readd, expected_enable):
     res = plan(provision, [], ["site-1", "site-2"], ["site-2", "site-3"], allow_readd)
     assert res["enable"] == expected_enable
+
+
+@pytest.mark.parametrize("provision, remove, disabled, expected", [
+    # killed removal (or a re-installed server): disabled now, removed earlier
+    ({"removed": [], "removed_all": ["site-3"], "certificates": CERTS}, [], [], ["site-3"]),
+    # removed in this run: cleaned, not reported as earlier
+    ({"removed": ["site-3"], "removed_all": ["site-3"], "certificates": CERTS}, [], [], []),
+    ({"removed_all": ["site-3"], "certificates": CERTS}, ["site-3"], [], []),
+    # already disabled: nothing new
+    ({"removed": [], "removed_all": ["site-3"], "certificates": CERTS}, [], ["site-3"], []),
+])
+def test_lockout_plan_reports_names_an_earlier_run_removed(provision, remove, disabled, expected):
+    assert plan(provision, remove, ["site-1", "site-2"], disabled)["disabled_earlier_removed"] == expected
 
 
 def test_lockout_plan_rejects_a_string_list():
