@@ -156,7 +156,7 @@ def test_renew_certs_rolls_out_later_certificates(podman_host, tmp_path):
 
 
 # After the new kits are on the hosts, before any service restarted (configure.yml, then the handlers)
-KILL_BEFORE_RESTART = re.compile(r"^TASK \[edgefl\.nvflare\.nvflare_service : Write the unit environment file")
+KILL_BEFORE_RESTART = re.compile(r"^TASK \[edgefl\.nvflare\.nvflare_service : Write the unit environment, the job storage")
 MARKER = "/var/lib/nvflare/%s/.edgefl-restart-pending"
 
 
