@@ -98,22 +98,23 @@ def test_job_failure_reports_status_and_log_tail(fed, work, capsys):
     assert res["log_tail"].strip(), "the failure must carry the tail of the job log"
 
 
+def _conf_from_env(path, base, var):
+    """The app's config BASE rewritten from .json to .conf, with one more key that reads ${VAR}."""
+    cfg = os.path.join(path, "app", "config", base + ".json")
+    with open(cfg) as f:
+        text = f.read().strip()
+    os.remove(cfg)
+    with open(os.path.join(path, "app", "config", base + ".conf"), "w") as f:
+        f.write('{"edgefl_from_env": ${%s}, ' % var + text[1:] + "\n")
+
+
 def test_a_client_config_value_from_the_clients_environment_completes(fed, work, capsys):
     """${EDGEFL_TEST_SITE_VALUE} in config_fed_client.conf, set in the clients' environment only (as
     nvflare_service_environment sets it): each client resolves it when it reads its app's config (the FLARE API
     uploads the file as written). Such a job was refused before connecting, as this control node cannot resolve the
     variable; the check now accepts it with a warning."""
     assert "EDGEFL_TEST_SITE_VALUE" not in os.environ
-
-    def client_conf_from_env(path):
-        cfg = os.path.join(path, "app", "config", "config_fed_client.json")
-        with open(cfg) as f:
-            text = f.read().strip()
-        os.remove(cfg)
-        with open(os.path.join(path, "app", "config", "config_fed_client.conf"), "w") as f:
-            f.write('{"edgefl_site_value": ${EDGEFL_TEST_SITE_VALUE}, ' + text[1:] + "\n")
-
-    src = job_copy(work, "env_job", client_conf_from_env)
+    src = job_copy(work, "env_job", lambda path: _conf_from_env(path, "config_fed_client", "EDGEFL_TEST_SITE_VALUE"))
     failed, res = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "timeout": 180, "poll_interval": 1}, capsys)
     assert not failed and res["status"] == "FINISHED:COMPLETED", res
 
@@ -315,21 +316,12 @@ def test_explicit_token_reused_for_edited_content_is_refused(fed, work, capsys):
     assert "already used for different job content" in edited["msg"] and first["job_id"] in edited["msg"], edited
 
 
-def test_a_server_config_value_only_the_control_node_sets_fails_on_the_server_and_leaves_nothing(
-        fed, work, capsys, monkeypatch):
+def test_a_server_config_value_only_the_control_node_sets_fails_on_the_server(fed, work, capsys, monkeypatch):
     """${VAR} in config_fed_server.conf is resolved by the server from its own environment: set on the control node
     only, the module warns and the server fails the submission (NVFLARE's bare exception, error=server_error)."""
     monkeypatch.setenv("EDGEFL_TEST_CONTROL_ONLY", "2")
-
-    def server_conf_from_env(path):
-        cfg = os.path.join(path, "app", "config", "config_fed_server.json")
-        with open(cfg) as f:
-            text = f.read().strip()
-        os.remove(cfg)
-        with open(os.path.join(path, "app", "config", "config_fed_server.conf"), "w") as f:
-            f.write('{"edgefl_control_only": ${EDGEFL_TEST_CONTROL_ONLY}, ' + text[1:] + "\n")
-
-    src = job_copy(work, "control_env_job", server_conf_from_env)
+    src = job_copy(work, "control_env_job",
+                   lambda path: _conf_from_env(path, "config_fed_server", "EDGEFL_TEST_CONTROL_ONLY"))
     failed, res = run_module(job_module, {"admin_kit": fed.admin_kit, "src": src, "wait": False}, capsys)
     assert failed and res["error"] == "server_error" and "ConfigSubstitutionException" in res["msg"], res
 

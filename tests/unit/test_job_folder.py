@@ -172,15 +172,21 @@ def test_what_the_server_would_fail_on_is_a_clear_error(tmp_path, breakage, word
     _assert_refused(tmp_path, breakage, words)
 
 
-def test_a_yml_app_config_needs_omegaconf(tmp_path):
-    """NVFLARE reads .yml with omegaconf, which nvflare does not install by itself (its 'config' extra does)."""
+def _with_yml_config(tmp_path, base):
+    """A copy of the example job whose app config BASE is written as .yml instead of .json."""
     src = str(tmp_path / "job")
     shutil.copytree(EXAMPLE_JOB, src)
-    path = os.path.join(src, "app", "config", "config_fed_server")
+    path = os.path.join(src, "app", "config", base)
     data = _json(path + ".json")
     os.remove(path + ".json")
     with open(path + ".yml", "w") as f:
         f.write(_to_yaml(data))
+    return src
+
+
+def test_a_yml_app_config_needs_omegaconf(tmp_path):
+    """NVFLARE reads .yml with omegaconf, which nvflare does not install by itself (its 'config' extra does)."""
+    src = _with_yml_config(tmp_path, "config_fed_server")
     try:
         import omegaconf  # noqa: F401  pylint: disable=unused-import
     except ImportError:
@@ -200,13 +206,7 @@ def test_a_yml_client_config_without_omegaconf_here_is_a_warning(tmp_path):
         pass
     else:  # pragma: no cover - omegaconf is not in the toolchain
         pytest.skip("omegaconf is installed: the file is checked")
-    src = str(tmp_path / "job")
-    shutil.copytree(EXAMPLE_JOB, src)
-    path = os.path.join(src, "app", "config", "config_fed_client")
-    data = _json(path + ".json")
-    os.remove(path + ".json")
-    with open(path + ".yml", "w") as f:
-        f.write(_to_yaml(data))
+    src = _with_yml_config(tmp_path, "config_fed_client")
     said = []
     with fj.staged_job(src, warn=said.append) as staged:
         assert os.path.isfile(os.path.join(staged, "app", "config", "config_fed_client.yml"))
