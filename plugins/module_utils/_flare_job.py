@@ -195,12 +195,11 @@ def _environment(env):
         os.environ.update(saved)
 
 
-def _read_config(loader, path, as_server):
+def _read_config(loader, path, raw, as_server):
+    """Parse one config: from its bytes ``raw`` (decoded strictly) as the server does, else from the file."""
     if not as_server:
         return loader.load_config(file_path=path).to_dict()
-    with open(path, "rb") as f:
-        text = f.read().decode("utf-8")
-    return loader.load_config_from_str(text).to_dict()
+    return loader.load_config_from_str(raw.decode("utf-8")).to_dict()
 
 
 def _load_config(fmt, path, src, as_server=True, who="the server", warn=None):
@@ -220,27 +219,27 @@ def _load_config(fmt, path, src, as_server=True, who="the server", warn=None):
         )
     try:
         with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
+            raw = f.read()
     except OSError as e:
         raise InvalidJob("job folder %s: cannot read %s: %s" % (src, name, e))
-    includes = _INCLUDE_RE.search(text) is not None
+    includes = _INCLUDE_RE.search(raw.decode("utf-8", "replace")) is not None
     if includes and as_server:
         # the staged copy gets this file with its includes merged in (merge_includes), as nvflare job submit
         # uploads it; that copy is what the server reads
         as_server = False
     try:
         if includes:
-            return _read_config(loader, path, as_server)
+            return _read_config(loader, path, raw, as_server)
         unresolved = None
         try:
             with _environment({}):
-                return _read_config(loader, path, as_server)
+                return _read_config(loader, path, raw, as_server)
         except Exception as e:  # pylint: disable=broad-exception-caught
             if type(e).__name__ not in _SUBSTITUTION_ERRORS:
                 raise
             unresolved = e
         try:
-            data = _read_config(loader, path, as_server)
+            data = _read_config(loader, path, raw, as_server)
             here = "this control node sets it, make sure %s does too" % who
         except Exception as e:  # pylint: disable=broad-exception-caught
             if type(e).__name__ not in _SUBSTITUTION_ERRORS:
