@@ -54,6 +54,9 @@ RENAMED = {
 }
 REMOVED_IN = "2.0.0"
 
+# directories of the system a workspace may not be (provisioning and the run lock write into the workspace itself)
+_SYSTEM_DIRS = frozenset(("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin", "/sys",
+                          "/usr", "/var"))
 _SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
 
 
@@ -377,6 +380,9 @@ class Inventory:
         if os.path.expanduser(value).rstrip("/") == "":
             return ("nvflare_workspace is '/', the root directory: give a directory of its own for the root CA and the "
                     "startup kits, %s" % example)
+        if self.workspace(host) in _SYSTEM_DIRS:
+            return ("nvflare_workspace is %s, a system directory: give a directory of its own for the root CA and the "
+                    "startup kits, %s" % (self.workspace(host), example))
         if not os.path.isabs(self.workspace(host)):
             return ("nvflare_workspace %r is a relative path: Ansible would read it from a different directory in "
                     "each playbook; give an absolute control-node directory (or one under ~), %s" % (str(value), example))

@@ -17,7 +17,9 @@ import textwrap
 import time
 
 import pytest
+from ansible.errors import AnsibleFilterError
 
+from ansible_collections.edgefl.nvflare.plugins.filter.workspace_removal import workspace_removal
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _run_lock as rl
 
 # the collections/ folder of this checkout (collections/ansible_collections/edgefl/nvflare links to it)
@@ -508,6 +510,9 @@ def test_uninstall_removes_the_workspace_but_the_lock_its_run_holds(tmp_path):
     ws = tmp_path / "ws"
     (ws / "p" / "state").mkdir(parents=True)
     (ws / "p" / "state" / "rootCA.key").write_text("not a key")
+    (ws / ".p.upgrade-previous" / "state").mkdir(parents=True)
+    (ws / "admin").mkdir()
+    (ws / "results" / "job-1").mkdir(parents=True)
     (ws / ".hidden").write_text("x")
     (tmp_path / "inv.yml").write_text(INVENTORY % (sys.executable, ws) + "  hosts: {localhost: }\n")
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
@@ -524,12 +529,39 @@ def test_uninstall_removes_the_workspace_but_the_lock_its_run_holds(tmp_path):
     assert (ws / "p" / "state" / "rootCA.key").exists() and (ws / ".hidden").exists()
     done = uninstall()
     assert done.returncode == 0 and "changed=1" in done.stdout, done.stdout
-    # only the run lock is left; it was held through the removal and is let go, empty, once the run has ended
-    assert sorted(os.listdir(ws)) == [".edgefl-run-p.lock"]
+    # what provisioning made is gone; job results and what it did not make stay, named; the run lock was held
+    # through the removal and is let go, empty, once the run has ended
+    assert sorted(os.listdir(ws)) == [".edgefl-run-p.lock", ".hidden", "results"]
+    flat = " ".join(done.stdout.split())
+    assert ("Kept in %s (not removed by uninstall.yml, delete by hand if not needed): .hidden (not made by "
+            "provisioning); results (job results (submit_job.yml))" % ws) in flat, flat
     assert _free_within(str(ws / ".edgefl-run-p.lock"), 3)
     assert (ws / ".edgefl-run-p.lock").stat().st_size == 0
     again = uninstall()
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout
+
+
+def test_uninstall_keeps_what_provisioning_did_not_make(tmp_path):
+    """A workspace pointed at a directory that holds other things (here a home directory): only the project goes."""
+    ws = tmp_path / "home"
+    for d in ("Documents", ".ssh", "p/state", "p/kits/site-1/startup", "other/state", "other/kits", "p2"):
+        (ws / d).mkdir(parents=True)
+    (ws / ".ssh" / "id_ed25519").write_text("user key")
+    (ws / "p2" / "notes.txt").write_text("x")
+    assert workspace_removal(str(ws), "p") == {
+        "remove": [str(ws / "p")],
+        "keep": [".ssh (not made by provisioning)", "Documents (not made by provisioning)",
+                 "other (another federation's provisioning project)", "p2 (not made by provisioning)"]}
+    # a directory of the project's name that provisioning did not make stays
+    (ws / "p" / "state").rmdir()
+    (ws / "p" / "kits" / "site-1" / "startup").rmdir()
+    (ws / "p" / "kits" / "site-1").rmdir()
+    (ws / "p" / "kits").rmdir()
+    assert workspace_removal(str(ws), "p")["remove"] == []
+    assert workspace_removal(str(tmp_path / "none"), "p") == {"remove": [], "keep": []}
+    for bad in ("", "/", "rel/ws"):
+        with pytest.raises(AnsibleFilterError, match="absolute directory"):
+            workspace_removal(bad, "p")
 
 
 def test_a_restore_waits_for_a_run_that_changes_the_federation(tmp_path):

@@ -201,6 +201,7 @@ def test_federation_without_workspace_has_no_run_lock():
     assert out["run_lock"] == ""
     assert len(out["problems"]) == 1 and out["problems"][0].startswith("nvflare_workspace 'rel/ws' is a relative path")
     for value, said in (("/", "nvflare_workspace is '/', the root directory"),
+                        ("/etc/", "nvflare_workspace is /etc, a system directory: give a directory of its own"),
                         ({"x": 1}, "nvflare_workspace must be a path (a string), got a mapping")):
         g, hv = inv(server1={"nvflare_workspace": value})
         found = [p for p in federation(g, hv, host="localhost")["problems"] if "nvflare_workspace" in p]
