@@ -716,6 +716,18 @@ class Plan:
                                "it" if one else "them", ",".join(refused), "it gets" if one else "they get"))
         options = self.options
         recorded = self.recorded
+        unknown = [n for n in options.remove if n not in recorded and n not in self.removed_before]
+        if unknown:
+            # a typo, or a name never provisioned here: refused before anything is written (not even a root CA)
+            known = sorted(n for n, r in recorded.items() if r.get("type") in ("client", "relay"))
+            listed = sorted(n for n in unknown if n in self.inventory)
+            raise SpecError("remove", "%s %s not a participant of this workspace (%s), so there is nothing to remove; "
+                            "nothing was changed. Give the site name (or inventory host name) of a client or relay%s%s"
+                            % (", ".join(unknown), "is" if len(unknown) == 1 else "are", self.layout.project_dir,
+                               ": %s" % ", ".join(known) if known else " (this workspace has none yet)",
+                               ". %s %s in the inventory but never provisioned: take %s out of the inventory instead"
+                               % (", ".join(listed), "is" if len(listed) == 1 else "are",
+                                  "it" if len(listed) == 1 else "them") if listed else ""))
         by_absence = [n for n in self.removed if n not in options.remove]
         recorded_clients = [n for n, r in recorded.items() if r.get("type") == "client"]
         all_clients = bool(recorded_clients) and all(n in self.removed for n in recorded_clients)

@@ -214,11 +214,6 @@ class ProvisionRunner(EdgeflModule):
         if stale and not (plan.options.renew or plan.options.rotate_ca):
             self.module.warn("kits of %s did not match the state (a run was interrupted); they %s rebuilt"
                              % (", ".join(stale), verb))
-        unknown = [n for n in plan.options.remove
-                   if n not in plan.recorded and n not in plan.removed_before and n not in plan.inventory]
-        if unknown:
-            self.module.warn("remove: %s %s not a participant of this workspace; nothing to remove"
-                             % (", ".join(unknown), "is" if len(unknown) == 1 else "are"))
         removed_all = sorted(set(plan.removed_before) - set(plan.wanted) | set(plan.removed))
         self.set_changed(plan.changed)
         self.add_result(

@@ -292,7 +292,8 @@ options:
     description:
       - Participants to remove now, even if still in the wanted list. Also confirms removals past the safety
         limit (every client, or more than 3 participants, absent from the wanted list).
-      - A name already removed is no change. The server cannot be removed.
+      - A name already removed is no change. The server cannot be removed. A name that is no participant of the
+        workspace (a typo, or one never provisioned here) fails the run before anything is written.
     type: list
     elements: str
     default: []

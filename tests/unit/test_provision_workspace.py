@@ -346,10 +346,25 @@ def test_remove_option_removes_a_client_still_in_the_inventory(provisioned, run_
     assert run_module(main, spec(ws)).get("failed") is True
 
 
-def test_removing_an_unknown_name_warns(provisioned, run_module):
-    result = run_module(main, spec(provisioned[0], remove=["site-9"]))
-    assert result["changed"] is False
-    assert any("site-9 is not a participant" in w for w in warnings_of(result))
+def test_removing_an_unknown_name_is_refused(provisioned, run_module, tmp_path):
+    """A typo in nvflare_remove_clients removed nothing and the run went on to the hosts; on a fresh workspace it
+    provisioned a whole federation. Refused before anything is written."""
+    ws = provisioned[0]
+    before = sorted(os.listdir(project_dir(ws)))
+    result = run_module(main, spec(ws, remove=["site-9"]))
+    assert result.get("failed") is True and result["field"] == "remove", result
+    assert ("site-9 is not a participant of this workspace (%s), so there is nothing to remove; nothing was changed. "
+            "Give the site name (or inventory host name) of a client or relay: site-1, site-2" % project_dir(ws)
+            ) in result["msg"], result["msg"]
+    assert sorted(os.listdir(project_dir(ws))) == before
+    fresh = tmp_path / "fresh"
+    result = run_module(main, spec(fresh, remove=["site-2"]))
+    assert result.get("failed") is True and result["field"] == "remove", result
+    assert "(this workspace has none yet). site-2 is in the inventory but never provisioned: take it out of the " \
+        "inventory instead" in result["msg"], result["msg"]
+    assert not os.path.exists(os.path.join(project_dir(fresh), "state", "cert.json"))
+    made = os.listdir(project_dir(fresh)) if os.path.isdir(project_dir(fresh)) else []
+    assert not [p for p in made if p.startswith("prod_")], made
 
 
 def test_the_server_cannot_be_removed(provisioned, run_module):

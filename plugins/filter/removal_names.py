@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: removal_names
+short_description: The site names C(nvflare_remove_clients) names
+version_added: 1.5.0
+positional: _input, federation
+author:
+  - edgefl maintainers (@edgefl)
+description:
+  - C(nvflare_remove_clients) names the clients (or relays) to remove by site name or by inventory host name, as a
+    comma-separated string or a list. Returns their site names, each once, in the order given; an inventory host name
+    of the federation becomes that host's C(nvflare_site_name), any other name stays as given (a device already out of
+    the inventory is named by its site name).
+  - Provisioning (which refuses a name that is no participant of the workspace) and the lock-out read the same list.
+options:
+  _input:
+    description: The value of C(nvflare_remove_clients).
+    type: raw
+    required: true
+  federation:
+    description: The output of the C(edgefl.nvflare.federation) filter.
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Provision without the removed clients
+  edgefl.nvflare.provision:
+    remove: "{{ nvflare_remove_clients | default([]) | edgefl.nvflare.removal_names(groups | edgefl.nvflare.federation(hostvars)) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Site names.
+  type: list
+  elements: str
+"""
+
+from ansible.errors import AnsibleFilterError
+
+
+def removal_names(value, federation):
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        names = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        names = list(value)
+    else:
+        raise AnsibleFilterError("nvflare_remove_clients must be site or inventory host names, comma-separated or a "
+                                 "list, e.g. -e nvflare_remove_clients=site-3,site-4; got %r" % (value,))
+    federation = federation if isinstance(federation, dict) else {}
+    members = [federation.get("server") or {}] + list(federation.get("relays") or []) + \
+        list(federation.get("clients") or [])
+    by_host = dict((m.get("host"), m.get("site_name")) for m in members if m.get("host") and m.get("site_name"))
+    out = []
+    for name in names:
+        if not isinstance(name, str):
+            raise AnsibleFilterError("nvflare_remove_clients: %r is not a name; give site or inventory host names, "
+                                     "e.g. -e nvflare_remove_clients=site-3,site-4" % (name,))
+        name = name.strip()
+        site = by_host.get(name, name)
+        if name and site not in out:
+            out.append(site)
+    return out
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"removal_names": removal_names}
