@@ -153,6 +153,12 @@ def _percent_ok(value):
 _SSH_CONNECTIONS = ("ssh", "paramiko", "smart", "paramiko_ssh", "libssh")
 
 
+def _some(names, shown=5):
+    """'a, b, c, d, e and 3 more': a long list of hosts cut for a message."""
+    names = list(names)
+    return ", ".join(names[:shown]) + (" and %d more" % (len(names) - shown) if len(names) > shown else "")
+
+
 def over_ssh(connection):
     """Whether ansible_connection CONNECTION (a short name or a FQCN such as ansible.builtin.ssh; None: Ansible's
     default, ssh) reaches its host over SSH."""
@@ -519,9 +525,8 @@ class Inventory:
                 found.append("NVFLARE refuses the admin name %r in nvflare_admins: %s" % (adm["name"], NAME_HINTS["admin"]))
             if not NAME_RES["org"].match(adm["org"]):
                 bad_orgs.setdefault(adm["org"], []).append("admin %s" % adm["name"])
-        found.extend("NVFLARE refuses the org %r (%s%s): %s (nvflare_org, or the admin's org in nvflare_admins)" % (
-            org, ", ".join(holders[:5]), (" and %d more" % (len(holders) - 5)) if len(holders) > 5 else "",
-            NAME_HINTS["org"]) for org, holders in bad_orgs.items())
+        found.extend("NVFLARE refuses the org %r (%s): %s (nvflare_org, or the admin's org in nvflare_admins)" % (
+            org, _some(holders), NAME_HINTS["org"]) for org, holders in bad_orgs.items())
         return found
 
     def port_errors(self, host=None):
@@ -534,7 +539,42 @@ class Inventory:
             return []
         error = shared_port_error(ports["fed_learn"], ports["admin"], ports["fed_learn_set"], ports["admin_set"],
                                   "nvflare_server_admin_port", "nvflare_fed_learn_port")
-        return [error] if error else []
+        found = [error] if error else []
+        server = self.server_host(required=False)
+        if server is None:
+            return found
+        members = [m for m in self._members() if m != server]
+        for key, name in (("fed_learn", "nvflare_fed_learn_port"), ("admin", "nvflare_server_admin_port")):
+            # one setting of the federation, read from the server host: a value another host sets is never read
+            other = {}
+            for member in members:
+                try:
+                    value = self._port(member, name, ports[key])[0]
+                except ModelError as exc:
+                    found.append("host %r: %s" % (member, exc))
+                    continue
+                except _UNDEFINED:
+                    continue
+                if value != ports[key]:
+                    other.setdefault(value, []).append(member)
+            found.extend(
+                "%s is %d on %s but %d on the server %r: the server's ports are one setting of the federation, read "
+                "from the server host (every kit gets the server's); set it once for every host (group_vars/all)"
+                % (name, value, _some(hosts), ports[key], server) for value, hosts in sorted(other.items()))
+        for member, role in [(server, "server")] + [(h, "relay") for h in self.relay_hosts()]:
+            if not over_ssh(self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True)):
+                continue
+            try:
+                ssh = int(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
+                listens = ([("nvflare_fed_learn_port", ports["fed_learn"]), ("nvflare_server_admin_port",
+                                                                              ports["admin"])]
+                           if role == "server" else [("nvflare_relay_port", self.relay_port(member))])
+            except (TypeError, ValueError, ModelError):
+                continue  # reported where the value is read
+            found.extend("%s %d is the port Ansible reaches the %s %r at over SSH (ansible_port, default 22): the "
+                         "NVFLARE service could not listen there; give %s another port" % (var, port, role, member, var)
+                         for var, port in listens if port == ssh)
+        return found
 
     def rollout_errors(self, host=None):
         """What is wrong with the values that steer a rollout and its wait: nvflare_min_clients (the wait's quorum),
@@ -646,7 +686,8 @@ class Inventory:
             port = int(value)
         except (TypeError, ValueError):
             port = 0
-        if isinstance(value, bool) or not 1 <= port <= 65535:
+        # int() would make 8002.5 port 8002 without a word
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()) or not 1 <= port <= 65535:
             raise ModelError("%s must be a TCP port number between 1 and 65535, got %r" % (name, value))
         return port, True
 

@@ -12,7 +12,7 @@ import os
 
 import jinja2
 import pytest
-from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
+from ansible.errors import AnsibleError, AnsibleFilterError, AnsibleUndefinedVariable
 
 from ansible_collections.edgefl.nvflare.plugins.filter.federation import FilterModule as FederationFilters
 from ansible_collections.edgefl.nvflare.plugins.filter.site import FilterModule as SiteFilters
@@ -609,6 +609,48 @@ def test_a_defaulted_port_equal_to_the_other_is_a_problem(ports, said):
         "nvflare_server_admin_port and nvflare_fed_learn_port would both be %d; NVFLARE 2.8 and later can share one "
         "port, but only when you set both nvflare_fed_learn_port and nvflare_server_admin_port explicitly - set "
         "nvflare_server_admin_port (default 8003) to another port or set both explicitly" % said])
+
+
+def test_a_port_another_host_sets_differently_is_a_problem():
+    """The server's ports are read from the server host: a group_vars/nvflare_clients value was never read."""
+    g, hv = inv(server1={"nvflare_fed_learn_port": 9002}, site_1={"nvflare_fed_learn_port": 9102},
+                site_2={"nvflare_fed_learn_port": 9102, "nvflare_server_admin_port": "8003"})
+    found = [p for p in federation(g, hv, host="localhost")["problems"] if "port" in p]
+    assert found == ["nvflare_fed_learn_port is 9102 on site-1, site-2 but 9002 on the server 'server1': the server's "
+                     "ports are one setting of the federation, read from the server host (every kit gets the "
+                     "server's); set it once for every host (group_vars/all)"]
+    g, hv = inv(server1={"nvflare_fed_learn_port": 9002}, site_1={"nvflare_fed_learn_port": 9002})
+    assert federation(g, hv, host="localhost")["problems"] == []
+    g, hv = inv(site_1={"nvflare_server_admin_port": "x"})
+    assert federation(g, hv, host="localhost")["problems"] == [
+        "host 'site-1': nvflare_server_admin_port must be a TCP port number between 1 and 65535, got 'x'"]
+
+
+@pytest.mark.parametrize("updates, said", [
+    ({"server1": {"nvflare_fed_learn_port": 22}},
+     "nvflare_fed_learn_port 22 is the port Ansible reaches the server 'server1' at over SSH"),
+    ({"server1": {"nvflare_server_admin_port": 2222, "ansible_port": "2222"}},
+     "nvflare_server_admin_port 2222 is the port Ansible reaches the server 'server1' at over SSH"),
+    ({"server1": {"nvflare_fed_learn_port": 22, "ansible_connection": "local"}}, None),
+    ({"relay-1": {"nvflare_relay_port": 22}},
+     "nvflare_relay_port 22 is the port Ansible reaches the relay 'relay-1' at over SSH"),
+])
+def test_a_port_the_service_shares_with_ssh_is_a_problem(updates, said):
+    groups = dict(GROUPS, all=GROUPS["all"] + ["relay-1"], nvflare_relays=["relay-1"])
+    relay = dict(FED, ansible_host="192.0.2.20", **updates.pop("relay-1", {}))
+    g, hv = inv(groups=groups, relay_1=relay, **updates)
+    found = [p for p in federation(g, hv, host="localhost")["problems"] if "over SSH" in p]
+    assert found == ([] if said is None else ["%s (ansible_port, default 22): the NVFLARE service could not listen "
+                                              "there; give %s another port" % (said, said.split()[0])])
+
+
+def test_a_port_with_a_fraction_is_not_a_port():
+    for host, name in (("server1", "nvflare_fed_learn_port"), ("server1", "nvflare_server_admin_port")):
+        g, hv = inv(**{host: {name: 8002.5}})
+        with pytest.raises(AnsibleError, match=r"%s must be a TCP port number between 1 and 65535, got 8002\.5" % name):
+            federation(g, hv, host="localhost")
+    g, hv = inv(server1={"nvflare_fed_learn_port": 9002.0})
+    assert site("site-1", g, hv)["ports"]["fed_learn"] == 9002
 
 
 RELAYED = {"all": ["server1", "relay-1", "site-1", "site-2"], "nvflare_server": ["server1"],
