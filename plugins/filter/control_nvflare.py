@@ -77,6 +77,11 @@ def control_nvflare(groups, hostvars, python, server_group="nvflare_server", cli
             who = "nvflare_version is %s" % version
         else:
             who = _hosts_asking(version, askers)
+        if _same_release(version, have):
+            # 2.9 and 2.9.0 are one release to pip, but the roles and the upgrade check compare the text
+            found.append("%s, the control node's Python %s has nvflare %s: give the release in full, %s (quoted: YAML "
+                         "reads an unquoted 2.9 as a number)" % (who, python, have, have))
+            continue
         found.append("%s, but the control node's Python %s has %s: %s"
                      % (who, python, "nvflare " + have if have else "no nvflare", control_fix(version, python)))
     if len(wants) > 1:
@@ -86,6 +91,18 @@ def control_nvflare(groups, hostvars, python, server_group="nvflare_server", cli
                      "nvflare_venv_check_control_node=false on a host that must run another release"
                      % " and ".join(wants))
     return found
+
+
+def _same_release(version, have):
+    """Whether VERSION names HAVE's release in short (2.9 for 2.9.0), as pip reads it."""
+    try:
+        from packaging.version import InvalidVersion, Version
+    except ImportError:  # pragma: no cover - ansible-core requires packaging
+        return False
+    try:
+        return bool(have) and Version(version) == Version(have)
+    except InvalidVersion:
+        return False
 
 
 def _hosts_asking(version, askers):

@@ -90,6 +90,17 @@ def _undefined_text(value):
         return "the value is undefined"
 
 
+def _vault_hint(text):
+    """How to fix a value encrypted with ansible-vault that was read without the vault password."""
+    if "vault" not in text.lower():
+        return ""
+    return (" (the value is encrypted with ansible-vault and this run has no vault password: run ansible-playbook "
+            "with --ask-vault-pass or --vault-password-file FILE)")
+
+
+_UNDEFINED_NAME_RE = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined")
+
+
 # A release nvflare_version may name, and the oldest line the roles deploy: the one rule of the model's first-play
 # check, the roles' checks and upgrade.yml (release_error, the edgefl.nvflare.release_error filter)
 _VERSION_RE = re.compile(r"^([0-9]+)\.([0-9]+)(\.[0-9]+)?([a-z]+[0-9]*)?$")
@@ -233,7 +244,8 @@ class Inventory:
             # ansible-core 2.19 hands back a marker instead of raising for a template it cannot resolve
             if tolerate_undefined:
                 return default
-            raise ModelError("hostvars[%s].%s cannot be resolved here: %s" % (host, name, _undefined_text(value)))
+            raise ModelError("hostvars[%s].%s cannot be resolved here: %s%s"
+                             % (host, name, _undefined_text(value), _vault_hint(_undefined_text(value))))
         return default if value is None else value
 
     def var(self, host, name, default=None, tolerate_undefined=False):
@@ -251,6 +263,10 @@ class Inventory:
         return list(self.groups.get(name) or [])
 
     def _server_count_error(self, servers):
+        if not servers and "all" in self.groups and not self._group("all"):
+            return ("the inventory has no hosts at all: check the -i path, and Ansible's warnings above (an inventory "
+                    "file Ansible cannot parse is skipped with a warning); it needs one host in '%s' and the clients "
+                    "in '%s'" % (self.server_group, self.client_group))
         return ("inventory group '%s' must hold exactly one host (the NVFLARE server), it holds %s%s; put one host in it"
                 % (self.server_group, len(servers) or "none", (": " + ", ".join(servers)) if servers else ""))
 
@@ -412,7 +428,13 @@ class Inventory:
         servers = self._group(self.server_group)
         if not servers:
             found.append(self._server_count_error(servers))
-        found.extend(self.misspelled_groups())
+        misspelled = self.misspelled_groups()
+        found.extend(misspelled)
+        if servers and not self._group(self.client_group) and not any(
+                "of %r" % self.client_group in m for m in misspelled):
+            found.append("inventory group '%s' holds no host: a federation needs at least one client to run a job; put "
+                         "the clients in it (an inventory line Ansible cannot parse is skipped: check its warnings "
+                         "above)" % self.client_group)
         found.extend(error for error in (self.workspace_error(host), self.admin_dest_error(host),
                                          self.control_python_error(host), self.version_error(host)) if error)
         found.extend(self.rollout_errors(host))
@@ -420,6 +442,28 @@ class Inventory:
         found.extend(self.name_errors(host))
         found.extend(self.number_errors(host))
         found.extend(self.machine_errors())
+        found.extend(self.address_errors())
+        return found
+
+    def address_errors(self):
+        """An address (nvflare_address, else ansible_host) templated from a variable that is not defined anywhere. The
+        model reads an address it cannot resolve as not known yet, for an inventory that takes it from facts
+        (ansible_default_ipv4 and the like, gathered later), so the next source in the chain applied: the server's
+        certificate and every /etc/hosts entry got ansible_host instead, without a word. A variable that is not a fact
+        (its name does not start with ansible_) can never resolve later."""
+        found = []
+        for member in self._members():
+            for name in _ADDRESS_CHAIN:
+                try:
+                    value = self.var(member, name)
+                except _UNDEFINED + (ModelError,) as exc:
+                    missing = _UNDEFINED_NAME_RE.search(str(exc))
+                    if missing and not missing.group(1).startswith("ansible_"):
+                        found.append("hostvars[%s].%s cannot be resolved: %r is undefined; define it (group_vars, "
+                                     "host_vars) or give the address itself" % (member, name, missing.group(1)))
+                    break
+                if value not in (None, ""):
+                    break
         return found
 
     def _members(self):
@@ -735,8 +779,9 @@ class Inventory:
     def site_name(self, host):
         name = str(self.var(host, "nvflare_site_name", host))
         if not _SITE_NAME_RE.match(name):
-            raise ModelError("hostvars[%s].nvflare_site_name=%r is not a valid NVFLARE site name: use letters, digits, "
-                             "'.', '_', '-' and start with a letter or digit" % (host, name))
+            raise ModelError("hostvars[%s].nvflare_site_name=%r is not a valid NVFLARE site name: a client or relay "
+                             "name takes letters, digits, '-' and '_' only, a server name is a DNS-style host name "
+                             "(letters, digits, '-', '.'); start with a letter or digit" % (host, name))
         return name
 
     def org(self, host):

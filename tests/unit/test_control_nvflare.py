@@ -68,6 +68,16 @@ def test_another_release_is_refused_with_the_fix(tmp_path):
     assert "scripts/nvflare-venv.sh 2.8.0" in found[0] and "-e nvflare_control_python=" in found[0]
 
 
+@pytest.mark.parametrize("version", [2.9, "2.9"])
+def test_a_release_in_short_asks_for_it_in_full(tmp_path, version):
+    """An unquoted 2.9 (a YAML number) is 2.9.0 to pip: the message said to build a venv with the nvflare the control
+    node already has."""
+    python = _venv(tmp_path / "v", "2.9.0")
+    assert control_nvflare(*_inv(version), python=python) == [
+        "nvflare_version is 2.9, the control node's Python %s has nvflare 2.9.0: give the release in full, 2.9.0 "
+        "(quoted: YAML reads an unquoted 2.9 as a number)" % python]
+
+
 def test_no_nvflare_is_said(tmp_path):
     python = _venv(tmp_path / "v")
     found = control_nvflare(*_inv(), python=python)

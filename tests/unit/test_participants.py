@@ -90,6 +90,8 @@ def test_custom_group_names():
 @pytest.mark.parametrize("groups, hostvars, text", [
     ({"nvflare_clients": ["jetson-1"]}, {}, "'nvflare_server' must hold exactly one host"),
     ({"nvflare_server": [], "nvflare_clients": []}, {}, "it holds none"),
+    # an inventory Ansible could not parse (skipped with a warning) or a wrong -i path: no hosts at all
+    ({"all": [], "ungrouped": []}, {}, "the inventory has no hosts at all: check the -i path"),
     ({"nvflare_server": ["fl-server", "jetson-1"]}, {}, "it holds 2: fl-server, jetson-1"),
     ({"nvflare_server": ["fl-server"], "nvflare_clients": ["fl-server"]}, {}, "in both"),
     (None, {"fl-server": {"nvflare_admins": {"name": "a@b.com"}}}, "nvflare_admins must be a list"),

@@ -38,6 +38,9 @@ HOSTVARS = {
 class Undefined:
     """A hostvars value whose template cannot be resolved here (Ansible raises on access)."""
 
+    def __init__(self, name="ansible_facts"):
+        self.name = name
+
 
 class FakeHostVars(dict):
     """hostvars whose Undefined values raise like Ansible's HostVars does."""
@@ -50,7 +53,7 @@ class FakeHostVarsVars(dict):
     def __getitem__(self, key):
         value = dict.__getitem__(self, key)
         if isinstance(value, Undefined):
-            raise AnsibleUndefinedVariable("'ansible_facts' is undefined")
+            raise AnsibleUndefinedVariable("'%s' is undefined" % value.name)
         return value
 
 
@@ -354,6 +357,16 @@ def test_unresolvable_site_name_is_a_clear_error():
         site("site-1", g, hv)
 
 
+def test_a_vaulted_value_without_the_password_says_how_to_give_it():
+    vaulted = jinja2.StrictUndefined(hint="A vault exception marker was tripped.")
+    g, hv = inv(server1={"nvflare_org": vaulted})
+    with pytest.raises(AnsibleFilterError) as exc:
+        site("site-1", g, hv)
+    assert ("hostvars[server1].nvflare_org cannot be resolved here: A vault exception marker was tripped. (the value "
+            "is encrypted with ansible-vault and this run has no vault password: run ansible-playbook with "
+            "--ask-vault-pass or --vault-password-file FILE)") in str(exc.value)
+
+
 # ---- cost: how often the model asks Ansible for a host's variables (issue #15) ----------------------------------
 class CountingHostVars(dict):
     """hostvars that count hostvars[host]: on ansible-core 2.19 each one runs the variable manager for the host."""
@@ -642,6 +655,32 @@ def test_a_port_the_service_shares_with_ssh_is_a_problem(updates, said):
     found = [p for p in federation(g, hv, host="localhost")["problems"] if "over SSH" in p]
     assert found == ([] if said is None else ["%s (ansible_port, default 22): the NVFLARE service could not listen "
                                               "there; give %s another port" % (said, said.split()[0])])
+
+
+@pytest.mark.parametrize("groups", [
+    {"all": ["server1"], "nvflare_server": ["server1"], "nvflare_clients": []},
+    {"all": ["server1"], "nvflare_server": ["server1"]},
+])
+def test_a_federation_without_clients_is_a_problem(groups):
+    """It deployed a server alone (an INI group line Ansible could not parse drops the clients with a warning)."""
+    g, hv = inv(groups=groups)
+    assert federation(g, hv, host="localhost")["problems"] == [
+        "inventory group 'nvflare_clients' holds no host: a federation needs at least one client to run a job; put the "
+        "clients in it (an inventory line Ansible cannot parse is skipped: check its warnings above)"]
+
+
+def test_an_address_from_a_variable_defined_nowhere_is_a_problem():
+    """It counted as not known yet (as one from facts does), so ansible_host went into the server's certificate and
+    every /etc/hosts entry without a word."""
+    g, hv = inv(server1={"nvflare_address": Undefined("lan_prefix")}, site_1={"ansible_host": Undefined("lab_net")})
+    assert federation(g, hv, host="localhost")["problems"] == [
+        "hostvars[server1].nvflare_address cannot be resolved: 'lan_prefix' is undefined; define it (group_vars, "
+        "host_vars) or give the address itself",
+        "hostvars[site-1].ansible_host cannot be resolved: 'lab_net' is undefined; define it (group_vars, host_vars) "
+        "or give the address itself"]
+    # from facts, gathered later: not a problem here
+    g, hv = inv(server1={"nvflare_address": Undefined("ansible_default_ipv4")})
+    assert federation(g, hv, host="localhost")["problems"] == []
 
 
 def test_a_port_with_a_fraction_is_not_a_port():
