@@ -192,14 +192,16 @@ def check_builders(project, version):
 
 
 def make_participant(p):
-    """NVFLARE's own participant object (it validates names, orgs and properties); ValueError when refused."""
-    try:
-        from nvflare.lighter.entity import participant_from_dict
-    except ImportError:  # 2.4, 2.5
-        from nvflare.lighter.spec import Participant
+    """NVFLARE's own participant object (it validates names, orgs and properties); ValueError when refused. What it
+    prints (2.9: a warning for an admin role of the sites' own) would corrupt the module's JSON on stdout."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            from nvflare.lighter.entity import participant_from_dict
+        except ImportError:  # 2.4, 2.5
+            from nvflare.lighter.spec import Participant
 
-        return Participant(**copy.deepcopy(p))
-    return participant_from_dict(copy.deepcopy(p))
+            return Participant(**copy.deepcopy(p))
+        return participant_from_dict(copy.deepcopy(p))
 
 
 def name_check(name, kind):

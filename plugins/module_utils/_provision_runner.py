@@ -88,12 +88,46 @@ def load_project_file(path):
 
     try:
         with open(path, "r") as f:
-            return yaml.safe_load(f)
+            data = yaml.safe_load(f)
     except (OSError, IOError) as exc:
         raise ModuleError("project_file: cannot read %s (%s); give the path of a readable NVFLARE project.yml"
                           % (path, exc.strerror or exc), field="project_file")
     except yaml.YAMLError as exc:
         raise ModuleError("project_file: %s is not valid YAML (%s); fix the file" % (path, exc), field="project_file")
+    return _with_includes(path, data) if _has_include(data) else data
+
+
+def _has_include(data):
+    if isinstance(data, dict):
+        return "include" in data or any(_has_include(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_include(v) for v in data)
+    return False
+
+
+def _with_includes(path, data):
+    """The project with its ``include:`` entries merged in by NVFLARE's own reader (nvflare provision reads a project
+    through nvflare.lighter.utils.load_yaml): an include at any level of a mapping is replaced by the included file's
+    keys, a path relative to the project file and not outside its directory."""
+    import yaml
+
+    try:
+        from nvflare.lighter.utils import load_yaml_include
+    except ImportError:
+        raise ModuleError("project_file: %s uses 'include', which the nvflare next to this module does not read; "
+                          "copy the included entries into the file" % path, field="project_file")
+    try:
+        return load_yaml_include(os.path.dirname(os.path.abspath(path)), data)
+    except (OSError, IOError) as exc:
+        raise ModuleError("project_file: cannot read a file %s includes (%s); include: takes a path relative to the "
+                          "project file" % (path, exc), field="project_file")
+    except yaml.YAMLError as exc:
+        raise ModuleError("project_file: a file %s includes is not valid YAML (%s); fix it" % (path, exc),
+                          field="project_file")
+    except (ValueError, TypeError, AttributeError, UnboundLocalError) as exc:
+        raise ModuleError("project_file: NVFLARE cannot read the include of %s (%s); include: takes a file name, or a "
+                          "list of them, relative to the project file's directory and inside it" % (path, exc),
+                          field="project_file")
 
 
 def _workspace_fix():

@@ -315,10 +315,17 @@ def check_relays(participants, labels):
             raise SpecError(labels.get(name, name) + ".listening_host", "a relay needs a listening_host with "
                             "default_host and port")
         port = lh.get("port")
-        check_port(labels.get(name, name) + ".port", port)
-        key = (lh.get("default_host") or name, port)
+        label = labels.get(name, name)
+        # a project file's relay names it in listening_host; the module's relays option as port
+        port_field = label + (".listening_host.port" if label.startswith("participants[") else ".port")
+        if port is None:
+            raise SpecError(port_field, "relay %r has no port to listen on (the clients and relays behind it would "
+                            "dial port 0); give it one, e.g. 8102" % name)
+        check_port(port_field, port)
+        # NVFLARE writes localhost for a relay without default_host into the kits that connect to it
+        key = (lh.get("default_host") or "localhost", port)
         if key in taken:
-            raise SpecError(labels.get(name, name) + ".port", "relays %r and %r both listen on %s:%d; give one of "
+            raise SpecError(port_field, "relays %r and %r both listen on %s:%d; give one of "
                             "them another port" % (taken[key], name, key[0], key[1]))
         taken[key] = name
 
@@ -414,7 +421,7 @@ def check_version_support(project, labels, nvflare_version):
     for name, option, msg in compat.unsupported(project, nvflare_version):
         field = option if name is None else "%s.%s" % (labels.get(name, name), option)
         raise SpecError(field, msg)
-    return compat.warnings(project, nvflare_version)
+    return compat.warnings(project, nvflare_version) + custom_role_warnings(project)
 
 
 def from_project_file(path, data, nvflare_version=None):
@@ -480,9 +487,15 @@ def from_project_file(path, data, nvflare_version=None):
                 raise SpecError(field + ".role", "%r has a 'roles' list, the format of NVFLARE 2.0 and 2.1, which 2.2 "
                                 "and later do not read; give it one 'role': %s (super is project_admin), and drop an "
                                 "AuthPolicyBuilder from 'builders'" % (name, ", ".join(ADMIN_ROLES)))
-            if role not in ADMIN_ROLES:
-                raise SpecError(field + ".role", "unknown admin role %r; use one of %s"
-                                % (role, ", ".join(ADMIN_ROLES)))
+            if role not in ADMIN_ROLES and not _custom_role(role):
+                hint = ""
+                if role == "super":
+                    hint = " (super, of NVFLARE 2.0 and 2.1, is project_admin)"
+                elif isinstance(role, str) and role.lower() in ADMIN_ROLES:
+                    hint = " (roles are case-sensitive: %s)" % role.lower()
+                raise SpecError(field + ".role", "unknown admin role %r%s; use one of %s, or a role of your own that "
+                                "each site grants rights in its local/authorization.json (letters, digits and '_')"
+                                % (role, hint, ", ".join(ADMIN_ROLES)))
     if len(servers) != 1:
         raise SpecError("project_file", "%s must define exactly one participant of type server, found %d%s%s"
                         % (path, len(servers), (" (" + ", ".join(servers) + ")") if servers else "",
@@ -500,6 +513,21 @@ def from_project_file(path, data, nvflare_version=None):
                         % path)
     validate_project(project, labels, source="project_file", nvflare_version=nvflare_version)
     return project, labels, {}
+
+
+def _custom_role(role):
+    """A role NVFLARE provisions (a simple name) that is none of its defined roles: a site's authorization.json
+    may grant it rights. super and a defined role in other case are mistakes (NVFLARE's default policy has neither)."""
+    return (isinstance(role, str) and re.match(r"^[A-Za-z0-9_]+$", role) is not None and role != "super"
+            and role.lower() not in ADMIN_ROLES)
+
+
+def custom_role_warnings(project):
+    """One warning per admin whose role is none of NVFLARE's defined roles (NVFLARE 2.9 warns too)."""
+    return ["admin %r has the role %r, none of NVFLARE's own (%s): NVFLARE's default authorization policy gives it no "
+            "rights; grant them in each site's local/authorization.json" % (p.get("name"), p.get("role"),
+                                                                             ", ".join(ADMIN_ROLES))
+            for p in project.get("participants") or [] if p.get("type") == "admin" and _custom_role(p.get("role"))]
 
 
 def validate_project(project, labels, source, nvflare_version=None):
@@ -542,10 +570,11 @@ def validate_with_nvflare(project, labels, nvflare_version=None):
 
 # Builders whose output in a kit depends on that participant, the server settings and the root CA only. Any other
 # builder may write what every kit must share and makes new each run: NVFLARE's HEBuilder writes one new TenSEAL
-# context into every kit, so a client added alone would get a context the others do not have.
+# context into every kit, so a client added alone would get a context the others do not have; its DockerBuilder
+# writes one compose.yaml of every participant, which a client added alone would get with only itself and the server.
 PER_KIT_BUILDERS = frozenset("nvflare.lighter.impl." + b for b in (
     "workspace.WorkspaceBuilder", "template.TemplateBuilder", "static_file.StaticFileBuilder", "cert.CertBuilder",
-    "signature.SignatureBuilder", "docker.DockerBuilder"))
+    "signature.SignatureBuilder"))
 
 
 def is_incremental(project):

@@ -405,6 +405,115 @@ def test_a_builder_that_shares_a_secret_between_kits_rebuilds_every_kit(tmp_path
     assert sorted(found) == ["server1", "site-1", "site-2"] and len(set(found.values())) == 1, found
 
 
+def test_a_role_of_the_sites_own_is_provisioned_with_a_warning(tmp_path, run_module):
+    """NVFLARE provisions any simple name as an admin's role (it warns): a site's local/authorization.json may grant
+    it rights. It was refused."""
+    pf = write_project(tmp_path / "project.yml", [
+        SERVER, {"name": "site-1", "type": "client", "org": "nvidia"},
+        {"name": "ds@nvidia.com", "type": "admin", "org": "nvidia", "role": "data_scientist"}])
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result["changed"] is True and "ds@nvidia.com" in result["kits"], result.get("msg")
+    assert ("admin 'ds@nvidia.com' has the role 'data_scientist', none of NVFLARE's own (project_admin, org_admin, "
+            "lead, member): NVFLARE's default authorization policy gives it no rights; grant them in each site's "
+            "local/authorization.json") in warnings_of(result)
+
+
+def test_an_include_is_read_as_nvflare_provision_reads_it(tmp_path, run_module):
+    """nvflare provision merges include: entries (nvflare.lighter.utils.load_yaml); the module read the file with
+    plain YAML: participants in an included file were "no participants list", included builders fell back to the
+    sample list, and an include in the server entry lost its default_host and host_names."""
+    from cryptography import x509
+
+    (tmp_path / "clients.yml").write_text(yaml.safe_dump({"participants": [
+        dict(SERVER, include="server_props.yml"), {"name": "site-1", "type": "client", "org": "nvidia"}]}))
+    (tmp_path / "server_props.yml").write_text(yaml.safe_dump({"default_host": "fl.example.com",
+                                                               "host_names": ["fl.example.com", "10.0.0.5"]}))
+    (tmp_path / "builders.yml").write_text(yaml.safe_dump({"builders": [
+        {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+        {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
+        {"path": "nvflare.lighter.impl.cert.CertBuilder", "args": {"root_valid_days": 730}},
+        {"path": "nvflare.lighter.impl.signature.SignatureBuilder"}]}))
+    pf = tmp_path / "project.yml"
+    pf.write_text("api_version: 3\nname: %s\ndescription: test\ninclude: [clients.yml, builders.yml]\n" % PROJECT)
+    args = {"workspace": str(tmp_path / "ws"), "project_file": str(pf)}
+    first = run_module(main, args)
+    assert first["changed"] is True and sorted(first["kits"]) == ["server1", "site-1"], first.get("msg")
+    server = x509.load_pem_x509_certificate(read(os.path.join(first["kits"]["server1"], "startup", "server.crt")))
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "fl.example.com" in names.get_values_for_type(x509.DNSName), names
+    client = json.loads(read(os.path.join(first["kits"]["site-1"], "startup", "fed_client.json")))
+    assert "fl.example.com:8002" in json.dumps(client), client
+    root = x509.load_pem_x509_certificate(read(os.path.join(first["kits"]["site-1"], "startup", "rootCA.pem")))
+    assert (root.not_valid_after_utc - root.not_valid_before_utc).days == 730
+    assert run_module(main, args)["changed"] is False
+    # an included file is part of the project: a change there rebuilds what it concerns
+    (tmp_path / "server_props.yml").write_text(yaml.safe_dump({"default_host": "fl2.example.com",
+                                                               "host_names": ["fl2.example.com"]}))
+    again = run_module(main, args)
+    assert again["changed"] is True and "site-1" in again["reasons"], again.get("msg")
+
+
+@pytest.mark.parametrize("include, said", [
+    ("missing.yml", "cannot read a file %s includes"),
+    ("../outside.yml", "NVFLARE cannot read the include of %s (include path escapes root"),
+])
+def test_an_include_nvflare_cannot_read_is_refused_before_writing(tmp_path, run_module, include, said):
+    (tmp_path / "outside.yml").write_text("participants: []\n")
+    (tmp_path / "p").mkdir()
+    pf = tmp_path / "p" / "project.yml"
+    write_project(pf, [SERVER], include=include)
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": str(pf)})
+    assert result.get("failed") is True and result["field"] == "project_file", result
+    assert said % pf in result["msg"], result["msg"]
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_docker_builder_project_builds_every_kit_for_an_added_client(tmp_path, run_module):
+    """NVFLARE's DockerBuilder writes one compose.yaml of every participant: a client added alone got one with only
+    itself and the server."""
+    pf = tmp_path / "project.yml"
+    builders = [
+        {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+        {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
+        {"path": "nvflare.lighter.impl.cert.CertBuilder"},
+        {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
+        {"path": "nvflare.lighter.impl.docker.DockerBuilder"},
+    ]
+    clients = [{"name": "site-1", "type": "client", "org": "nvidia"}]
+    write_project(pf, [SERVER] + clients)
+    args = {"workspace": str(tmp_path / "ws"), "project_file": _with_builders(pf, builders)}
+    first = run_module(main, args)
+    assert first["changed"] is True, first.get("msg")
+    write_project(pf, [SERVER] + clients + [{"name": "site-2", "type": "client", "org": "nvidia"}])
+    _with_builders(pf, builders)
+    added = run_module(main, args)
+    assert added["changed"] is True, added.get("msg")
+    compose = yaml.safe_load(read(os.path.join(added["result_dir"], "compose.yaml")))
+    assert sorted(compose["services"]) == ["server1", "site-1", "site-2"], compose["services"]
+    for service in compose["services"].values():
+        volume = service["volumes"][0].split(":")[0]
+        assert os.path.isdir(os.path.join(added["result_dir"], volume)), volume
+
+
+def test_relays_without_default_host_both_on_localhost_are_refused(tmp_path, run_module):
+    """NVFLARE writes localhost for a relay without default_host into the kits that connect to it: two such relays
+    on one port are one listener."""
+    relays = [{"name": n, "type": "relay", "org": "nvidia", "listening_host": {"port": 8102}}
+              for n in ("relay-1", "relay-2")]
+    pf = write_project(tmp_path / "project.yml", [SERVER] + relays + [
+        {"name": "site-1", "type": "client", "org": "nvidia", "connect_to": {"name": "relay-1"}}])
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result.get("failed") is True, result
+    assert result["msg"].startswith("participants[2].listening_host.port: relays 'relay-1' and 'relay-2' both listen "
+                                    "on localhost:8102"), result["msg"]
+    # a relay without a port: NVFLARE writes port 0 into the kits behind it
+    del relays[1]["listening_host"]["port"]
+    pf = write_project(tmp_path / "project.yml", [SERVER] + relays)
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result.get("failed") is True and result["msg"].startswith(
+        "participants[2].listening_host.port: relay 'relay-2' has no port to listen on"), result["msg"]
+
+
 def test_a_builder_whose_package_is_missing_says_which(tmp_path, run_module):
     pf = tmp_path / "project.yml"
     write_project(pf, [SERVER], builders=False)
@@ -517,7 +626,7 @@ BAD_OPTIONS = [
     ("port-too-big", _mut(["server", "admin_port"], 70000), "server.admin_port", "1-65535"),
     ("shared-port-implicit", _mut(["server", "fed_learn_port"], 8003), "server.admin_port", "explicitly"),
     ("shared-port-implicit-admin", _mut(["server", "admin_port"], 8002), "server.admin_port", "explicitly"),
-    ("unknown-role", _mut(["admins"], [{"name": "a@b.com", "role": "boss"}]), "role", "project_admin"),
+    ("unknown-role", _mut(["admins"], [{"name": "a@b.com", "role": "lead-dev"}]), "role", "project_admin"),
     ("invalid-ip", _mut(["server", "host_names"], ["10.0.0.300"]), "server.host_names[0]", "not a valid IP"),
     ("invalid-ipv6", _mut(["server", "host_names"], ["fe80::zz"]), "server.host_names[0]", "not a valid IP"),
     ("invalid-host-name", _mut(["server", "host_names"], ["bad_host!"]), "server.host_names[0]", "host name"),
@@ -598,8 +707,11 @@ BAD_PROJECT_FILES = [
      "that names that server: give StaticFileBuilder the one NVFLARE's own sample has"),
     ("no-server", [{"name": "site-1", "type": "client", "org": "nvidia"}], "project_file", "found 0"),
     ("unknown-type", [SERVER, {"name": "x", "type": "overlord", "org": "nvidia"}], "participants[1].type", "unknown"),
-    ("bad-role", [SERVER, {"name": "a@b.com", "type": "admin", "org": "nvidia", "role": "boss"}],
-     "participants[1].role", "project_admin"),
+    ("bad-role", [SERVER, {"name": "a@b.com", "type": "admin", "org": "nvidia", "role": "super"}],
+     "participants[1].role", "unknown admin role 'super' (super, of NVFLARE 2.0 and 2.1, is project_admin); use one of "
+     "project_admin, org_admin, lead, member, or a role of your own"),
+    ("role-in-other-case", [SERVER, {"name": "a@b.com", "type": "admin", "org": "nvidia", "role": "Project_Admin"}],
+     "participants[1].role", "(roles are case-sensitive: project_admin)"),
     ("duplicate", [SERVER, {"name": "s", "type": "client", "org": "o"}, {"name": "s", "type": "client", "org": "o"}],
      "participants[2].name", "unique"),
     ("bad-port", [dict(SERVER, fed_learn_port=99999)], "participants[0].fed_learn_port", "1-65535"),
