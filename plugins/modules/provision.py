@@ -116,7 +116,8 @@ options:
     required: true
   project_name:
     description:
-      - Name of the federation (NVFLARE project), 1-63 characters. Becomes the root CA's common name.
+      - Name of the federation (NVFLARE project), 1-63 characters (letters, digits, C(_), C(-), C(.), starting with
+        a letter or digit). Becomes the root CA's common name and the project directory's name.
       - Required unless O(project_file) is given.
     type: str
   project_file:
@@ -127,6 +128,9 @@ options:
       - Its relays need a C(listening_host) mapping with C(port). Their C(connect_to) and the clients'
         C(connect_to) are checked like O(relays[].connect_to).
       - Its server's C(admin_port) defaults to V(8003) when unset, like O(server.admin_port).
+      - Its C(name) follows the rule of O(project_name) (the project directory and the root CA's common name), and
+        its ports are whole numbers, not quoted strings.
+      - Its C(include) entries are merged by NVFLARE's own reader, as C(nvflare provision) does.
       - Edge projects (C(edge:)) are not supported. Relays are. Neither is the high availability of NVFLARE before
         2.5 (an C(overseer) participant and several servers); the error says what to remove.
     type: path
