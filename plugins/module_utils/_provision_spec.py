@@ -524,9 +524,9 @@ def _custom_role(role):
 
 def custom_role_warnings(project):
     """One warning per admin whose role is none of NVFLARE's defined roles (NVFLARE 2.9 warns too)."""
+    defined = ", ".join(ADMIN_ROLES)
     return ["admin %r has the role %r, none of NVFLARE's own (%s): NVFLARE's default authorization policy gives it no "
-            "rights; grant them in each site's local/authorization.json" % (p.get("name"), p.get("role"),
-                                                                             ", ".join(ADMIN_ROLES))
+            "rights; grant them in each site's local/authorization.json" % (p.get("name"), p.get("role"), defined)
             for p in project.get("participants") or [] if p.get("type") == "admin" and _custom_role(p.get("role"))]
 
 

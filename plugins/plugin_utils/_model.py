@@ -610,9 +610,11 @@ class Inventory:
                 continue
             try:
                 ssh = int(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
-                listens = ([("nvflare_fed_learn_port", ports["fed_learn"]), ("nvflare_server_admin_port",
-                                                                              ports["admin"])]
-                           if role == "server" else [("nvflare_relay_port", self.relay_port(member))])
+                if role == "server":
+                    listens = [("nvflare_fed_learn_port", ports["fed_learn"]),
+                               ("nvflare_server_admin_port", ports["admin"])]
+                else:
+                    listens = [("nvflare_relay_port", self.relay_port(member))]
             except (TypeError, ValueError, ModelError):
                 continue  # reported where the value is read
             found.extend("%s %d is the port Ansible reaches the %s %r at over SSH (ansible_port, default 22): the "
