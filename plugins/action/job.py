@@ -27,6 +27,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import RunLockError, find_owner, hold
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._display import live_warning
 
 display = Display()
 
@@ -65,7 +66,7 @@ class ActionModule(ActionBase):
         # the ansible-playbook process above this worker (see plugins/action/run_lock.py)
         owner = find_owner() or os.getppid()
         try:
-            with hold(lock_path, owner, timeout, progress=display.warning) as got:
+            with hold(lock_path, owner, timeout, progress=live_warning(display)) as got:
                 res = self._module(module_args, task_vars)
         except RunLockError as exc:
             return {"failed": True, "error": "run_lock", "msg": "%s Nothing was submitted." % exc}

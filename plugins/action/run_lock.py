@@ -22,6 +22,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import (
     acquire,
     find_owner,
 )
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils._display import live_warning
 
 
 class ActionModule(ActionBase):
@@ -39,7 +40,7 @@ class ActionModule(ActionBase):
         display = Display()
         try:
             got = acquire(args["path"], owner, args["timeout"], check_mode=bool(self._task.check_mode),
-                          progress=display.warning)
+                          progress=live_warning(display))
         except RunLockError as exc:
             result.update(failed=True, msg=str(exc))
             return result

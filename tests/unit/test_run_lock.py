@@ -276,6 +276,25 @@ def test_two_runs_at_once_take_turns(tmp_path):
     assert a["end"] <= b["start"], spans  # the second worked only after the first had ended
 
 
+def test_a_waiting_run_names_the_holder_while_it_waits(tmp_path):
+    """The holder line was a Display.warning() of the worker, which ansible-core 2.19 shows only with the task's
+    result: a run waiting up to 30 minutes said whom it waited for once the wait was over."""
+    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=20")
+    assert _held(tmp_path)["pid"] == first.pid
+    second = _playbook(tmp_path, "-e", "tag=b", "-e", "hold=0")
+    seen = None
+    for line in second.stdout:
+        if "waiting for" in line:
+            seen = line
+            break
+    # read while the first run still holds the lock (it holds it for 20 s)
+    still_held = first.poll() is None and not (tmp_path / "marks").read_text().count("end a")
+    out_a, out_b = first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]
+    assert seen is not None, out_b
+    assert still_held, (seen, out_a)
+    assert "[WARNING]:" in seen and "pid %d" % first.pid in seen, seen
+
+
 def test_a_run_that_does_not_wait_names_the_holder_and_changes_nothing(tmp_path):
     first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=5")
     assert _held(tmp_path)["pid"] == first.pid
