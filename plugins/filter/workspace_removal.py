@@ -16,7 +16,7 @@ description:
   - Decides, on the control node, which entries of the provisioning workspace C(uninstall.yml -e
     nvflare_uninstall_workspace=true) removes. Only what provisioning made for this federation goes - the project
     directory (root CA, keys, every kit; recognised by its C(state), C(kits) or C(.staging) directory) and the copy
-    an unfinished C(upgrade.yml) kept (C(.<project>.upgrade-previous)) - and the C(admin) directory when the admin
+    an unfinished C(upgrade.yml) kept (C(.<project>.upgrade-previous), and what a killed one left next to it) - and the C(admin) directory when the admin
     kit's removal left it empty.
   - Everything else stays and is named with the reason - job results (C(results)), another federation's project, files
     of the user's - so a workspace pointed at a directory that holds other things (a home directory) loses nothing
@@ -91,7 +91,7 @@ def workspace_removal(workspace, project_name):
             else:
                 keep.append("%s (%s)" % (name, "has the project's name but no state, kits or .staging directory of "
                                                "provisioning in it"))
-        elif name == keep_dir and isdir:
+        elif name in (keep_dir, keep_dir + ".partial", keep_dir + ".failed") and isdir:
             remove.append(path)
         elif name == "admin" and isdir:
             if os.listdir(path):

@@ -1,0 +1,98 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""playbooks/files/upgrade_keep.sh: the control-node steps of upgrade.yml on the old version's provisioning project,
+each left in a state the next run resumes from when a kill stops it (a kill-and-concurrency hunt: a copy killed
+half-way was later taken for the rollback point, and a rollback put that partial copy in place of the project)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "playbooks", "files", "upgrade_keep.sh")
+
+
+def run(step, project, keep):
+    out = subprocess.run(["/bin/sh", SCRIPT, step, str(project), str(keep)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, check=False, timeout=60)
+    assert out.returncode == 0, out.stdout
+    return out.stdout.splitlines()
+
+
+def tree(path):
+    return sorted((os.path.relpath(os.path.join(d, f), str(path)), open(os.path.join(d, f)).read())
+                  for d, _, files in os.walk(str(path)) for f in files)
+
+
+@pytest.fixture(name="ws")
+def fixture_ws(tmp_path):
+    project = tmp_path / "p"
+    (project / "state").mkdir(parents=True)
+    (project / "state" / "cert.json").write_text("old root CA")
+    (project / "kits").mkdir()
+    (project / "kits" / "site-1").write_text("old kit")
+    return project, tmp_path / ".p.upgrade-previous"
+
+
+def test_keep_then_restore(ws):
+    project, keep = ws
+    old = tree(project)
+    assert run("keep", project, keep) == ["changed"]
+    assert tree(keep) == old and run("keep", project, keep) == []
+    (project / "kits" / "site-1").write_text("new kit")
+    assert run("restore", project, keep) == ["changed"]
+    assert tree(project) == old and not keep.exists()
+    assert run("restore", project, keep) == [] and run("recover", project, keep) == []
+
+
+def test_a_copy_killed_half_way_is_dropped_not_kept(ws):
+    project, keep = ws
+    partial = keep.parent / (keep.name + ".partial")
+    partial.mkdir()
+    (partial / "state").mkdir()  # what a cp killed after one directory leaves
+    said = run("recover", project, keep)
+    assert said[0] == "changed" and "dropped %s" % partial in said[1], said
+    assert not partial.exists() and not keep.exists()
+    assert run("keep", project, keep) == ["changed"] and tree(keep) == tree(project)
+
+
+def test_a_rollback_killed_between_its_renames_resumes_the_upgrade(ws):
+    project, keep = ws
+    run("keep", project, keep)
+    (project / "kits" / "site-1").write_text("new kit")
+    new = tree(project)
+    failed = keep.parent / (keep.name + ".failed")
+    project.rename(failed)  # restore killed after its first rename
+    said = run("recover", project, keep)
+    assert said[0] == "changed" and "a rollback killed between its two renames was undone" in said[1], said
+    assert tree(project) == new and keep.exists() and not failed.exists()
+    # the resumed run's rollback completes
+    assert run("restore", project, keep) == ["changed"] and tree(project)[1] == ("state/cert.json", "old root CA")
+
+
+def test_a_project_removed_by_an_older_rollback_is_copied_back(ws):
+    project, keep = ws
+    run("keep", project, keep)
+    old = tree(keep)
+    shutil.rmtree(str(project))  # the earlier playbook: rm -rf PROJECT && mv KEEP PROJECT, killed after the rm
+    said = run("recover", project, keep)
+    assert said[0] == "changed" and "copied the kept old version back" in said[1], said
+    assert tree(project) == old and tree(keep) == old
+
+
+def test_an_unknown_step_is_refused():
+    out = subprocess.run(["/bin/sh", SCRIPT, "swap", "a", "b"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, check=False)
+    assert out.returncode == 2 and "usage: upgrade_keep.sh" in out.stdout
+
+
+def test_the_script_passes_shellcheck():
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed")
+    subprocess.run(["shellcheck", "-s", "sh", SCRIPT], check=True)
