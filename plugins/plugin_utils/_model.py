@@ -608,6 +608,10 @@ class Inventory:
         for member, role in [(server, "server")] + [(h, "relay") for h in self.relay_hosts()]:
             if not over_ssh(self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True)):
                 continue
+            # only where Ansible's SSH address is the one the participants dial (a bastion's or NAT's port forward
+            # to another address is no clash)
+            if str(self.raw(member, "ansible_host", member, tolerate_undefined=True)) != str(self.address(member)):
+                continue
             try:
                 ssh = int(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
                 if role == "server":

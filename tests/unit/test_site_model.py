@@ -645,6 +645,8 @@ def test_a_port_another_host_sets_differently_is_a_problem():
     ({"server1": {"nvflare_server_admin_port": 2222, "ansible_port": "2222"}},
      "nvflare_server_admin_port 2222 is the port Ansible reaches the server 'server1' at over SSH"),
     ({"server1": {"nvflare_fed_learn_port": 22, "ansible_connection": "local"}}, None),
+    # reached through a port forward on another address than the one the participants dial
+    ({"server1": {"nvflare_fed_learn_port": 2201, "ansible_port": 2201, "nvflare_address": "10.0.0.10"}}, None),
     ({"relay-1": {"nvflare_relay_port": 22}},
      "nvflare_relay_port 22 is the port Ansible reaches the relay 'relay-1' at over SSH"),
 ])
