@@ -160,6 +160,7 @@ def upgrade_leftovers(podman_host, hosts: dict, venv: str, version: str, workspa
         for path in (venv + ".previous", venv + "-" + version, "/var/lib/nvflare/%s/.edgefl-upgrade-previous" % site):
             if podman_host(name).file(path).exists:
                 found.append("%s:%s" % (name, path))
-    if workspace and os.path.exists(os.path.join(workspace, ".edgefl.upgrade-previous")):
-        found.append("control node: %s/.edgefl.upgrade-previous" % workspace)
+    for kept in (".edgefl.upgrade-previous", ".edgefl.upgrade-previous.partial", ".edgefl.upgrade-previous.failed"):
+        if workspace and os.path.exists(os.path.join(workspace, kept)):
+            found.append("control node: %s/%s" % (workspace, kept))
     return found
