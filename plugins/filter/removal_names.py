@@ -14,9 +14,11 @@ author:
   - edgefl maintainers (@edgefl)
 description:
   - C(nvflare_remove_clients) names the clients (or relays) to remove by site name or by inventory host name, as a
-    comma-separated string or a list. Returns their site names, each once, in the order given; an inventory host name
-    of the federation becomes that host's C(nvflare_site_name), any other name stays as given (a device already out of
-    the inventory is named by its site name).
+    comma-separated string or a list. Returns their site names, each once, in the order given.
+  - A name the provisioning workspace records (a participant, or one removed earlier) stays as given, also when an
+    inventory host has that name (after hosts got a C(nvflare_site_name), the old names are what provisioning asks to
+    confirm). Any other inventory host name of the federation becomes that host's C(nvflare_site_name); anything else
+    stays as given, and provisioning refuses it when it is no participant of the workspace.
   - Provisioning (which refuses a name that is no participant of the workspace) and the lock-out read the same list.
 options:
   _input:
@@ -42,7 +44,26 @@ _value:
   elements: str
 """
 
+import json
+import os
+
 from ansible.errors import AnsibleFilterError
+
+
+def _recorded(federation):
+    """The names the workspace's provisioning state records (participants and removed ones); empty when there is
+    none or it cannot be read (the provision module reports that)."""
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import STATE_FILE
+
+    project_dir = federation.get("project_dir") or ""
+    if not project_dir:
+        return set()
+    try:
+        with open(os.path.join(project_dir, "state", STATE_FILE), encoding="utf-8") as f:
+            state = json.load(f)
+        return set(state.get("participants") or {}) | set(state.get("removed") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return set()
 
 
 def removal_names(value, federation):
@@ -59,13 +80,14 @@ def removal_names(value, federation):
     members = [federation.get("server") or {}] + list(federation.get("relays") or []) + \
         list(federation.get("clients") or [])
     by_host = dict((m.get("host"), m.get("site_name")) for m in members if m.get("host") and m.get("site_name"))
+    recorded = _recorded(federation) if names else set()
     out = []
     for name in names:
         if not isinstance(name, str):
             raise AnsibleFilterError("nvflare_remove_clients: %r is not a name; give site or inventory host names, "
                                      "e.g. -e nvflare_remove_clients=site-3,site-4" % (name,))
         name = name.strip()
-        site = by_host.get(name, name)
+        site = name if name in recorded else by_host.get(name, name)
         if name and site not in out:
             out.append(site)
     return out

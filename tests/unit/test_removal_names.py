@@ -8,6 +8,8 @@ site)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.edgefl.nvflare.plugins.filter.federation import federation
@@ -33,6 +35,26 @@ def fixture_fed():
 ])
 def test_host_names_become_site_names(fed, value, names):
     assert removal_names(value, fed) == names
+
+
+def test_a_name_the_workspace_records_stays_as_given(tmp_path):
+    """A host name that is also a recorded participant's name stays that participant: after hosts got a
+    nvflare_site_name, provisioning asks to confirm the removal of the old names, which are the host names; and
+    host site-1 (site lab-a-1) next to host site-9 (site site-1) must not turn "site-1" into the live lab-a-1."""
+    groups = {"all": ["fl", "site-1", "site-9", "localhost"], "nvflare_server": ["fl"],
+              "nvflare_clients": ["site-1", "site-9"]}
+    hostvars = {"fl": {}, "site-1": {"nvflare_site_name": "lab-a-1"}, "site-9": {"nvflare_site_name": "site-1"},
+                "localhost": {}}
+    for hv in hostvars.values():
+        hv.update(nvflare_workspace=str(tmp_path / "ws"), nvflare_project_name="p")
+    fed = federation(groups, hostvars, host="localhost")
+    assert removal_names("site-1", fed) == ["lab-a-1"]  # nothing recorded yet: the host name maps
+    state = tmp_path / "ws" / "p" / "state"
+    state.mkdir(parents=True)
+    (state / "edgefl_provision.json").write_text(json.dumps({"participants": {"site-1": {}, "fl": {}},
+                                                              "removed": {"old-3": {}}}))
+    # site-1 is recorded: it stays; site-9's site name is site-1 too; old-3 was removed earlier
+    assert removal_names("site-1,site-9,old-3", fed) == ["site-1", "old-3"]
 
 
 @pytest.mark.parametrize("value", [3, {"site-1": True}, ["site-1", 4]])
