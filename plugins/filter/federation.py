@@ -87,10 +87,19 @@ _value:
           empty or missing while a group of a near name (C(nvflare_client), C(nvflare-clients)) has hosts. Also a
           bad C(nvflare_version), C(nvflare_control_python), quorum, rollout batch, whole-number setting or port
           pair, and names NVFLARE refuses. Also two hosts reached at one SSH address and port (one machine), and
-          two site names that differ only in case.
+          two site names that differ only in case. Also a workspace that is a system directory, a port with a
+          fraction, a server port another host sets differently, a server or relay port equal to its SSH port, an
+          address templated from a variable defined nowhere, and an inventory with no hosts at all.
         - When the model finds none of these, what the M(edgefl.nvflare.provision) module would refuse in the input
           C(provision.yml) gives it, for C(nvflare_version) (default V(2.9.0)), such as relays before NVFLARE 2.6.
         - Empty when there is none; other inventory mistakes make the filter fail.
+      type: list
+      elements: str
+    deploy_problems:
+      description:
+        - What only a playbook that deploys the roles refuses (C(site.yml), C(deploy.yml), C(add_client.yml),
+          C(upgrade.yml)), as messages C(playbooks/run_lock.yml) fails with - an inventory with a server and no
+          client. Empty when there is none.
       type: list
       elements: str
     ports:

@@ -90,15 +90,24 @@ def _undefined_text(value):
         return "the value is undefined"
 
 
+# what Ansible says of a vaulted value read without the password (not of an undefined variable named vault_x)
+_VAULT_TEXT_RE = re.compile(r"vault exception marker|no vault secrets|decryption failed", re.I)
+
+
 def _vault_hint(text):
     """How to fix a value encrypted with ansible-vault that was read without the vault password."""
-    if "vault" not in text.lower():
+    if not _VAULT_TEXT_RE.search(text):
         return ""
     return (" (the value is encrypted with ansible-vault and this run has no vault password: run ansible-playbook "
             "with --ask-vault-pass or --vault-password-file FILE)")
 
 
 _UNDEFINED_NAME_RE = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined")
+# Ansible's magic variables: read from localhost in the first play, another host's value that uses them comes back
+# as undefined there (hostvars), though it resolves on the host itself
+_MAGIC_VARS = frozenset(("hostvars", "groups", "group_names", "inventory_hostname", "inventory_hostname_short",
+                         "inventory_dir", "inventory_file", "playbook_dir", "play_hosts", "role_path", "omit",
+                         "vars", "environment"))
 
 
 # A release nvflare_version may name, and the oldest line the roles deploy: the one rule of the model's first-play
@@ -428,13 +437,7 @@ class Inventory:
         servers = self._group(self.server_group)
         if not servers:
             found.append(self._server_count_error(servers))
-        misspelled = self.misspelled_groups()
-        found.extend(misspelled)
-        if servers and not self._group(self.client_group) and not any(
-                "of %r" % self.client_group in m for m in misspelled):
-            found.append("inventory group '%s' holds no host: a federation needs at least one client to run a job; put "
-                         "the clients in it (an inventory line Ansible cannot parse is skipped: check its warnings "
-                         "above)" % self.client_group)
+        found.extend(self.misspelled_groups())
         found.extend(error for error in (self.workspace_error(host), self.admin_dest_error(host),
                                          self.control_python_error(host), self.version_error(host)) if error)
         found.extend(self.rollout_errors(host))
@@ -444,6 +447,19 @@ class Inventory:
         found.extend(self.machine_errors())
         found.extend(self.address_errors())
         return found
+
+    def deploy_problems(self):
+        """What only a playbook that deploys the roles refuses (site.yml, deploy.yml, add_client.yml, upgrade.yml):
+        an inventory without clients, which would deploy a server alone (an inventory line Ansible cannot parse drops
+        a group with a warning). Teardown and read-only playbooks go on: after removing every client, the inventory
+        holds the server alone."""
+        if not self._group(self.server_group) or self._group(self.client_group):
+            return []
+        if any("of %r" % self.client_group in m for m in self.misspelled_groups()):
+            return []  # the problems name the misspelled group
+        return ["inventory group '%s' holds no host: a federation needs at least one client to run a job; put the "
+                "clients in it (an inventory line Ansible cannot parse is skipped: check its warnings above)"
+                % self.client_group]
 
     def address_errors(self):
         """An address (nvflare_address, else ansible_host) templated from a variable that is not defined anywhere. The
@@ -458,7 +474,7 @@ class Inventory:
                     value = self.var(member, name)
                 except _UNDEFINED + (ModelError,) as exc:
                     missing = _UNDEFINED_NAME_RE.search(str(exc))
-                    if missing and not missing.group(1).startswith("ansible_"):
+                    if missing and not missing.group(1).startswith("ansible_") and missing.group(1) not in _MAGIC_VARS:
                         found.append("hostvars[%s].%s cannot be resolved: %r is undefined; define it (group_vars, "
                                      "host_vars) or give the address itself" % (member, name, missing.group(1)))
                     break
@@ -610,7 +626,8 @@ class Inventory:
                 continue
             # only where Ansible's SSH address is the one the participants dial (a bastion's or NAT's port forward
             # to another address is no clash)
-            if str(self.raw(member, "ansible_host", member, tolerate_undefined=True)) != str(self.address(member)):
+            ssh_host = self.raw(member, "ansible_host", member, tolerate_undefined=True)
+            if str(ssh_host) != str(self.address(member) or member):
                 continue
             try:
                 ssh = int(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
@@ -947,6 +964,7 @@ class Inventory:
             "upgrade_keep": self.upgrade_keep(host),
             "venv_versions": self.venv_versions(),
             "problems": self.problems(host),
+            "deploy_problems": self.deploy_problems(),
             "ports": {"fed_learn": ports["fed_learn"], "admin": ports["admin"]},
             "wait_timeout": self.wait_timeout(host),
             "server": self.site(server) if server else None,

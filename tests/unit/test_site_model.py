@@ -17,6 +17,7 @@ from ansible.errors import AnsibleError, AnsibleFilterError, AnsibleUndefinedVar
 from ansible_collections.edgefl.nvflare.plugins.filter.federation import FilterModule as FederationFilters
 from ansible_collections.edgefl.nvflare.plugins.filter.site import FilterModule as SiteFilters
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils._model import REMOVED_IN, Inventory
+from conftest import ROOT, run_playbook
 
 site = SiteFilters().filters()["site"]
 federation = FederationFilters().filters()["federation"]
@@ -357,6 +358,13 @@ def test_unresolvable_site_name_is_a_clear_error():
         site("site-1", g, hv)
 
 
+def test_an_undefined_variable_named_vault_is_no_vault_problem():
+    g, hv = inv(server1={"nvflare_org": jinja2.StrictUndefined(name="vault_org")})
+    with pytest.raises(AnsibleFilterError) as exc:
+        site("site-1", g, hv)
+    assert "vault_org" in str(exc.value) and "ansible-vault" not in str(exc.value)
+
+
 def test_a_vaulted_value_without_the_password_says_how_to_give_it():
     vaulted = jinja2.StrictUndefined(hint="A vault exception marker was tripped.")
     g, hv = inv(server1={"nvflare_org": vaulted})
@@ -645,6 +653,9 @@ def test_a_port_another_host_sets_differently_is_a_problem():
     ({"server1": {"nvflare_server_admin_port": 2222, "ansible_port": "2222"}},
      "nvflare_server_admin_port 2222 is the port Ansible reaches the server 'server1' at over SSH"),
     ({"server1": {"nvflare_fed_learn_port": 22, "ansible_connection": "local"}}, None),
+    # no ansible_host and no nvflare_address: SSH and the participants both use the inventory name
+    ({"server1": {"nvflare_fed_learn_port": 8002, "ansible_port": 8002, "ansible_host": None}},
+     "nvflare_fed_learn_port 8002 is the port Ansible reaches the server 'server1' at over SSH"),
     # reached through a port forward on another address than the one the participants dial
     ({"server1": {"nvflare_fed_learn_port": 2201, "ansible_port": 2201, "nvflare_address": "10.0.0.10"}}, None),
     ({"relay-1": {"nvflare_relay_port": 22}},
@@ -663,12 +674,16 @@ def test_a_port_the_service_shares_with_ssh_is_a_problem(updates, said):
     {"all": ["server1"], "nvflare_server": ["server1"], "nvflare_clients": []},
     {"all": ["server1"], "nvflare_server": ["server1"]},
 ])
-def test_a_federation_without_clients_is_a_problem(groups):
-    """It deployed a server alone (an INI group line Ansible could not parse drops the clients with a warning)."""
+def test_a_federation_without_clients_is_a_deploy_problem(groups):
+    """It deployed a server alone (an INI group line Ansible could not parse drops the clients with a warning).
+    Only the deploying playbooks refuse it: after every client was removed, uninstall, stop and status go on."""
     g, hv = inv(groups=groups)
-    assert federation(g, hv, host="localhost")["problems"] == [
+    out = federation(g, hv, host="localhost")
+    assert out["problems"] == []
+    assert out["deploy_problems"] == [
         "inventory group 'nvflare_clients' holds no host: a federation needs at least one client to run a job; put the "
         "clients in it (an inventory line Ansible cannot parse is skipped: check its warnings above)"]
+    assert federation(*inv(), host="localhost")["deploy_problems"] == []
 
 
 def test_an_address_from_a_variable_defined_nowhere_is_a_problem():
@@ -680,9 +695,11 @@ def test_an_address_from_a_variable_defined_nowhere_is_a_problem():
         "host_vars) or give the address itself",
         "hostvars[site-1].ansible_host cannot be resolved: 'lab_net' is undefined; define it (group_vars, host_vars) "
         "or give the address itself"]
-    # from facts, gathered later: not a problem here
-    g, hv = inv(server1={"nvflare_address": Undefined("ansible_default_ipv4")})
-    assert federation(g, hv, host="localhost")["problems"] == []
+    # from facts, gathered later, or from another host's variables (hostvars is undefined when localhost reads a
+    # host's value that uses it): not a problem here
+    for name in ("ansible_default_ipv4", "hostvars"):
+        g, hv = inv(server1={"nvflare_address": Undefined(name)})
+        assert federation(g, hv, host="localhost")["problems"] == [], name
 
 
 def test_a_port_with_a_fraction_is_not_a_port():
@@ -766,3 +783,22 @@ def test_venv_versions_read_each_host_as_the_venv_role_does():
     assert federation(g, hv, host="localhost")["venv_versions"] == ["2.9.0", "2.7.3", "2.8.3"]
     g, hv = inv(site_1={"nvflare_venv_version": ""})
     assert federation(g, hv, host="localhost")["venv_versions"] == ["2.9.0"]
+
+
+@pytest.mark.parametrize("book, refused", [("site.yml", True), ("playbooks/stop.yml", False)])
+def test_only_a_deploy_stops_on_an_inventory_without_clients(tmp_path, book, refused):
+    """Through ansible-playbook: site.yml stops in its first play; stop.yml goes on to the (unreachable) server."""
+    ws = tmp_path / "ws"
+    (tmp_path / "inv.yml").write_text(
+        "all:\n"
+        "  vars: {ansible_connection: ssh, nvflare_workspace: \"%s\", nvflare_project_name: fed,\n"
+        "         ansible_ssh_common_args: '-o ConnectTimeout=2'}\n"
+        "  children:\n"
+        "    nvflare_server: {hosts: {s: {ansible_host: 192.0.2.1}}}\n"
+        "    nvflare_clients: {hosts: {}}\n" % ws)
+    proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, book), timeout=180)
+    out = " ".join(proc.stdout.split())
+    said = "inventory group 'nvflare_clients' holds no host: a federation needs at least one client"
+    assert proc.returncode != 0, out
+    assert (said in out) is refused, out
+    assert ("UNREACHABLE" in proc.stdout) is not refused, out
