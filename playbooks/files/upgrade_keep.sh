@@ -27,6 +27,8 @@ case $step in
       said="a rollback killed between its two renames was undone: $project is the new version's project again"
     elif [ ! -e "$project" ] && [ -e "$keep" ]; then
       # an earlier version of this playbook removed PROJECT before it moved KEEP back: start again from the old one
+      # (a copy this branch began and a kill stopped is dropped first: cp would nest the new copy inside it)
+      rm -rf -- "$partial"
       cp -a -- "$keep" "$partial"
       sync
       mv -- "$partial" "$project"

@@ -76,7 +76,7 @@ def workspace_removal(workspace, project_name):
     except FileNotFoundError:
         return {"remove": [], "keep": []}
     except OSError as exc:
-        raise AnsibleFilterError("cannot list the provisioning workspace %s: %s" % (workspace, exc))
+        return {"remove": [], "keep": ["%s (cannot be listed: %s)" % (workspace, exc.strerror or exc)]}
     lock = ".edgefl-run-%s.lock" % project_name
     keep_dir = ".%s.upgrade-previous" % project_name
     remove, keep = [], []

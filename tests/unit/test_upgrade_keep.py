@@ -86,9 +86,12 @@ def test_a_project_removed_by_an_older_rollback_is_copied_back(ws):
     run("keep", project, keep)
     old = tree(keep)
     shutil.rmtree(str(project))  # the earlier playbook: rm -rf PROJECT && mv KEEP PROJECT, killed after the rm
+    partial = keep.parent / (keep.name + ".partial")
+    (partial / "state").mkdir(parents=True)  # and this recovery's own copy, killed once
     said = run("recover", project, keep)
     assert said[0] == "changed" and "copied the kept old version back" in said[1], said
-    assert tree(project) == old and tree(keep) == old
+    assert tree(project) == old and tree(keep) == old and not partial.exists()
+    assert sorted(os.listdir(str(project))) == ["kits", "state"]  # nothing nested
 
 
 def test_an_unknown_step_is_refused():
