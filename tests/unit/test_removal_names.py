@@ -51,8 +51,8 @@ def test_a_name_the_workspace_records_stays_as_given(tmp_path):
     assert removal_names("site-1", fed) == ["lab-a-1"]  # nothing recorded yet: the host name maps
     state = tmp_path / "ws" / "p" / "state"
     state.mkdir(parents=True)
-    (state / "edgefl_provision.json").write_text(json.dumps({"participants": {"site-1": {}, "fl": {}},
-                                                              "removed": {"old-3": {}}}))
+    recorded = {"participants": {"site-1": {}, "fl": {}}, "removed": {"old-3": {}}}
+    (state / "edgefl_provision.json").write_text(json.dumps(recorded))
     # site-1 is recorded: it stays; site-9's site name is site-1 too; old-3 was removed earlier
     assert removal_names("site-1,site-9,old-3", fed) == ["site-1", "old-3"]
 
