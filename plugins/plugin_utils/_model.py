@@ -469,17 +469,14 @@ class Inventory:
         (its name does not start with ansible_) can never resolve later."""
         found = []
         for member in self._members():
-            for name in _ADDRESS_CHAIN:
-                try:
-                    value = self.var(member, name)
-                except _UNDEFINED + (ModelError,) as exc:
-                    missing = _UNDEFINED_NAME_RE.search(str(exc))
-                    if missing and not missing.group(1).startswith("ansible_") and missing.group(1) not in _MAGIC_VARS:
-                        found.append("hostvars[%s].%s cannot be resolved: %r is undefined; define it (group_vars, "
-                                     "host_vars) or give the address itself" % (member, name, missing.group(1)))
-                    break
-                if value not in (None, ""):
-                    break
+            unresolved = self._unresolved_address(member)
+            if unresolved is None:
+                continue
+            name, exc = unresolved
+            missing = _UNDEFINED_NAME_RE.search(str(exc))
+            if missing and not missing.group(1).startswith("ansible_") and missing.group(1) not in _MAGIC_VARS:
+                found.append("hostvars[%s].%s cannot be resolved: %r is undefined; define it (group_vars, "
+                             "host_vars) or give the address itself" % (member, name, missing.group(1)))
         return found
 
     def _members(self):
@@ -825,14 +822,19 @@ class Inventory:
     def address_pending(self, host):
         """Whether the host's address is set but cannot be resolved here yet: an inventory that takes it from facts
         (nvflare_address from ansible_facts), read before that host's facts were gathered."""
+        return self._unresolved_address(host) is not None
+
+    def _unresolved_address(self, host):
+        """(variable, error) of the first source of the host's address that cannot be resolved here, before any that
+        is set; None when the address resolves or is not set."""
         for name in _ADDRESS_CHAIN:
             try:
                 value = self.var(host, name)
-            except _UNDEFINED + (ModelError,):
-                return True
+            except _UNDEFINED + (ModelError,) as exc:
+                return name, exc
             if value not in (None, ""):
-                return False
-        return False
+                return None
+        return None
 
     def peers_needing_facts(self, hosts):
         """The hosts outside ``hosts`` whose address one of ``hosts`` needs and cannot resolve before their facts are
