@@ -45,7 +45,6 @@ _value:
 """
 
 import json
-import os
 
 from ansible.errors import AnsibleFilterError
 
@@ -53,13 +52,12 @@ from ansible.errors import AnsibleFilterError
 def _recorded(federation):
     """The names the workspace's provisioning state records (participants and removed ones); empty when there is
     none or it cannot be read (the provision module reports that)."""
-    from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import STATE_FILE
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
 
-    project_dir = federation.get("project_dir") or ""
-    if not project_dir:
-        return set()
+    if not federation.get("project_dir"):
+        return set()  # no usable workspace
     try:
-        with open(os.path.join(project_dir, "state", STATE_FILE), encoding="utf-8") as f:
+        with open(Layout(federation["workspace"], federation["project_name"]).state_file, encoding="utf-8") as f:
             state = json.load(f)
         return set(state.get("participants") or {}) | set(state.get("removed") or {})
     except (OSError, ValueError, AttributeError, TypeError):
