@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import stat
@@ -303,15 +304,18 @@ def test_no_key_material_in_results(tmp_path, run_module):
 # ---------------------------------------------------------------- project.yml input
 
 
+BUILDERS = [
+    {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+    {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
+    {"path": "nvflare.lighter.impl.cert.CertBuilder"},
+    {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
+]
+
+
 def write_project(path, participants, builders=True, **extra):
     data = {"api_version": 3, "name": PROJECT, "description": "test", "participants": participants}
     if builders:
-        data["builders"] = [
-            {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
-            {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
-            {"path": "nvflare.lighter.impl.cert.CertBuilder"},
-            {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
-        ]
+        data["builders"] = copy.deepcopy(BUILDERS)
     data.update(extra)
     path.write_text(yaml.safe_dump(data))
     return str(path)
@@ -472,13 +476,7 @@ def test_a_docker_builder_project_builds_every_kit_for_an_added_client(tmp_path,
     """NVFLARE's DockerBuilder writes one compose.yaml of every participant: a client added alone got one with only
     itself and the server."""
     pf = tmp_path / "project.yml"
-    builders = [
-        {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
-        {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {"config_folder": "config"}},
-        {"path": "nvflare.lighter.impl.cert.CertBuilder"},
-        {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
-        {"path": "nvflare.lighter.impl.docker.DockerBuilder"},
-    ]
+    builders = BUILDERS + [{"path": "nvflare.lighter.impl.docker.DockerBuilder"}]
     clients = [{"name": "site-1", "type": "client", "org": "nvidia"}]
     write_project(pf, [SERVER] + clients)
     args = {"workspace": str(tmp_path / "ws"), "project_file": _with_builders(pf, builders)}
