@@ -18,8 +18,8 @@ for key; no internal (__) variable in the spec; every option prefixed with the r
 described; an option's default in the spec equal to defaults/main.yml; an option listed in several
 entry points defined the same way in each. And for the playbooks (site.yml, playbooks/*.yml):
 every nvflare_* name they read that is not a role variable is documented in docs/playbooks.md.
-And no measured figure (a duration, a percentage, a ratio) is copied into README.md, docs/*.md or a
-role README: those live in dated tables in bench/README.md, and the docs link there.
+And no measured figure (a duration, a percentage, a ratio, a size with decimals) is copied into README.md,
+docs/*.md or a role README: those live in dated tables in bench/README.md, and the docs link there.
 """
 
 from __future__ import annotations
@@ -468,7 +468,9 @@ def check_playbook_docs(root, roles):
 # Figures: measured numbers live in bench/README.md, the other docs link there
 # --------------------------------------------------------------------------------------------
 
-_FIGURE = re.compile(r"(?<![\w.])~?\d+(?:[.,]\d+)?(?:[–-]\d+(?:[.,]\d+)?)?\s?(?:s|sec|seconds|min|minutes|ms|%|×)(?!\w)")
+_FIGURE = re.compile(r"(?<![\w.])~?\d+(?:[.,]\d+)?(?:[–-]\d+(?:[.,]\d+)?)?\s?(?:s|sec|seconds|min|minutes|ms|%|×)(?!\w)"
+                     # a size with decimals is a measurement ("512.9 MiB"); a whole one a setting ("4 GiB of swap")
+                     r"|(?<![\w.])~?\d+[.,]\d+(?:[–-]\d+(?:[.,]\d+)?)?\s?(?:[KMGT]i?B|kB)(?:/s)?(?!\w)")
 # a limit or a setting, not a measurement: "within 60 s", "every 3 s", "at most 5 %"
 _LIMIT = re.compile(r"(?:within|every|after|timeout|at most|up to|under|≤|<=|>=|<|>)\s*$", re.I)
 
@@ -480,7 +482,8 @@ def figure_files(root):
 
 
 def check_figures(root):
-    """Measured figures (durations, percentages, ratios) copied into the README, docs/ or a role README."""
+    """Measured figures (durations, percentages, ratios, sizes with decimals) copied into the README, docs/ or a
+    role README."""
     problems = []
     for path in figure_files(root):
         rel = os.path.relpath(path, root)

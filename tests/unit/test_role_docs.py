@@ -373,6 +373,10 @@ def test_playbook_variables_must_be_documented(coll):
     ("timeout 120 s", None),
     ("exposure at most 5.0, ports 8002/8003, keys 0600, 4 GiB of swap", None),
     ("see [make test](bench/README.md#make-test)", None),
+    ("the server used 512.9 MiB", "'512.9 MiB'"),
+    ("a wheelhouse of ~1.2 GB", "'~1.2 GB'"),
+    ("copied at 3.5 MB/s", "'3.5 MB/s'"),
+    ("a swap file of 4096 MiB on 2-4 GB boards", None),
 ])
 def test_copied_figures_fail(coll, line, figure):
     _write(str(coll / "docs" / "guide.md"), "# Guide\n\nSome text.\n%s\n" % line)
