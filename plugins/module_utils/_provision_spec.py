@@ -124,6 +124,10 @@ def check_address(field, value):
 
 
 def check_port(field, value):
+    """The port as an int. A quoted one ("8002") of a project file is taken as NVFLARE 2.9 takes it (its kits work
+    with either) and returned as the number, so every kit and check sees one form."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,5}", value.strip()):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(field, "must be an integer port number between 1 and 65535, got %r" % (value,))
     if not 1 <= value <= 65535:
@@ -155,8 +159,8 @@ def _resolve_ports(field, server, fed_learn_explicit, admin_explicit):
         fed = DEFAULT_FED_LEARN_PORT
     if adm is None:
         adm = DEFAULT_ADMIN_PORT
-    check_port(field + ".fed_learn_port", fed)
-    check_port(field + ".admin_port", adm)
+    fed = check_port(field + ".fed_learn_port", fed)
+    adm = check_port(field + ".admin_port", adm)
     error = shared_port_error(fed, adm, fed_learn_explicit, admin_explicit)
     if error:
         raise SpecError(field + ".admin_port", error)
@@ -255,7 +259,7 @@ def _relay_entry(field, relay, org_default, hosts):
     port = relay.get("port")
     if port is None:
         port = DEFAULT_RELAY_PORT
-    check_port(field + ".port", port)
+    port = check_port(field + ".port", port)
     listening = {"port": port}
     host = relay.get("host")
     if host:
@@ -321,7 +325,7 @@ def check_relays(participants, labels):
         if port is None:
             raise SpecError(port_field, "relay %r has no port to listen on (the clients and relays behind it would "
                             "dial port 0); give it one, e.g. 8102" % name)
-        check_port(port_field, port)
+        port = lh["port"] = check_port(port_field, port)
         # NVFLARE writes localhost for a relay without default_host into the kits that connect to it
         key = (lh.get("default_host") or "localhost", port)
         if key in taken:

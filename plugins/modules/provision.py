@@ -128,8 +128,8 @@ options:
       - Its relays need a C(listening_host) mapping with C(port). Their C(connect_to) and the clients'
         C(connect_to) are checked like O(relays[].connect_to).
       - Its server's C(admin_port) defaults to V(8003) when unset, like O(server.admin_port).
-      - Its C(name) follows the rule of O(project_name) (the project directory and the root CA's common name), and
-        its ports are whole numbers, not quoted strings.
+      - Its C(name) follows the rule of O(project_name) (the project directory and the root CA's common name).
+      - Its ports are whole numbers; a quoted one (V("8002"), which NVFLARE 2.9 provisions too) is read as that number.
       - Its C(include) entries are merged by NVFLARE's own reader, as C(nvflare provision) does.
       - Edge projects (C(edge:)) are not supported. Relays are. Neither is the high availability of NVFLARE before
         2.5 (an C(overseer) participant and several servers); the error says what to remove.

@@ -413,3 +413,33 @@ def test_older_nvflare_refuses_relays_before_writing(tmp_path):
     assert "relay participants need nvflare 2.6.0 or later, the control node has nvflare 2.5.2" in result["msg"]
     assert result["field"] == "relays[0]"
     assert not os.path.exists(str(ws))
+
+
+def test_project_file_with_quoted_ports_gets_numbers(tmp_path, run_module):
+    """NVFLARE 2.9 provisions ports written as strings ("8002") into working kits; such a project file was refused.
+    The ports are taken as numbers, so the kits, the result and the firewall see one form; a port that is no number
+    is still refused."""
+    parts = [{"name": "server1", "type": "server", "org": "nvidia", "fed_learn_port": "8012", "admin_port": "8013"},
+             {"name": "relay-1", "type": "relay", "org": "nvidia",
+              "listening_host": {"default_host": "10.0.0.5", "port": "8102"}},
+             {"name": "site-1", "type": "client", "org": "nvidia", "connect_to": {"name": "relay-1"}},
+             {"name": "site-2", "type": "client", "org": "nvidia"}]
+    pf = tmp_path / "project.yml"
+    pf.write_text(yaml.safe_dump({"api_version": 3, "name": PROJECT, "participants": parts}))
+    args = {"workspace": str(tmp_path / "ws"), "project_file": str(pf)}
+    result = run_module(main, args)
+    assert result["changed"] is True, result.get("msg")
+    server = [p for p in result["participants"] if p["type"] == "server"][0]
+    assert (server["fed_learn_port"], server["admin_port"]) == (8012, 8013)
+    fed_server = read_json(kit(tmp_path / "ws", "server1", "startup", "fed_server.json"))["servers"][0]
+    assert fed_server["admin_port"] == 8013
+    assert fed_server["service"]["target"].endswith(":8012"), fed_server["service"]
+    assert read_json(kit(tmp_path / "ws", "site-1", "local", "relay__resources.json"))["relay_config"][
+        "address"] == "10.0.0.5:8102"
+    assert read_json(kit(tmp_path / "ws", "site-2", "startup", "fed_client.json"))["servers"][0]["service"][
+        "target"] == "server1:8012"
+    assert run_module(main, args)["changed"] is False
+    parts[0]["admin_port"] = "80x3"
+    pf.write_text(yaml.safe_dump({"api_version": 3, "name": PROJECT, "participants": parts}))
+    bad = run_module(main, args)
+    assert bad["failed"] is True and "participants[0].admin_port" in bad["msg"] and "'80x3'" in bad["msg"], bad
