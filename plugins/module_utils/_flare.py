@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import traceback
 
+from ansible_collections.edgefl.nvflare.plugins.module_utils import _admin_probe
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import ModuleError
 
 NVFLARE_IMPORT_ERROR = None
@@ -328,9 +329,10 @@ class FlareClient:
             raise AuthRefused("user %r is not authorized to log in: %s" % (self.username, e))
         except (_spec.NoConnection, ConnectionError, OSError) as e:
             raise ServerUnreachable(
-                "cannot reach the NVFLARE server named in %s within %ss: %s. Is the server service running, "
-                "is its admin port open and does its name resolve from the control node?"
-                % (os.path.join(self.admin_kit, "startup", "fed_admin.json"), self.connect_timeout, e)
+                "cannot reach the NVFLARE server named in %s within %ss: %s. %s"
+                % (os.path.join(self.admin_kit, "startup", "fed_admin.json"), self.connect_timeout, e,
+                   self._why_unreachable("Is the server service running, is its admin port open and does its name "
+                                         "resolve from the control node?"))
             )
         except Exception as e:  # the FLARE API raises plain exceptions for timeouts and TLS failures
             text = str(e)
@@ -342,9 +344,14 @@ class FlareClient:
                     "server's current root CA" % (self.username, self.admin_kit, text)
                 )
             raise ServerUnreachable(
-                "cannot open an admin session to the NVFLARE server within %ss using %s: %s"
-                % (self.connect_timeout, self.admin_kit, text or type(e).__name__)
+                ("cannot open an admin session to the NVFLARE server within %ss using %s: %s. %s"
+                 % (self.connect_timeout, self.admin_kit, text or type(e).__name__, self._why_unreachable(""))).strip()
             )
+
+    def _why_unreachable(self, fallback):
+        """What one TCP connect and TLS handshake with the kit's certificates find (_admin_probe), else fallback."""
+        found = _admin_probe.diagnose(self.admin_kit, min(float(self.connect_timeout or 5), 5.0))
+        return found[0].upper() + found[1:] + "." if found else fallback
 
     def close(self):
         if self.session is not None:

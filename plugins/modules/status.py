@@ -235,7 +235,10 @@ versions:
   type: dict
   sample: {"server": "2.9.0", "site-1": "2.9.0"}
 unreachable_msg:
-  description: Why the server could not be reached.
+  description:
+    - Why the server could not be reached. The FLARE API gives the same words for every cause, so the module adds
+      what one TCP connect and one TLS handshake with the admin kit's certificates find; a name that does not
+      resolve, a refused or dropped port, or a server whose certificate another root CA signed.
   returned: when RV(reachable=false)
   type: str
 error:

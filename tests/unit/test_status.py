@@ -230,3 +230,60 @@ def test_the_job_guard_says_when_the_server_did_not_answer(fed, tmp_path):
     out = flat(proc.stdout)
     assert proc.returncode == 0, out
     assert "The server did not answer the check for running jobs (" in out and "so the restart goes on" in out, out
+
+
+def _foreign_kit(fed, tmp_path):
+    """The admin kit of another provisioning (its own root CA), pointed at the shared federation's server."""
+    from flare_local_federation import provision
+
+    prod = provision(str(tmp_path / "other"), fed.fed_port, fed.admin_port)
+    return os.path.join(prod, ADMIN)
+
+
+def test_unreachable_says_why_a_server_refuses_a_kit_of_another_ca(fed, tmp_path, capsys):
+    """The FLARE API says "cannot connect to server" for a server whose certificate another root CA signed, as for a
+    stopped one; status called such a server unreachable and asked whether the service runs."""
+    failed, res = run_module(status_module, {"admin_kit": _foreign_kit(fed, tmp_path), "connect_timeout": 3,
+                                             "fail_unreachable": False}, capsys)
+    assert not failed and res["reachable"] is False, res
+    assert ("The server at localhost:%d answers, but its certificate is not signed by this admin kit's root CA"
+            % fed.admin_port) in res["unreachable_msg"], res["unreachable_msg"]
+    assert "Is the server service running" not in res["unreachable_msg"]
+
+
+def test_unreachable_says_nothing_listens(fed, tmp_path, capsys):
+    failed, res = run_module(status_module, {"admin_kit": _dead_kit(fed, tmp_path), "connect_timeout": 2}, capsys)
+    assert failed and res["error"] == "unreachable", res
+    assert "Nothing accepts connections on localhost:" in res["msg"] and "(connection refused)" in res["msg"], res
+
+
+def test_the_probe_finds_nothing_wrong_with_the_servers_own_kit(fed):
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._admin_probe import diagnose
+
+    assert diagnose(fed.admin_kit, 3) == ""
+
+
+def test_the_probe_names_a_server_name_that_does_not_resolve(fed, tmp_path):
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._admin_probe import diagnose
+
+    kit = tmp_path / ADMIN
+    shutil.copytree(fed.admin_kit, kit)
+    cfg = kit / "startup" / "fed_admin.json"
+    cfg.write_text(cfg.read_text().replace('"host": "localhost"', '"host": "no-such-server.invalid"'))
+    said = diagnose(str(kit), 2)
+    assert said.startswith("'no-such-server.invalid' (the server's name in the admin kit's fed_admin.json) does not "
+                           "resolve on this machine"), said
+
+
+def test_the_probe_reads_the_overseer_end_point_of_older_kits(tmp_path):
+    """NVFLARE before 2.7 names the server in the overseer agent's sp_end_point, not in admin.host/port."""
+    from ansible_collections.edgefl.nvflare.plugins.module_utils._admin_probe import admin_target
+
+    startup = tmp_path / "startup"
+    startup.mkdir()
+    (startup / "fed_admin.json").write_text(
+        '{"admin": {"overseer_agent": {"path": "nvflare.ha.dummy_overseer_agent.DummyOverseerAgent", '
+        '"args": {"sp_end_point": "server1:8002:8003"}}}}')
+    assert admin_target(str(tmp_path))[:2] == ("server1", 8003)
+    (startup / "fed_admin.json").write_text('{"admin": {}}')
+    assert admin_target(str(tmp_path)) is None
