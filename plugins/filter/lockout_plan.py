@@ -20,10 +20,15 @@ description:
   - Compared with the server's own list of disabled clients (O(disabled), read from C(disabled_clients.json) in
     its workspace), returns the names to disable and the names to enable again - removed names (or names of
     O(allow_readd)) that are current again. A client disabled by hand that was never removed is left alone.
+  - NVFLARE before 2.8 has no C(disable_client). When the provision result's C(nvflare_version) is older, nothing is
+    to disable or enable (RV(_value.server_disables) is false) and the removed clients keep certificates the server
+    accepts until the root CA changes; the playbook says so and still cleans their devices.
   - Used by C(playbooks/lockout.yml) (run by C(site.yml) and C(playbooks/remove_client.yml)).
 options:
   _input:
-    description: The result of M(edgefl.nvflare.provision) in this run (C(removed_all), C(removed), C(certificates)); V({}) when none.
+    description:
+      - The result of M(edgefl.nvflare.provision) in this run (C(removed_all), C(removed), C(certificates),
+        C(nvflare_version)); V({}) when none.
     type: dict
     required: true
   remove:
@@ -83,10 +88,23 @@ _value:
       type: list
       elements: str
       version_added: 1.5.0
-  sample: {"deny": ["site-3"], "disable": ["site-3"], "enable": [], "removed_now": ["site-3"], "disabled_earlier_removed": []}
+    server_disables:
+      description:
+        - Whether the server can refuse clients, NVFLARE 2.8 or later (true when the provision result names no
+          version). When false, RV(_value.disable), RV(_value.enable) and RV(_value.disabled_earlier_removed) are
+          empty.
+      type: bool
+      version_added: 1.5.0
+  sample: {"deny": ["site-3"], "disable": ["site-3"], "enable": [], "removed_now": ["site-3"], "disabled_earlier_removed": [],
+           "server_disables": true}
 """
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.edgefl.nvflare.plugins.module_utils._flare_compat import version_tuple
+
+# NVFLARE's disable_client / enable_client (FLARE API and admin command) came with 2.8
+DISABLE_CLIENT_SINCE = (2, 8)
 
 
 def _names(value, what):
@@ -109,15 +127,19 @@ def lockout_plan(provision, remove=None, client_names=None, disabled=None, allow
     current -= remove
     deny = removed - current
     disabled = _names(disabled, "disabled")
+    version = provision.get("nvflare_version")
+    server_disables = not version or version_tuple(version) >= DISABLE_CLIENT_SINCE
     return {
         "deny": sorted(deny),
-        "disable": sorted(deny - disabled),
-        "enable": sorted(disabled & (removed | _names(allow_readd, "allow_readd")) & current),
+        "disable": sorted(deny - disabled) if server_disables else [],
+        "enable": sorted(disabled & (removed | _names(allow_readd, "allow_readd")) & current) if server_disables else [],
         "removed_now": sorted(_names(provision.get("removed"), "removed") | remove),
         # names the server refuses from this run on that this run did not remove: a removal whose run was killed
         # after provisioning recorded it (the next provision result no longer lists it), or a re-installed server.
         # Reported, never cleaned: their devices were not named for removal in this run
-        "disabled_earlier_removed": sorted((deny - disabled) - _names(provision.get("removed"), "removed") - remove),
+        "disabled_earlier_removed": sorted((deny - disabled) - _names(provision.get("removed"), "removed") - remove)
+        if server_disables else [],
+        "server_disables": server_disables,
     }
 
 
