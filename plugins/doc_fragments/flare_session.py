@@ -14,7 +14,9 @@ options:
   admin_kit:
     description:
       - Directory of the admin participant's startup kit (it holds C(startup/fed_admin.json)), for example
-        C(<nvflare_workspace>/<project>/kits/admin@nvidia.com).
+        C(<nvflare_workspace>/admin/admin@nvidia.com), the copy the M(edgefl.nvflare.nvflare_admin) role installs
+        and points at the server's address when the server's name does not resolve here. The provisioned kit
+        (C(<nvflare_workspace>/<project>/kits/admin@nvidia.com)) dials the server by its participant name.
     type: path
     required: true
   username:

@@ -176,7 +176,8 @@ def check_admin_kit(admin_kit):
     if not os.path.isfile(fed_admin):
         raise KitError(
             "admin_kit %r is not an NVFLARE admin startup kit (no startup/fed_admin.json): point admin_kit at "
-            "the admin participant's kit, e.g. <nvflare_workspace>/<project>/kits/admin@nvidia.com" % admin_kit
+            "the admin participant's kit, e.g. <nvflare_workspace>/admin/admin@nvidia.com (installed by the "
+            "nvflare_admin role)" % admin_kit
         )
 
 

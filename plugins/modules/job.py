@@ -182,7 +182,7 @@ seealso:
 EXAMPLES = r"""
 - name: Run the shipped NumPy FedAvg example job and fetch its result
   edgefl.nvflare.job:
-    admin_kit: "{{ nvflare_workspace }}/{{ nvflare_project_name }}/kits/admin@nvidia.com"
+    admin_kit: "{{ nvflare_workspace }}/admin/admin@nvidia.com"
     src: "{{ playbook_dir }}/files/jobs/numpy_fedavg"
     timeout: 600
     dest: "{{ playbook_dir }}/results"
@@ -196,7 +196,7 @@ EXAMPLES = r"""
 
 - name: Submit the same folder again as a second, separate run without waiting
   edgefl.nvflare.job:
-    admin_kit: /home/me/nvflare-ws/edgefl/kits/admin@nvidia.com
+    admin_kit: /home/me/nvflare-ws/admin/admin@nvidia.com
     src: /home/me/jobs/numpy_fedavg
     submit_token: numpy-fedavg-run-2
     wait: false

@@ -121,7 +121,7 @@ seealso:
 EXAMPLES = r"""
 - name: Wait until every client has registered with the server
   edgefl.nvflare.status:
-    admin_kit: "{{ nvflare_workspace }}/{{ nvflare_project_name }}/kits/admin@nvidia.com"
+    admin_kit: "{{ nvflare_workspace }}/admin/admin@nvidia.com"
     # the client site names exactly as provisioning names them (nvflare_site_name, else the inventory name)
     expected_clients: "{{ (groups | edgefl.nvflare.participants(hostvars)).clients | map(attribute='name') | list }}"
     fail_unreachable: false
@@ -134,7 +134,7 @@ EXAMPLES = r"""
 
 - name: Disable a removed client at the server (NVFLARE's disable_client; kept across server restarts)
   edgefl.nvflare.status:
-    admin_kit: "{{ nvflare_workspace }}/{{ nvflare_project_name }}/kits/admin@nvidia.com"
+    admin_kit: "{{ nvflare_workspace }}/admin/admin@nvidia.com"
     disable_clients: [site-3]
   delegate_to: localhost
   run_once: true

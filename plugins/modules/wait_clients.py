@@ -79,7 +79,7 @@ seealso:
 EXAMPLES = r"""
 - name: Wait until at least 3 clients are connected
   edgefl.nvflare.wait_clients:
-    admin_kit: /home/me/nvflare-ws/edgefl/kits/admin@nvidia.com
+    admin_kit: /home/me/nvflare-ws/admin/admin@nvidia.com
     expected_clients: [site-1, site-2, site-3, site-4]
     min_clients: 3
     timeout: 180
