@@ -22,6 +22,9 @@ description:
     any host (for C(upgrade.yml), C(nvflare_version) is the release it moves to).
   - The release is read from a venv's C(site-packages) without starting its Python; any other Python is run once.
   - A value that cannot be templated without facts is left to the role's own check in the deploy.
+  - The hosts read are those of O(server_group), O(relay_group) and O(client_group).
+extends_documentation_fragment:
+  - edgefl.nvflare.inventory_groups
 options:
   _input:
     description: C(groups).

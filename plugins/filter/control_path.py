@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: control_path
-short_description: A control-node path given on the command line, made absolute against the directory ansible-playbook started in
+short_description: A command-line path on the control node, made absolute against where ansible-playbook started
 version_added: 1.5.0
 positional: _input
 author:
@@ -24,6 +24,10 @@ options:
     description: The path, or V("")/V(none).
     type: raw
     required: true
+  base:
+    description: The directory a relative path is joined to. Without it (or when empty), the current directory of
+      the process, which for a filter is the one C(ansible-playbook) started in.
+    type: str
 """
 
 EXAMPLES = r"""

@@ -71,7 +71,8 @@ _value:
       description: V(server), V(relay) or V(client).
       type: str
     member:
-      description: Whether the host is in the server or the client group.
+      description: Whether the host is in the server, a relay or the client group (O(server_group), O(relay_group),
+        O(client_group)).
       type: bool
     site_name:
       description: The NVFLARE participant name.
