@@ -488,6 +488,40 @@ class Layout:
         return sorted((n for n in names if n.startswith("prod_") and n[5:].isdigit()), key=lambda n: int(n[5:]))
 
 
+def superseded_prod_dirs(layout):
+    """The prod_NN directories of the project that no kits/<name> link points into: the kits earlier runs built and
+    later runs replaced (renewals, CA rotations, rebuilt kits, removed participants). [] when kits/ cannot be read,
+    so that nothing is taken for unused by mistake."""
+    try:
+        entries = os.listdir(layout.kits_dir)
+    except OSError:
+        return []
+    used = set()
+    for entry in entries:
+        link = os.path.join(layout.kits_dir, entry)
+        if not os.path.islink(link):
+            continue
+        target = os.path.normpath(os.path.join(layout.kits_dir, os.readlink(link)))
+        used.add(os.path.relpath(target, layout.project_dir).split(os.sep)[0])
+    out = []
+    for name in layout.prod_dirs():
+        path = os.path.join(layout.project_dir, name)
+        if name not in used and os.path.isdir(path) and not os.path.islink(path):
+            out.append(name)
+    return out
+
+
+def prune_prod_dirs(layout, names):
+    """Delete these prod_NN directories of the project (superseded_prod_dirs); the names deleted."""
+    done = []
+    for name in names:
+        shutil.rmtree(os.path.join(layout.project_dir, name))
+        done.append(name)
+    if done:
+        fsync_dir(layout.project_dir)
+    return done
+
+
 def _corrupt(path, what):
     return ModuleError(
         "the provisioning workspace state is corrupt: %s %s. No run of edgefl.nvflare.provision writes such a "

@@ -21,6 +21,8 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import (
     apply,
     check_names,
     installed_nvflare_version,
+    prune_prod_dirs,
+    superseded_prod_dirs,
 )
 from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec import (
     SpecError,
@@ -74,6 +76,7 @@ ARGUMENT_SPEC = dict(
     allow_readd=dict(type="list", elements="str", default=[]),
     remove=dict(type="list", elements="str", default=[]),
     lock_timeout=dict(type="int", default=600),
+    prune_kits=dict(type="bool", default=False),
 )
 MUTUALLY_EXCLUSIVE = [
     ("project_file", "project_name"),
@@ -249,7 +252,17 @@ class ProvisionRunner(EdgeflModule):
             self.module.warn("kits of %s did not match the state (a run was interrupted); they %s rebuilt"
                              % (", ".join(stale), verb))
         removed_all = sorted(set(plan.removed_before) - set(plan.wanted) | set(plan.removed))
-        self.set_changed(plan.changed)
+        pruned = []
+        if self.module.params.get("prune_kits"):
+            pruned = superseded_prod_dirs(layout)
+            if not self.check_mode:
+                try:
+                    pruned = prune_prod_dirs(layout, pruned)
+                except OSError as exc:
+                    raise ModuleError("prune_kits: cannot delete a superseded kit directory of %s (%s); %s"
+                                      % (layout.project_dir, exc, _workspace_fix()), field="prune_kits")
+            self.add_result(pruned=pruned)
+        self.set_changed(plan.changed or bool(pruned))
         self.add_result(
             kits=dict((n, layout.kit(n)) for n in plan.wanted),
             participants=plan.participants(),

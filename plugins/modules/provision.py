@@ -309,6 +309,17 @@ options:
     type: int
     default: 600
     version_added: 1.0.0
+  prune_kits:
+    description:
+      - Delete the C(prod_NN) directories no current kit is in (no C(kits/<name>) link points into them) - the kits
+        of earlier runs that later runs replaced (renewals, CA rotations, rebuilt kits) or removed. They hold old
+        private keys; the module keeps them unless told to.
+      - After this run's own changes, under the workspace lock. In check mode, RV(pruned) lists the directories no
+        kit is in before the run (one that this run would supersede is pruned by the next run).
+      - The state, the root CA, retired root CAs (C(state/retired)) and the current kits are never touched.
+    type: bool
+    default: false
+    version_added: 1.5.0
   nvflare_version:
     description:
       - The nvflare version the control node must have, for example V(2.9.0) or V(2.4.2). The module fails when
@@ -443,6 +454,13 @@ rotated_ca:
   type: bool
   sample: false
   version_added: 1.0.0
+pruned:
+  description: The C(prod_NN) directories deleted by O(prune_kits) (in check mode, those it would delete).
+  returned: when O(prune_kits=true)
+  type: list
+  elements: str
+  sample: ["prod_00", "prod_01"]
+  version_added: 1.5.0
 retired_ca_dir:
   description: Where O(rotate_ca) kept the old root CA certificate and key.
   returned: when O(rotate_ca) replaced an existing root CA

@@ -836,3 +836,47 @@ def test_unusable_workspace_fails_before_writing(tmp_path, run_module, where, te
     assert result["field"] == "workspace"
     assert str(ws) in result["msg"] and text in result["msg"], result["msg"]
     assert snapshot(str(tmp_path)) == before
+
+
+# ---------------------------------------------------------------- prune_kits
+
+
+def test_prune_kits_deletes_only_the_superseded_prod_dirs(provisioned, run_module):
+    """Every renewal, rotation or rebuilt kit leaves a prod_NN of kits no link points at any more, with their old
+    private keys. prune_kits deletes those, and nothing a current kit is in; check mode lists them and deletes
+    nothing; the next run has nothing to prune."""
+    ws, _first = provisioned
+    added = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3")))      # prod_01: site-3 only
+    assert added["result_dir"].endswith("prod_01")
+    renewed = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3"), renew=True))   # prod_02: all
+    assert renewed["result_dir"].endswith("prod_02")
+    assert run_module(main, spec(ws, clients=("site-1", "site-2", "site-3")))["changed"] is False
+    pdir = project_dir(ws)
+    assert os.path.isfile(os.path.join(pdir, "prod_00", "site-1", "startup", "client.key"))   # an old private key
+    before = snapshot(str(ws))
+    checked = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3"), prune_kits=True), check_mode=True)
+    assert checked["changed"] is True and checked["pruned"] == ["prod_00", "prod_01"], checked
+    assert snapshot(str(ws)) == before
+    pruned = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3"), prune_kits=True))
+    assert pruned["changed"] is True and pruned["pruned"] == ["prod_00", "prod_01"], pruned
+    assert sorted(n for n in os.listdir(pdir) if n.startswith("prod_")) == ["prod_02"]
+    for name, path in pruned["kits"].items():
+        assert os.path.realpath(path).startswith(os.path.join(os.path.realpath(pdir), "prod_02") + os.sep)
+        assert os.path.isfile(os.path.join(path, "startup", "rootCA.pem")), name
+    assert os.path.isfile(os.path.join(pdir, "state", "cert.json"))
+    again = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3"), prune_kits=True))
+    assert again["changed"] is False and again["pruned"] == []
+    # without prune_kits nothing is deleted and nothing is said
+    assert "pruned" not in run_module(main, spec(ws, clients=("site-1", "site-2", "site-3")))
+
+
+def test_prune_kits_keeps_a_prod_dir_a_current_kit_is_in(provisioned, run_module):
+    """Adding a client builds only its kit (prod_01); the others stay in prod_00, which prune_kits keeps. A removed
+    client's kit directory goes once no current kit shares its prod_NN."""
+    ws, _first = provisioned
+    run_module(main, spec(ws, clients=("site-1", "site-2", "site-3")))
+    kept = run_module(main, spec(ws, clients=("site-1", "site-2", "site-3"), prune_kits=True))
+    assert kept["changed"] is False and kept["pruned"] == []
+    removed = run_module(main, spec(ws, clients=("site-1", "site-2"), remove=["site-3"], prune_kits=True))
+    assert removed["removed"] == ["site-3"] and removed["pruned"] == ["prod_01"], removed
+    assert sorted(n for n in os.listdir(project_dir(ws)) if n.startswith("prod_")) == ["prod_00"]
