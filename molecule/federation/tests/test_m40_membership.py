@@ -153,6 +153,14 @@ def test_renew_certs_rolls_out_later_certificates(podman_host, tmp_path):
                            capture_output=True, text=True, check=True).stdout.split("=", 1)[1]
     assert _not_after(site1, "/var/lib/nvflare/site-1/startup/client.crt").strip() == local.strip()
     run_job("m40-after-renew", str(tmp_path))
+    # the two renewals superseded every kit of the earlier prod_NN directories: nvflare_prune_kits deletes those and
+    # nothing a current kit is in (the later tests remove, upgrade and back up this pruned workspace)
+    project = os.path.join(workspace(), "edgefl")
+    pruned = " ".join(playbook("provision.yml", "-e", "nvflare_prune_kits=true")[0].stdout.split())
+    assert "superseded kit directories deleted: prod_" in pruned, pruned[-3000:]
+    used = {os.path.realpath(os.path.join(kits, k)).split(os.sep)[-2] for k in os.listdir(kits)}
+    assert sorted(d for d in os.listdir(project) if d.startswith("prod_")) == sorted(used), used
+    assert all(os.path.isfile(os.path.join(kits, k, "startup", "rootCA.pem")) for k in os.listdir(kits))
 
 
 # After the new kits are on the hosts, before any service restarted (configure.yml, then the handlers)
