@@ -125,7 +125,7 @@ reasons:
 import json
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, remove_values
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
 from ansible_collections.edgefl.nvflare.plugins.module_utils._files import FileSpecError, apply_file, atomic_write, plan_file
@@ -192,8 +192,24 @@ def _diff(plan):
     return {"before": before, "after": after, "before_header": plan["path"], "after_header": plan["path"]}
 
 
+class _MaskedModule(AnsibleModule):
+    """An AnsibleModule whose "Invoked with" line in the host's journal or syslog masks O(files[].secret_content).
+
+    Ansible masks a no_log value in that line by searching the text of each option, and an option that is a list is
+    turned into text first: a multi-line secret becomes one line with its newlines written as \\n, which no longer
+    matches, so the unit environment's tokens reached the journal. The options are masked before they become text."""
+
+    def _log_invocation(self):
+        params = self.params
+        self.params = remove_values(params, self.no_log_values)
+        try:
+            super()._log_invocation()
+        finally:
+            self.params = params
+
+
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = _MaskedModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     FilesModule(module).execute()
 
 

@@ -97,6 +97,26 @@ def test_secret_content_is_written_but_never_returned(tmp_path, run_module):
     assert gone["changed"] and not env.exists()
 
 
+def test_secret_content_never_reaches_the_hosts_journal(tmp_path, run_module, monkeypatch):
+    """Ansible writes every module's "Invoked with" line to the host's journal (or syslog). It masks no_log values by
+    searching each option's text, and turns a list option into text with its newlines as \\n escapes: a unit
+    environment of several lines no longer matched and its tokens reached the journal of every host."""
+    from ansible.module_utils import basic
+
+    logged = []
+    monkeypatch.setattr(basic.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append((msg, log_args)))
+    env = tmp_path / "nvflare-client"
+    secret = "#\n# Ansible managed\nHF_TOKEN='s3cr3t-journal'\nWANDB_API_KEY='k3y-journal'\n"
+    args = {"files": [dict(entry(env, None, "0600"), content=None, secret_content=secret),
+                      entry(tmp_path / "unit", "[Service]\nExecStart=/bin/true\n", "0644")]}
+    out = run_module(files_module.main, args)
+    assert out["changed"] and env.read_text() == secret
+    assert logged and logged[0][0].startswith("Invoked with files="), logged
+    said = repr(logged)
+    assert "s3cr3t-journal" not in said and "k3y-journal" not in said, said
+    assert "ExecStart=/bin/true" in said       # the rest of the invocation is still logged
+
+
 def test_content_and_secret_content_together_are_refused(tmp_path, run):
     out = run([entry(tmp_path / "a", "x\n", secret_content="y\n")])
     assert out.get("failed") and "content or secret_content, not both" in out["msg"]
