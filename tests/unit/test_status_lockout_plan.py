@@ -107,12 +107,7 @@ def test_lockout_plan_disables_only_where_nvflare_can(version, disables):
     assert (res["disable"], res["enable"], res["disabled_earlier_removed"]) == expected
 
 
-@pytest.mark.parametrize("version", ["2.6.0", "2.9.0"])
-def test_lockout_playbook_on_an_nvflare_without_disable_client(tmp_path, version):
-    """lockout.yml (remove_client.yml, site.yml) on a federation of NVFLARE 2.4-2.7 called disable_client, which that
-    FLARE API lacks: the run failed before the removed device was cleaned, and so did every later run. It says now
-    that the server cannot refuse the client, what revokes its certificate, and goes on to the device. With 2.9 the
-    server is asked (and here, with no admin kit installed, that fails)."""
+def _lockout_run(tmp_path, version, *extra):
     ws = tmp_path / "ws"
     (tmp_path / "inv.yml").write_text(
         "all:\n"
@@ -127,8 +122,17 @@ def test_lockout_playbook_on_an_nvflare_without_disable_client(tmp_path, version
                  "nvflare_version": version}
     (tmp_path / "prov.json").write_text(json.dumps({"site_provision": provision}))
     proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, "playbooks", "lockout.yml"), "-e", "@prov.json",
-                        "-e", "ansible_ssh_common_args='-o ConnectTimeout=3'", timeout=180)
-    out = flat(proc.stdout)
+                        "-e", "ansible_ssh_common_args='-o ConnectTimeout=3'", *extra, timeout=180)
+    return proc, flat(proc.stdout)
+
+
+@pytest.mark.parametrize("version", ["2.6.0", "2.9.0"])
+def test_lockout_playbook_on_an_nvflare_without_disable_client(tmp_path, version):
+    """lockout.yml (remove_client.yml, site.yml) on a federation of NVFLARE 2.4-2.7 called disable_client, which that
+    FLARE API lacks: the run failed before the removed device was cleaned, and so did every later run. It says now
+    that the server cannot refuse the client, what revokes its certificate, and goes on to the device. With 2.9 the
+    server is asked (and here, with no admin kit installed, that fails)."""
+    proc, out = _lockout_run(tmp_path, version)
     if version == "2.9.0":
         assert proc.returncode != 0, proc.stdout
         asked = out.split("TASK [Disable the removed clients and enable the re-added ones at the server]")[1]
@@ -143,3 +147,13 @@ def test_lockout_playbook_on_an_nvflare_without_disable_client(tmp_path, version
     assert ("Removed c2: NOT disabled at the server (NVFLARE 2.6.0 has no disable_client); devices cleaned (service "
             "stopped, kit deleted): none. Could NOT clean the device of c2 (not in the inventory, or unreachable): stop "
             "its service and delete its kit by hand, and rotate the root CA to revoke its certificate.") in out, out
+
+
+def test_lockout_playbook_in_check_mode_says_what_it_would_do(tmp_path):
+    """remove_client.yml --check reported "Removed site-2: disabled at the server; devices cleaned: site-2" while it
+    had changed nothing."""
+    proc, out = _lockout_run(tmp_path, "2.6.0", "--check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("Check mode, nothing was changed: would remove c2: NOT disabled at the server (NVFLARE 2.6.0 has no "
+            "disable_client); devices to clean (service stopped, kit deleted): none.") in out, out
+    assert "Removed c2" not in out

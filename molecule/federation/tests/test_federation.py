@@ -182,6 +182,11 @@ def test_add_client_keeps_others_untouched(podman_host, tmp_path):
     with open(keep, "w") as f:
         f.write(extra.read_text())
     STATE["extra_inventory"] = keep
+    # check mode first, on the fresh device: provisioning writes no kit for it, so its service role has nothing to
+    # compare (it failed on the missing kit); nothing changes, on the device or on the control node
+    playbook("add_client.yml", "--check", "-e", "nvflare_add_clients=" + SPARE)
+    assert not os.path.lexists(os.path.join(kits, SITE[SPARE]))
+    assert not podman_host(SPARE).file("/var/lib/nvflare/%s" % SITE[SPARE]).exists
     add_proc, seconds = playbook("add_client.yml", "-e", "nvflare_add_clients=" + SPARE)
     STATE["add_client_seconds"] = round(seconds, 1)
     assert "failed=0" in add_proc.stdout
