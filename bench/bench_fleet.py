@@ -87,8 +87,13 @@ def run_ansible(n, forks):
     with open(add_inv, "w") as f:
         f.write("nvflare_clients:\n  hosts:\n    %s:\n      ansible_host: %s\n      nvflare_address: %s\n"
                 % (spare, ip, ip))
-    fig["add_client"] = bf.sh(["ansible-playbook", "-i", inv, "-i", add_inv, "playbooks/add_client.yml",
-                               "-e", "nvflare_add_clients=" + spare, *extra], env=env)[1]
+    proc, fig["add_client"] = bf.sh(["ansible-playbook", "-i", inv, "-i", add_inv, "playbooks/add_client.yml",
+                                     "-e", "nvflare_add_clients=" + spare, *extra], env=env)
+    # the spare must be a new device: a sandbox inventory that already listed it (scripts/sandbox.sh before the fix
+    # of SANDBOX_SPARE with CLIENTS != 3) made this a no-change run of a deployed client
+    if not bf.recap_changed(proc.stdout).get(spare):
+        raise SystemExit("bench_fleet: add_client.yml changed nothing on %s at N = %d: the spare was deployed "
+                         "already, so this is no add-one-client figure" % (spare, n))
     return fig, changed, status
 
 

@@ -112,14 +112,15 @@ ssh_node() { # ssh_node IP CMD...
 }
 
 containers() { # create (or start) the containers; SANDBOX_SPARE=1 adds site-(N+1) (10.89.50.(11+N))
-  ((${SANDBOX_SPARE:-0})) && NODES+=("site-$((CLIENTS + 1)):10.89.50.$((11 + CLIENTS))")
   check_limits
   local up
   up=$(running_clients)
   if ((up > CLIENTS + ${SANDBOX_SPARE:-0})); then
     echo "[sandbox] a sandbox with $up clients is up: make sandbox-down first (or CLIENTS=$up)" >&2; return 1
   fi
+  # the inventory lists the N clients only: the spare is a device add_client.yml adds (bench/bench_fleet.py)
   ((CLIENTS == 3)) || fleet_inventory
+  ((${SANDBOX_SPARE:-0})) && NODES+=("site-$((CLIENTS + 1)):10.89.50.$((11 + CLIENTS))")
   local isolate=()
   ((RELAYS)) && isolate=(--opt isolate=true)
   if ! podman network exists "$NET"; then
