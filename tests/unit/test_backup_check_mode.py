@@ -47,7 +47,13 @@ def test_backup_check_mode_writes_nothing(tmp_path, fresh):
     proc = _run(tmp_path, "backup.yml", "-e", "nvflare_workspace=%s" % ws, "-e", "nvflare_project_name=p", "-e",
                 "nvflare_backup_file=%s" % (tmp_path / "a.vault"))
     assert proc.returncode == 0, proc.stdout
-    assert "check mode: no archive written" in proc.stdout and "changed=0" in proc.stdout, proc.stdout
+    flat = " ".join(proc.stdout.split())
+    assert "check mode: no archive written" in flat, proc.stdout
+    # a real run always writes a new archive, so check mode reports a change where there is a workspace to back up
+    if fresh:
+        assert "there is no provisioning workspace at %s/p (no state/cert.json)" % ws in flat and "changed=0" in flat
+    else:
+        assert "would write an encrypted archive of %s/p" % ws in flat and "changed=1" in flat, proc.stdout
     assert _tree(tmp_path) == before
 
 
