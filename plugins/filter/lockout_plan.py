@@ -129,16 +129,20 @@ def lockout_plan(provision, remove=None, client_names=None, disabled=None, allow
     disabled = _names(disabled, "disabled")
     version = provision.get("nvflare_version")
     server_disables = not version or version_tuple(version) >= DISABLE_CLIENT_SINCE
+    removed_now = _names(provision.get("removed"), "removed") | remove
+    to_disable = deny - disabled
+    to_enable = disabled & (removed | _names(allow_readd, "allow_readd")) & current
+    if not server_disables:  # no disable_client before 2.8: nothing to send, nothing the server refuses
+        to_disable = to_enable = set()
     return {
         "deny": sorted(deny),
-        "disable": sorted(deny - disabled) if server_disables else [],
-        "enable": sorted(disabled & (removed | _names(allow_readd, "allow_readd")) & current) if server_disables else [],
-        "removed_now": sorted(_names(provision.get("removed"), "removed") | remove),
+        "disable": sorted(to_disable),
+        "enable": sorted(to_enable),
+        "removed_now": sorted(removed_now),
         # names the server refuses from this run on that this run did not remove: a removal whose run was killed
         # after provisioning recorded it (the next provision result no longer lists it), or a re-installed server.
         # Reported, never cleaned: their devices were not named for removal in this run
-        "disabled_earlier_removed": sorted((deny - disabled) - _names(provision.get("removed"), "removed") - remove)
-        if server_disables else [],
+        "disabled_earlier_removed": sorted(to_disable - removed_now),
         "server_disables": server_disables,
     }
 

@@ -80,26 +80,19 @@ def diagnose(admin_kit, timeout=5.0):
                 "address is not the server's" % (where, addresses[0][4][0], timeout))
     except OSError as e:
         return "a TCP connect to %s failed: %s" % (where, e.strerror or e)
-    security = str(admin.get("connection_security") or "").lower()
-    if security == "clear":
-        sock.close()
-        return ""
-    try:
-        ctx = _tls_context(startup, admin)
-    except (OSError, ssl.SSLError):
-        sock.close()
-        return ""
-    try:
-        with ctx.wrap_socket(sock, server_hostname=host) as tls:
-            tls.settimeout(timeout)
-    except ssl.SSLCertVerificationError as e:
-        return ("the server at %s answers, but its certificate is not signed by this admin kit's root CA (%s: %s): "
-                "the server's kit and the admin kit come from different provisionings (another workspace, or a CA "
-                "rotation that reached only one of them); deploy the server's kit again (site.yml, or finish "
-                "rotate_ca.yml) or use the admin kit of the server's provisioning"
-                % (where, admin.get("ca_cert") or "rootCA.pem", e.verify_message or e.reason))
-    except (ssl.SSLError, OSError):
-        return ""
-    finally:
-        sock.close()
+    with sock:
+        if str(admin.get("connection_security") or "").lower() == "clear":
+            return ""
+        try:
+            ctx = _tls_context(startup, admin)
+            with ctx.wrap_socket(sock, server_hostname=host) as tls:
+                tls.settimeout(timeout)
+        except ssl.SSLCertVerificationError as e:
+            return ("the server at %s answers, but its certificate is not signed by this admin kit's root CA (%s: "
+                    "%s): the server's kit and the admin kit come from different provisionings (another workspace, "
+                    "or a CA rotation that reached only one of them); deploy the server's kit again (site.yml, or "
+                    "finish rotate_ca.yml) or use the admin kit of the server's provisioning"
+                    % (where, admin.get("ca_cert") or "rootCA.pem", e.verify_message or e.reason))
+        except (ssl.SSLError, OSError):
+            return ""
     return ""

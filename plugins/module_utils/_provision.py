@@ -512,14 +512,11 @@ def superseded_prod_dirs(layout):
 
 
 def prune_prod_dirs(layout, names):
-    """Delete these prod_NN directories of the project (superseded_prod_dirs); the names deleted."""
-    done = []
+    """Delete these prod_NN directories of the project (superseded_prod_dirs)."""
     for name in names:
         shutil.rmtree(os.path.join(layout.project_dir, name))
-        done.append(name)
-    if done:
+    if names:
         fsync_dir(layout.project_dir)
-    return done
 
 
 def _corrupt(path, what):

@@ -257,7 +257,7 @@ class ProvisionRunner(EdgeflModule):
             pruned = superseded_prod_dirs(layout)
             if not self.check_mode:
                 try:
-                    pruned = prune_prod_dirs(layout, pruned)
+                    prune_prod_dirs(layout, pruned)
                 except OSError as exc:
                     raise ModuleError("prune_kits: cannot delete a superseded kit directory of %s (%s); %s"
                                       % (layout.project_dir, exc, _workspace_fix()), field="prune_kits")
