@@ -15,10 +15,11 @@ import os
 import re
 
 from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._files import fingerprint
-from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import observe_path
+from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import observe_path, trusted_ca_digests
 
 # the variables a role or playbook of this collection reads; "__" internals and facts are not inputs
 VAR_NAME = re.compile(r"^(nvflare|edgefl)_[A-Za-z0-9_]*$")
@@ -27,7 +28,7 @@ VAR_NAME = re.compile(r"^(nvflare|edgefl)_[A-Za-z0-9_]*$")
 RUN_ONLY_VARS = frozenset((
     "nvflare_fast_path", "nvflare_min_clients", "nvflare_quorum_grace", "nvflare_wait_timeout",
     "nvflare_rollout_batch", "nvflare_max_fail_percentage", "nvflare_allow_restart_during_job",
-    "nvflare_job_guard_timeout", "nvflare_cert_warn_days",
+    "nvflare_job_guard_timeout", "nvflare_cert_warn_days", "nvflare_replace_foreign_kit",
 ))
 # the collection's code: a new version of a role or plugin may decide something else
 COLLECTION_DIRS = ("roles", "playbooks", "plugins")
@@ -88,6 +89,33 @@ def host_fingerprint(task_vars, template, context=None, controller_paths=()):
     return fingerprint(doc), ""
 
 
+def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False):
+    """(foreign, message) for the root CA digest a probe read from the host's kit at kit_ca_path.
+
+    foreign is None when there is nothing to compare (no kit on the host, no patterns, or no root CA on the control
+    node outside a check run), else whether the digest is none of the root CAs of patterns (control-node files). In a
+    check run a workspace without any root CA is one whose first provisioning check mode did not run: no kit on a
+    host can be its. message is the error to stop the host with, or "" (not foreign, or allowed)."""
+    if not digest or not patterns:
+        return None, ""
+    trusted = trusted_ca_digests(patterns)
+    if not trusted and not check_run:
+        return None, ""
+    if digest in trusted:
+        return False, ""
+    if allow:
+        return True, ""
+    ours = ("this workspace's (%s, and any root CA it retired)" % next(iter(trusted.values())) if trusted else
+            "this workspace's, which has no root CA yet (its first provisioning makes one; check mode did not)")
+    return True, (
+        "%s holds an NVFLARE kit (%s) issued by another root CA (certificate SHA-256 %s) than %s: the host belongs "
+        "to another federation, or was deployed from another workspace, by another operator or by hand. Nothing was "
+        "changed on it. To leave it alone, take it out of the inventory or deploy it from the workspace that made its "
+        "kit (nvflare_workspace). To move it into this federation (its kit and identity are replaced; the other "
+        "federation loses it), run again with -e nvflare_replace_foreign_kit=true."
+        % (host, kit_ca_path, digest[:16], ours))
+
+
 def _first_line(exc):
     return (str(exc).strip().splitlines() or [""])[0][:200]
 
@@ -103,6 +131,8 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         context = args.pop("context", None)
         controller_paths = [str(p) for p in (args.pop("controller_paths", None) or [])]
+        trusted_cas = [str(p) for p in (args.pop("trusted_cas", None) or [])]
+        allow_foreign = boolean(args.pop("allow_foreign_ca", False), strict=False)
         reason = ""
         if args.get("state", "probe") in ("probe", "record") and args.get("fingerprint") is None:
             args["fingerprint"], reason = host_fingerprint(
@@ -113,4 +143,11 @@ class ActionModule(ActionBase):
             result["reasons"] = [reason] + [r for r in result["reasons"] if not r.startswith("no fingerprint")]
         # the playbook gathers this host's facts and probes again (playbooks/deploy.yml)
         result["needs_facts"] = " needs facts (" in reason
+        if args.get("kit_ca") and "kit_ca" in result:
+            # the run's check mode (the probe task itself runs with check_mode: false)
+            result["foreign_ca"], msg = foreign_ca_check(
+                task_vars.get("inventory_hostname", "the host"), args["kit_ca"], result["kit_ca"], trusted_cas,
+                allow_foreign, check_run=boolean(task_vars.get("ansible_check_mode", False), strict=False))
+            if msg:
+                result.update(failed=True, msg=msg)
         return result

@@ -268,3 +268,58 @@ def remove_record(path, check_mode=False):
         os.rmdir(directory)
         existed = True
     return existed
+
+
+# The root CA of a kit (startup/rootCA.pem): who issued it tells which federation the kit belongs to.
+PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+PEM_END = "-----END CERTIFICATE-----"
+# a root certificate is a few KB; a bigger file is not one
+CA_MAX_BYTES = 1 << 16
+
+
+def cert_digest(text):
+    """SHA-256 of the first PEM certificate in text (its base64 body, whitespace and line ends left out), so the
+    same certificate written with other line ends or wrapping gives the same digest; None without one."""
+    start = text.find(PEM_BEGIN)
+    end = text.find(PEM_END, start + 1) if start >= 0 else -1
+    if start < 0 or end < 0:
+        return None
+    body = "".join(text[start + len(PEM_BEGIN):end].split())
+    if not body:
+        return None
+    return hashlib.sha256(body.encode("ascii", "replace")).hexdigest()
+
+
+def ca_file_digest(path):
+    """cert_digest() of a file, or None when it is missing, unreadable, too big or holds no certificate (a kit
+    install repairs such a file: it tells nothing about whom the host belongs to)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(CA_MAX_BYTES + 1)
+    except (IOError, OSError):
+        return None
+    if len(data) > CA_MAX_BYTES:
+        return None
+    return cert_digest(data.decode("ascii", "replace"))
+
+
+def _json_root_ca_digest(path):
+    """cert_digest() of the root_cert of NVFLARE's state/cert.json (the workspace's current root CA), or None."""
+    try:
+        with open(path) as f:
+            root = json.load(f).get("root_cert")
+    except (IOError, OSError, ValueError, AttributeError):
+        return None
+    return cert_digest(root) if isinstance(root, str) else None
+
+
+def trusted_ca_digests(patterns):
+    """{digest: path} of the root CAs the control node's files name (paths or glob patterns): PEM files, or
+    NVFLARE's state/cert.json (a .json file: its root_cert)."""
+    found = {}
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            digest = _json_root_ca_digest(path) if path.endswith(".json") else ca_file_digest(path)
+            if digest and digest not in found:
+                found[digest] = path
+    return found

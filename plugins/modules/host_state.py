@@ -63,6 +63,29 @@ options:
     type: list
     elements: path
     default: []
+  kit_ca:
+    description:
+      - With O(state=probe), the root CA of the kit installed on the host (C(<kit>/startup/rootCA.pem)). The probe
+        returns the digest of its certificate as RV(kit_ca), or V(null) when the host has no such file.
+      - The action plugin compares it with O(trusted_cas) on the control node.
+    type: path
+  trusted_cas:
+    description:
+      - With O(kit_ca), the root CA files on the control node (paths or glob patterns) of the federation this run
+        deploys, current and earlier (C(state/retired/*/rootCA.pem) after a root CA rotation, the C(rootCA.pem) of
+        every C(prod_NN) kit of this host). A C(.json) file is read as NVFLARE's C(state/cert.json), for its
+        C(root_cert). Not sent to the host.
+      - When the host holds a kit whose root CA is none of these, the host belongs to another federation (another
+        workspace, another operator, the manual guide). Then the task fails, and the host is left as it is, unless
+        O(allow_foreign_ca). When none of these files exists, nothing is compared, except in a check run (check
+        mode before the first provisioning, where no kit on a host can be this workspace's).
+    type: list
+    elements: path
+    default: []
+  allow_foreign_ca:
+    description: Go on when the host's kit has another root CA (RV(foreign_ca) is still set). Not sent to the host.
+    type: bool
+    default: false
   items:
     description:
       - With O(state=record), what to record. A dict with C(path) (absolute) and C(kind), or with C(unit).
@@ -124,6 +147,16 @@ units:
   description: The state of every recorded unit, as read now (C(active), C(enabled)).
   returned: always
   type: dict
+kit_ca:
+  description: With O(kit_ca), the SHA-256 of the host's root CA certificate (its PEM body), or V(null) when the host
+    has none.
+  returned: when O(kit_ca) is set
+  type: str
+foreign_ca:
+  description: With O(kit_ca) and O(trusted_cas), whether the host's kit has a root CA that is none of O(trusted_cas)
+    (V(null) when there was nothing to compare).
+  returned: when O(kit_ca) is set
+  type: bool
 needs_facts:
   description: A variable of the host could not be templated because its facts were not gathered (set by the action
     plugin when it computed the fingerprint).
@@ -138,6 +171,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.edgefl.nvflare.plugins.module_utils._base import EdgeflModule, ModuleError
 from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import (
     HostStateError,
+    ca_file_digest,
     compare,
     make_record,
     normalize_items,
@@ -155,6 +189,9 @@ ARGUMENT_SPEC = dict(
     context=dict(type="raw"),
     controller_paths=dict(type="list", elements="path", default=[]),
     items=dict(type="list", elements="dict", default=[]),
+    kit_ca=dict(type="path"),
+    trusted_cas=dict(type="list", elements="path", default=[]),
+    allow_foreign_ca=dict(type="bool", default=False),
 )
 
 
@@ -183,6 +220,8 @@ class HostStateModule(EdgeflModule):
                 result["reasons"] = compare(record, fp, observed)
                 result["in_sync"] = not result["reasons"]
                 result["units"] = observed["units"]
+                if params["kit_ca"]:
+                    result["kit_ca"] = ca_file_digest(params["kit_ca"])
             elif state == "record":
                 if not fp:
                     result["reasons"] = ["no fingerprint: nothing recorded"]

@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) edgefl.nvflare contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Whose kit a host holds: the root CA of the host's kit against the root CAs of this workspace (module_utils
+_host_state, the host_state action plugin), on real self-signed CA certificates, and through ansible-playbook."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import sys
+
+import pytest
+from conftest import flat, run_playbook
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.edgefl.nvflare.plugins.action.host_state import RUN_ONLY_VARS, foreign_ca_check
+from ansible_collections.edgefl.nvflare.plugins.module_utils import _host_state as hs
+
+
+def root_ca(name):
+    """A self-signed CA certificate as PEM text, as NVFLARE's rootCA.pem holds one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+@pytest.fixture(scope="module")
+def cas():
+    return {"ours": root_ca("ours"), "retired": root_ca("ours"), "theirs": root_ca("theirs")}
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_digest_is_the_certificate_not_its_layout(cas):
+    pem = cas["ours"]
+    body = "".join(pem.split("-----")[2].split())
+    assert hs.cert_digest(pem) == hashlib.sha256(body.encode("ascii")).hexdigest()
+    # CRLF line ends, other wrapping, text around it: the same certificate
+    rewrapped = "subject=CN=ours\r\n-----BEGIN CERTIFICATE-----\r\n%s\r\n-----END CERTIFICATE-----\r\n" % body
+    assert hs.cert_digest(rewrapped) == hs.cert_digest(pem)
+    assert hs.cert_digest(cas["theirs"]) != hs.cert_digest(pem)
+    # the same name on another key is another CA
+    assert hs.cert_digest(cas["retired"]) != hs.cert_digest(pem)
+    assert hs.cert_digest("no certificate here") is None
+    assert hs.cert_digest("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n") is None
+
+
+def test_a_file_that_tells_nothing_gives_no_digest(tmp_path, cas):
+    assert hs.ca_file_digest(str(tmp_path / "missing.pem")) is None
+    assert hs.ca_file_digest(write(tmp_path / "garbage.pem", "broken")) is None
+    assert hs.ca_file_digest(write(tmp_path / "huge.pem", cas["ours"] + "x" * hs.CA_MAX_BYTES)) is None
+    assert hs.ca_file_digest(write(tmp_path / "ok.pem", cas["ours"])) == hs.cert_digest(cas["ours"])
+
+
+def workspace(tmp_path, cas):
+    """A control-node project: the current kit of site-1, an older prod_NN, a retired root CA; the patterns
+    playbooks/vars/kit_owner.yml gives the action plugin (state/cert.json is not written here)."""
+    proj = tmp_path / "ws" / "fed"
+    write(proj / "prod_01" / "site-1" / "startup" / "rootCA.pem", cas["ours"])
+    write(proj / "prod_00" / "site-1" / "startup" / "rootCA.pem", cas["retired"])
+    write(proj / "state" / "retired" / "20261201T000000000000Z" / "rootCA.pem", cas["retired"])
+    (proj / "kits").mkdir()
+    (proj / "kits" / "site-1").symlink_to("../prod_01/site-1")
+    return [str(proj / "kits" / "site-1" / "startup" / "rootCA.pem"),
+            str(proj / "state" / "cert.json"),
+            str(proj / "prod_*" / "site-1" / "startup" / "rootCA.pem"),
+            str(proj / "state" / "retired" / "*" / "rootCA.pem")]
+
+
+def test_trusted_cas_are_every_root_ca_of_the_workspace(tmp_path, cas):
+    patterns = workspace(tmp_path, cas)
+    trusted = hs.trusted_ca_digests(patterns)
+    assert sorted(trusted) == sorted({hs.cert_digest(cas["ours"]), hs.cert_digest(cas["retired"])})
+    # the current kit is named first (the message names it)
+    assert trusted[hs.cert_digest(cas["ours"])] == patterns[0]
+    assert hs.trusted_ca_digests([str(tmp_path / "nothing" / "*.pem")]) == {}
+
+
+def test_cert_json_gives_the_current_root_ca(tmp_path, cas):
+    """NVFLARE's state/cert.json names the workspace's root CA even where no kit of the host is left (a client
+    removed and added again); a cert.json without one, or no JSON, names none."""
+    state = tmp_path / "state"
+    cert = write(state / "cert.json", '{"root_cert": %s, "root_pri_key": "SECRET"}'
+                 % json.dumps(cas["ours"].replace("\n", "\r\n")))
+    assert hs.trusted_ca_digests([cert]) == {hs.cert_digest(cas["ours"]): cert}
+    write(state / "cert.json", '{"other": 1}')
+    assert hs.trusted_ca_digests([cert]) == {}
+    write(state / "cert.json", "not json")
+    assert hs.trusted_ca_digests([cert]) == {}
+
+
+def test_foreign_check_decides(tmp_path, cas):
+    patterns = workspace(tmp_path, cas)
+    ours, retired, theirs = (hs.cert_digest(cas[k]) for k in ("ours", "retired", "theirs"))
+    kit = "/var/lib/nvflare/site-1/startup/rootCA.pem"
+    assert foreign_ca_check("h", kit, ours, patterns, False) == (False, "")
+    # a host that missed a root CA rotation still belongs here: rotate_ca.yml brings it over
+    assert foreign_ca_check("h", kit, retired, patterns, False) == (False, "")
+    # nothing to compare: no kit on the host, no pattern, or no root CA on the control node yet (check mode)
+    assert foreign_ca_check("h", kit, None, patterns, False) == (None, "")
+    assert foreign_ca_check("h", kit, theirs, [], False) == (None, "")
+    assert foreign_ca_check("h", kit, theirs, [str(tmp_path / "none.pem")], False) == (None, "")
+    foreign, msg = foreign_ca_check("h", kit, theirs, patterns, False)
+    assert foreign is True
+    assert msg.startswith("h holds an NVFLARE kit (%s) issued by another root CA (certificate SHA-256 %s)"
+                          % (kit, theirs[:16]))
+    assert patterns[0] in msg and "Nothing was changed on it" in msg and "nvflare_replace_foreign_kit=true" in msg
+    assert foreign_ca_check("h", kit, theirs, patterns, True) == (True, "")
+    # check mode before the first provisioning: the workspace has no root CA, so no kit can be its
+    empty = [str(tmp_path / "fresh" / "fed" / "state" / "cert.json")]
+    assert foreign_ca_check("h", kit, theirs, empty, False) == (None, "")
+    foreign, msg = foreign_ca_check("h", kit, theirs, empty, False, check_run=True)
+    assert foreign is True and "this workspace's, which has no root CA yet" in msg
+    assert foreign_ca_check("h", kit, None, empty, False, check_run=True) == (None, "")
+    assert foreign_ca_check("h", kit, ours, patterns, False, check_run=True) == (False, "")
+    # the override steers one run: it is no input of the host's fingerprint
+    assert "nvflare_replace_foreign_kit" in RUN_ONLY_VARS
+
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Probe
+      edgefl.nvflare.host_state:
+        path: "{{ record }}"
+        fingerprint: ""
+        kit_ca: "{{ kit_ca }}"
+        trusted_cas: "{{ trusted }}"
+        allow_foreign_ca: "{{ allow | default(false) }}"
+      register: probe
+    - name: Show
+      ansible.builtin.debug:
+        msg: "foreign={{ probe.foreign_ca | to_json }} kit_ca={{ probe.kit_ca | to_json }}"
+"""
+
+
+@pytest.mark.parametrize("host_ca, allow, rc, expect", [
+    ("ours", False, 0, 'foreign=false kit_ca="%(ours)s"'),
+    ("retired", False, 0, 'foreign=false kit_ca="%(retired)s"'),
+    ("theirs", False, 2, "issued by another root CA (certificate SHA-256 %(theirs16)s)"),
+    ("theirs", True, 0, 'foreign=true kit_ca="%(theirs)s"'),
+    (None, False, 0, "foreign=null kit_ca=null"),
+])
+def test_through_ansible_playbook(tmp_path, cas, host_ca, allow, rc, expect):
+    patterns = workspace(tmp_path, cas)
+    # state/cert.json holds the current root CA, as NVFLARE writes it
+    write(tmp_path / "ws" / "fed" / "state" / "cert.json", json.dumps({"root_cert": cas["ours"]}))
+    kit_ca = tmp_path / "host" / "startup" / "rootCA.pem"
+    if host_ca:
+        write(kit_ca, cas[host_ca])
+    (tmp_path / "play.yml").write_text(PLAY)
+    extra = ["-e", '{"record": "%s", "kit_ca": "%s", "trusted": %s, "allow": %s}' % (
+        tmp_path / "record.json", kit_ca, str(patterns).replace("'", '"'), str(allow).lower())]
+    proc = run_playbook(tmp_path, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
+                        "play.yml", *extra)
+    out = flat(proc.stdout + proc.stderr)
+    digests = dict((k, hs.cert_digest(v)) for k, v in cas.items())
+    digests["theirs16"] = digests["theirs"][:16]
+    assert proc.returncode == rc, out[-3000:]
+    assert expect % digests in out, out[-3000:]
+    # the probe reads only: no record written, nothing changed
+    assert not (tmp_path / "record.json").exists()
+    assert "changed=0" in out
+
+
+def test_check_mode_on_a_workspace_without_a_root_ca(tmp_path, cas):
+    """site.yml --check before the first provisioning: the probe (check_mode: false itself) still knows the run is a
+    check run, and stops a host that holds a kit; a host without one goes on."""
+    fresh = tmp_path / "fresh" / "fed"
+    patterns = [str(fresh / "kits" / "site-1" / "startup" / "rootCA.pem"), str(fresh / "state" / "cert.json")]
+    kit_ca = tmp_path / "host" / "startup" / "rootCA.pem"
+    write(kit_ca, cas["theirs"])
+    (tmp_path / "play.yml").write_text(PLAY.replace("      register: probe", "      register: probe\n      check_mode: false"))
+    extra = ["-e", '{"record": "%s", "kit_ca": "%s", "trusted": %s}' % (
+        tmp_path / "record.json", kit_ca, str(patterns).replace("'", '"'))]
+    base = ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, "play.yml"] + extra
+    proc = run_playbook(tmp_path, *base, "--check")
+    out = flat(proc.stdout + proc.stderr)
+    assert proc.returncode == 2 and "which has no root CA yet" in out, out[-3000:]
+    # not a check run: provisioning would have made the root CA first; without one nothing is compared
+    proc = run_playbook(tmp_path, *base)
+    out = flat(proc.stdout + proc.stderr)
+    assert proc.returncode == 0 and "foreign=null" in out, out[-3000:]
+    kit_ca.unlink()
+    proc = run_playbook(tmp_path, *base, "--check")
+    assert proc.returncode == 0, proc.stdout[-3000:]
