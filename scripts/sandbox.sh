@@ -179,9 +179,17 @@ up() {
   local t0=$SECONDS
   [[ -x .venv/bin/ansible-playbook ]] || { log "setting up the tooling"; scripts/setup.sh; }
   log "test image"; scripts/build-image.sh
+  # Each size has a workspace (root CA) of its own: containers left up by a sandbox of another size hold that
+  # size's kits, which site.yml refuses to replace unless told to (docs/playbooks.md, "A host of another federation").
+  local before replace=()
+  before=$(running_clients)
+  if ((before > 0 && before != CLIENTS)); then
+    replace=(-e nvflare_replace_foreign_kit=true)
+    log "the containers of a $before-client sandbox move to this $CLIENTS-client sandbox's root CA"
+  fi
   containers
   log "site.yml (provision, deploy, wait for clients)"
-  ansible-playbook "${INVS[@]}" site.yml
+  ansible-playbook "${INVS[@]}" site.yml "${replace[@]}"
   if ((RELAYS)); then
     log "no route from the relay's clients to the server (TCP connect to 10.89.50.10:8002 from site-2, site-3)"
     for ip in 10.89.51.12 10.89.51.13; do
