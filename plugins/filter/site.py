@@ -87,6 +87,13 @@ _value:
       description: The host's startup kit on the control node, C(<nvflare_workspace>/<project>/kits/<site_name>);
         empty when C(nvflare_workspace) is not set.
       type: str
+    root_ca_files:
+      description: The control-node files (paths and glob patterns) of every root CA provisioning gave this
+        participant - its current kit's C(rootCA.pem), C(state/cert.json), its kit in each C(prod_NN), the root CAs a
+        rotation retired (C(state/retired/*/rootCA.pem)); empty when C(nvflare_workspace) is not set. The kit owner
+        check of C(deploy.yml) and C(add_client.yml) compares the host's kit with them.
+      type: list
+      elements: str
     unit:
       description: The systemd unit, C(nvflare_service_unit_name) when the inventory sets it, else
         C(nvflare-<role>.service).

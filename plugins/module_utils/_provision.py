@@ -477,6 +477,13 @@ class Layout:
     def kit(self, name):
         return os.path.join(self.kits_dir, name)
 
+    def root_ca_files(self, name):
+        """Every file that holds a root CA this project gave participant name, as paths and glob patterns: its
+        current kit, the current root CA (cert.json), its kit in each prod_NN, the root CAs a rotation retired."""
+        return [os.path.join(self.kit(name), "startup", "rootCA.pem"), self.cert_file,
+                os.path.join(self.project_dir, "prod_*", name, "startup", "rootCA.pem"),
+                os.path.join(self.retired_dir, "*", "rootCA.pem")]
+
     def kit_present(self, name):
         return os.path.isdir(os.path.join(self.kit(name), "startup"))
 

@@ -864,6 +864,16 @@ class Inventory:
 
         return Layout(workspace, self.project_name(host)).kit(site_name or self.site_name(host))
 
+    def root_ca_files(self, host, site_name=None):
+        """The control-node files of every root CA the project gave this participant (Layout.root_ca_files); []
+        without a workspace."""
+        workspace = self.workspace(host)
+        if not workspace:
+            return []
+        from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
+
+        return Layout(workspace, self.project_name(host)).root_ca_files(site_name or self.site_name(host))
+
     def run_lock(self, host=None):
         """The run lock of this federation (edgefl.nvflare.run_lock), next to its project in the workspace; empty
         without an absolute workspace (provisioning then says what is wrong, before anything is created). An
@@ -922,6 +932,7 @@ class Inventory:
             "org": self.org(host),
             "address": self.address(host),
             "kit_dir": self.kit_dir(host, site_name),
+            "root_ca_files": self.root_ca_files(host, site_name),
             "unit": self.unit(host, role),
             "ports": ports,
             "project_name": self.project_name(host),

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from ansible_collections.edgefl.nvflare.plugins.action.host_state import RUN_ONLY_VARS, foreign_ca_check
 from ansible_collections.edgefl.nvflare.plugins.module_utils import _host_state as hs
+from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
 
 
 def root_ca(name):
@@ -77,10 +78,12 @@ def workspace(tmp_path, cas):
     write(proj / "state" / "retired" / "20261201T000000000000Z" / "rootCA.pem", cas["retired"])
     (proj / "kits").mkdir()
     (proj / "kits" / "site-1").symlink_to("../prod_01/site-1")
-    return [str(proj / "kits" / "site-1" / "startup" / "rootCA.pem"),
-            str(proj / "state" / "cert.json"),
-            str(proj / "prod_*" / "site-1" / "startup" / "rootCA.pem"),
-            str(proj / "state" / "retired" / "*" / "rootCA.pem")]
+    patterns = Layout(str(tmp_path / "ws"), "fed").root_ca_files("site-1")
+    assert patterns == [str(proj / "kits" / "site-1" / "startup" / "rootCA.pem"),
+                        str(proj / "state" / "cert.json"),
+                        str(proj / "prod_*" / "site-1" / "startup" / "rootCA.pem"),
+                        str(proj / "state" / "retired" / "*" / "rootCA.pem")]
+    return patterns
 
 
 def test_trusted_cas_are_every_root_ca_of_the_workspace(tmp_path, cas):

@@ -70,6 +70,8 @@ def test_server_site():
     assert site("server1", groups, hv) == {
         "host": "server1", "role": "server", "member": True, "site_name": "server1", "org": "nvidia",
         "address": "192.0.2.10", "kit_dir": "/ws/fed/proj/kits/server1", "unit": "nvflare-server.service",
+        "root_ca_files": ["/ws/fed/proj/kits/server1/startup/rootCA.pem", "/ws/fed/proj/state/cert.json",
+                          "/ws/fed/proj/prod_*/server1/startup/rootCA.pem", "/ws/fed/proj/state/retired/*/rootCA.pem"],
         "ports": {"fed_learn": 8002, "admin": 8003}, "project_name": "proj", "workspace": "/ws/fed",
         "server": {"host": "server1", "site_name": "server1", "org": "nvidia", "address": "192.0.2.10"},
         "parent": None, "path": ["server1"],
@@ -150,8 +152,10 @@ def test_ports_are_federation_wide(server_vars, ports):
 def test_kit_dir_without_workspace_is_empty_and_trailing_slash_is_dropped():
     g, hv = inv(server1={"nvflare_workspace": None})
     assert site("server1", g, hv)["kit_dir"] == ""
+    assert site("server1", g, hv)["root_ca_files"] == []
     g, hv = inv(server1={"nvflare_workspace": "/ws/x/"})
     assert site("site-1", g, hv)["kit_dir"] == "/ws/x/proj/kits/site-1"
+    assert site("site-1", g, hv)["root_ca_files"][0] == "/ws/x/proj/kits/site-1/startup/rootCA.pem"
 
 
 def test_workspace_under_home_is_expanded(monkeypatch):
