@@ -89,7 +89,12 @@ def host_fingerprint(task_vars, template, context=None, controller_paths=()):
     return fingerprint(doc), ""
 
 
-def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False):
+# what a refused host keeps: deploy.yml's probe runs before any role; the kit install's check (state=kit_owner) after
+# the role's earlier steps, before any kit file
+KEPT = {"probe": "Nothing was changed on it.", "kit_owner": "No file of its kit was changed."}
+
+
+def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False, kept=KEPT["probe"]):
     """(foreign, message) for the root CA digest a probe read from the host's kit at kit_ca_path.
 
     foreign is None when there is nothing to compare (no kit on the host, no patterns, or no root CA on the control
@@ -109,11 +114,11 @@ def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False
             "this workspace's, which has no root CA yet (its first provisioning makes one; check mode did not)")
     return True, (
         "%s holds an NVFLARE kit (%s) issued by another root CA (certificate SHA-256 %s) than %s: the host belongs "
-        "to another federation, or was deployed from another workspace, by another operator or by hand. Nothing was "
-        "changed on it. To leave it alone, take it out of the inventory or deploy it from the workspace that made its "
+        "to another federation, or was deployed from another workspace, by another operator or by hand. %s "
+        "To leave it alone, take it out of the inventory or deploy it from the workspace that made its "
         "kit (nvflare_workspace). To move it into this federation (its kit and identity are replaced; the other "
         "federation loses it), run again with -e nvflare_replace_foreign_kit=true."
-        % (host, kit_ca_path, digest[:16], ours))
+        % (host, kit_ca_path, digest[:16], ours, kept))
 
 
 def _first_line(exc):
@@ -147,7 +152,8 @@ class ActionModule(ActionBase):
             # the run's check mode (the probe task itself runs with check_mode: false)
             result["foreign_ca"], msg = foreign_ca_check(
                 task_vars.get("inventory_hostname", "the host"), args["kit_ca"], result["kit_ca"], trusted_cas,
-                allow_foreign, check_run=boolean(task_vars.get("ansible_check_mode", False), strict=False))
+                allow_foreign, check_run=boolean(task_vars.get("ansible_check_mode", False), strict=False),
+                kept=KEPT.get(args.get("state", "probe"), KEPT["probe"]))
             if msg:
                 result.update(failed=True, msg=msg)
         return result

@@ -41,9 +41,13 @@ attributes:
     support: full
 options:
   state:
-    description: Read and compare (V(probe)), write the record (V(record)) or remove it (V(absent)).
+    description:
+      - Read and compare (V(probe)), write the record (V(record)) or remove it (V(absent)).
+      - V(kit_owner) reads only the root CA of O(kit_ca) (no record, no item), for the check of O(trusted_cas).
+        The kit install of the C(edgefl.nvflare.nvflare_service) role runs it before a kit with another root CA
+        replaces the host's.
     type: str
-    choices: [probe, record, absent]
+    choices: [probe, record, absent, kit_owner]
     default: probe
   path:
     description: The record on the host.
@@ -65,8 +69,9 @@ options:
     default: []
   kit_ca:
     description:
-      - With O(state=probe), the root CA of the kit installed on the host (C(<kit>/startup/rootCA.pem)). The probe
-        returns the digest of its certificate as RV(kit_ca), or V(null) when the host has no such file.
+      - With O(state=probe) or O(state=kit_owner), the root CA of the kit installed on the host
+        (C(<kit>/startup/rootCA.pem)). The task returns the digest of its certificate as RV(kit_ca), or V(null)
+        when the host has no such file.
       - The action plugin compares it with O(trusted_cas) on the control node.
     type: path
   trusted_cas:
@@ -112,6 +117,12 @@ EXAMPLES = r"""
     context: "{{ inventory_hostname | edgefl.nvflare.site(groups, hostvars) }}"
     controller_paths: ["{{ (inventory_hostname | edgefl.nvflare.site(groups, hostvars)).kit_dir }}"]
   register: probe
+
+- name: Stop before a kit of another root CA replaces the one on the host, unless the workspace issued it
+  edgefl.nvflare.host_state:
+    state: kit_owner
+    kit_ca: /var/lib/nvflare/site-1/startup/rootCA.pem
+    trusted_cas: "{{ (inventory_hostname | edgefl.nvflare.site(groups, hostvars)).root_ca_files }}"
 
 - name: Record the host after its converge
   edgefl.nvflare.host_state:
@@ -183,7 +194,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import 
 )
 
 ARGUMENT_SPEC = dict(
-    state=dict(type="str", choices=["probe", "record", "absent"], default="probe"),
+    state=dict(type="str", choices=["probe", "record", "absent", "kit_owner"], default="probe"),
     path=dict(type="path", default="/var/lib/edgefl-nvflare/fast-path/host-state.json"),
     fingerprint=dict(type="str"),
     context=dict(type="raw"),
@@ -222,6 +233,11 @@ class HostStateModule(EdgeflModule):
                 result["units"] = observed["units"]
                 if params["kit_ca"]:
                     result["kit_ca"] = ca_file_digest(params["kit_ca"])
+            elif state == "kit_owner":
+                if not params["kit_ca"]:
+                    raise ModuleError("state=kit_owner reads the root CA of a kit: give its path as kit_ca",
+                                      field="kit_ca")
+                result["kit_ca"] = ca_file_digest(params["kit_ca"])
             elif state == "record":
                 if not fp:
                     result["reasons"] = ["no fingerprint: nothing recorded"]

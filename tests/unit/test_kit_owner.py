@@ -204,3 +204,98 @@ def test_check_mode_on_a_workspace_without_a_root_ca(tmp_path, cas):
     kit_ca.unlink()
     proc = run_playbook(tmp_path, *base, "--check")
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+KIT_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Probe the kit
+      ansible.builtin.import_role:
+        name: edgefl.nvflare.nvflare_common
+        tasks_from: kit_probe
+      vars:
+        nvflare_common_kit_src: "{{ src }}"
+        nvflare_common_kit_dest: "{{ dest }}"
+    - name: Install the kit
+      ansible.builtin.import_role:
+        name: edgefl.nvflare.nvflare_common
+        tasks_from: kit_install
+      vars:
+        nvflare_common_kit_trusted_cas: "{{ trusted }}"
+        nvflare_common_kit_allow_foreign_ca: "{{ allow }}"
+"""
+KIT_FILES = {"startup/client.crt": "crt", "startup/client.key": "SECRET KEY", "startup/fed_client.json": "{}",
+             "local/resources.json.default": "{}"}
+
+
+def host_kit(tmp_path, cas, host_ca, changed_file=False):
+    """The kit the nvflare_common kit install finds on the host: its root CA from cas[host_ca], the other files as
+    the workspace's kit has them (one of them different with changed_file)."""
+    dest = tmp_path / "host" / "site-1"
+    for rel, text in KIT_FILES.items():
+        write(dest / rel, text + (" old" if changed_file and rel.endswith(".crt") else ""))
+    write(dest / "startup" / "rootCA.pem", cas[host_ca])
+    for d in (dest, dest / "startup", dest / "local"):
+        d.chmod(0o700)
+    (dest / "transfer").mkdir(mode=0o700)
+    for rel in list(KIT_FILES) + ["startup/rootCA.pem"]:
+        (dest / rel).chmod(0o600)
+    return dest
+
+
+def snapshot(root):
+    return dict((str(p.relative_to(root)), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file())
+
+
+@pytest.mark.parametrize("host_ca, trusted, allow, check, rc", [
+    ("theirs", True, False, False, 2),   # another federation's kit: refused, not a file of it changed
+    ("theirs", True, False, True, 2),    # check mode says so too
+    ("retired", True, False, False, 0),  # this workspace's earlier root CA (rotate_ca.yml rolls the new one out)
+    ("theirs", True, True, False, 0),    # moved on purpose
+    ("theirs", False, False, False, 0),  # nvflare_common_kit_trusted_cas: [] checks nothing
+])
+def test_kit_install_refuses_to_replace_a_kit_of_another_root_ca(tmp_path, cas, host_ca, trusted, allow, check, rc):
+    """The kit install (roles/nvflare_common kit_install, what nvflare_service runs) before it would replace the host's
+    root CA: runs limited by tags, the role on its own, renew_certs/rotate_ca/upgrade get the same check as deploy.yml's
+    probe."""
+    patterns = workspace(tmp_path, cas)
+    src = tmp_path / "ws" / "fed" / "kits" / "site-1"
+    for rel, text in KIT_FILES.items():
+        write(src / rel, text)
+    dest = host_kit(tmp_path, cas, host_ca)
+    before = snapshot(dest)
+    (tmp_path / "play.yml").write_text(KIT_PLAY)
+    extra = {"src": str(src), "dest": str(dest), "trusted": patterns if trusted else [], "allow": allow}
+    proc = run_playbook(tmp_path, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
+                        "-e", json.dumps(extra), "play.yml", *(["--check"] if check else []))
+    out = flat(proc.stdout + proc.stderr)
+    assert proc.returncode == rc, out[-3000:]
+    if rc:
+        assert ("localhost holds an NVFLARE kit (%s/startup/rootCA.pem) issued by another root CA (certificate SHA-256 "
+                "%s)" % (dest, hs.cert_digest(cas["theirs"])[:16])) in out, out[-3000:]
+        assert "No file of its kit was changed" in out and "nvflare_replace_foreign_kit=true" in out, out[-3000:]
+        assert "BEGIN CERTIFICATE" not in out and "SECRET" not in out
+    if rc or check:
+        assert snapshot(dest) == before
+    else:
+        assert (dest / "startup" / "rootCA.pem").read_text() == cas["ours"]
+        assert "changed=1" in out or "changed=2" in out, out[-3000:]
+
+
+def test_kit_install_of_the_same_root_ca_reads_no_root_ca(tmp_path, cas):
+    """A kit file other than the root CA changed (a renewal): the check is skipped (no module run), the file installed."""
+    patterns = workspace(tmp_path, cas)
+    src = tmp_path / "ws" / "fed" / "kits" / "site-1"
+    for rel, text in KIT_FILES.items():
+        write(src / rel, text)
+    dest = host_kit(tmp_path, cas, "ours", changed_file=True)
+    (tmp_path / "play.yml").write_text(KIT_PLAY)
+    extra = {"src": str(src), "dest": str(dest), "trusted": patterns, "allow": False}
+    proc = run_playbook(tmp_path, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
+                        "-e", json.dumps(extra), "-v", "play.yml")
+    out = flat(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, out[-3000:]
+    assert (dest / "startup" / "client.crt").read_text() == "crt"
+    stop = out.split("TASK [edgefl.nvflare.nvflare_common : Stop when the host's kit was issued", 1)[1].split("TASK [", 1)[0]
+    assert "skipping: [localhost]" in stop and '"kit_ca"' not in stop, stop

@@ -1,6 +1,7 @@
 """Federation verify, a host of another federation (docs/playbooks.md, "A host of another federation"): a second
 workspace, with a root CA of its own (another operator, a workspace made again), deploys a running client of this
-federation. Its run stops on that client in the first play that reads it, before anything changes there; with
+federation. Its run stops on that client in the first play that reads it, before anything changes there (a run limited
+by tags, in the kit install, before any kit file); with
 -e nvflare_replace_foreign_kit=true it takes the client over (add_client.yml refuses the device too), and this federation's own deploy then refuses the
 client in turn, until it takes it back the same way and the client registers again.
 """
@@ -82,6 +83,12 @@ def test_another_workspace_is_refused_then_takes_over_with_the_override(podman_h
     # add_client.yml of the other workspace, for the same device (a re-used one): refused in its prepare play
     rc, out = run("playbooks/add_client.yml", "-e", "nvflare_workspace=" + other, "-e", "nvflare_add_clients=" + HOST)
     assert rc != 0 and "%s holds an NVFLARE kit (%s) issued by another root CA" % (HOST, KIT_CA) in out, out[-3000:]
+    assert "changed=0" in recap(out, HOST) and "failed=1" in recap(out, HOST)
+    assert host_view(podman_host) == before
+    # a run limited by tags skips that probe: the kit install stops instead, before any file of the kit lands
+    rc, out = run("playbooks/deploy.yml", "-e", "nvflare_workspace=" + other, "--limit", HOST, "--tags", "service")
+    assert rc != 0 and "%s holds an NVFLARE kit (%s) issued by another root CA" % (HOST, KIT_CA) in out, out[-3000:]
+    assert "No file of its kit was changed" in out, out[-3000:]
     assert "changed=0" in recap(out, HOST) and "failed=1" in recap(out, HOST)
     assert host_view(podman_host) == before
 
