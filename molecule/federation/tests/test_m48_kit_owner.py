@@ -3,17 +3,20 @@ workspace, with a root CA of its own (another operator, a workspace made again),
 federation. Its run stops on that client in the first play that reads it, before anything changes there (a run limited
 by tags, in the kit install, before any kit file); with
 -e nvflare_replace_foreign_kit=true it takes the client over (add_client.yml refuses the device too), and this federation's own deploy then refuses the
-client in turn, until it takes it back the same way and the client registers again.
+client in turn, until it takes it back the same way and the client registers again. Then rotate_ca.yml moves every
+host to a new root CA through the kit install's check.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import subprocess
 import time
 
-from fedlib import CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, env, inventory_args, main_pid, wait_all_connected
+from fedlib import (CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, env, inventory_args, main_pid, wait_all_connected,
+                    workspace)
 
 HOST = CLIENTS[0]
 KIT_CA = "/var/lib/nvflare/%s/startup/rootCA.pem" % SITE[HOST]
@@ -111,3 +114,23 @@ def test_another_workspace_is_refused_then_takes_over_with_the_override(podman_h
     # and it is this federation's again: a deploy without the override goes through, changing nothing
     rc, out = run("playbooks/deploy.yml", "--limit", HOST)
     assert rc == 0 and "changed=0" in recap(out, HOST), out[-3000:]
+
+
+def test_rotate_ca_moves_every_host_through_the_kit_install_check(podman_host):
+    """rotate_ca.yml replaces the root CA of every host's kit. The kit install reads each host's root CA before it
+    does (a kit of another root CA), and lets the host through because the rotation retired that root CA
+    (state/retired); every client registers again under the new root CA."""
+    ws = workspace()
+    old = workspace_ca(ws)
+    rc, out = run("playbooks/rotate_ca.yml")
+    assert rc == 0, out[-3000:]
+    new = workspace_ca(ws)
+    assert new != old
+    retired = glob.glob(os.path.join(ws, "edgefl", "state", "retired", "*", "rootCA.pem"))
+    assert old in [open(p, encoding="ascii").read() for p in retired], retired
+    hosts = [SERVER] + CLIENTS + [SPARE]
+    check = out.split("nvflare_common : Stop when the host's kit was issued by a root CA", 1)[1].split("TASK [", 1)[0]
+    for host in hosts:
+        assert re.search(r"^ok: \[%s\]" % re.escape(host), check, re.M), check  # read, and let through
+        assert podman_host(host).file("/var/lib/nvflare/%s/startup/rootCA.pem" % SITE[host]).content_string == new
+    wait_all_connected([SITE[c] for c in CLIENTS + [SPARE]], 120)
