@@ -86,8 +86,8 @@ _value:
           C(nvflare_workspace) that is not set or is a relative path, and a server, client or relay group that is
           empty or missing while a group of a near name (C(nvflare_client), C(nvflare-clients)) has hosts. Also a
           bad C(nvflare_version), C(nvflare_control_python), quorum, rollout batch, whole-number setting or port
-          pair, and names NVFLARE refuses. Also two hosts reached at one SSH address and port (one machine), and
-          two site names that differ only in case. Also a workspace that is a system directory, a port with a
+          pair, and names NVFLARE refuses. Also two hosts on one machine (one SSH address and port, or one container
+          target of a podman or docker connection), and two site names that differ only in case. Also a workspace that is a system directory, a port with a
           fraction, a server port another host sets differently, a server or relay port equal to its SSH port, an
           address templated from a variable defined nowhere, and an inventory with no hosts at all.
         - When the model finds none of these, what the M(edgefl.nvflare.provision) module would refuse in the input

@@ -489,7 +489,7 @@ class Inventory:
             return []
 
     def machine_errors(self):
-        """Two hosts of the federation reached at one SSH address and port, and two site names that differ only in
+        """Two hosts of the federation on one machine (_machine), and two site names that differ only in
         case. The roles give each host one machine: the service's unit and storage, the firewall's rules (a client's
         run deletes the server's port rules as not wanted there) and the venv are per machine, so two participants on
         one machine overwrite each other. Host names are case-insensitive (/etc/hosts, DNS): site-1 and Site-1 resolve
@@ -497,17 +497,15 @@ class Inventory:
         found = []
         seen, names = {}, {}
         for member in self._members():
-            if over_ssh(self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True)):
-                target = str(self.raw(member, "ansible_host", member, tolerate_undefined=True))
-                port = str(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
-                key = (target.lower(), port)
-                if key in seen:
-                    found.append("hosts %r and %r are reached at one SSH address (%s port %s): the roles deploy one "
-                                 "NVFLARE participant per machine (its unit, storage and firewall rules); give each "
-                                 "host its own machine or container, and its own ansible_host (or ansible_port behind "
-                                 "a NAT)" % (seen[key], member, target, port))
-                else:
-                    seen[key] = member
+            key, where = self._machine(member)
+            if key is None:
+                pass
+            elif key in seen:
+                found.append("hosts %r and %r are %s: the roles deploy one NVFLARE participant per machine (its unit, "
+                             "storage and firewall rules); give each host its own machine or container, and its own "
+                             "ansible_host (or ansible_port behind a NAT)" % (seen[key], member, where))
+            else:
+                seen[key] = member
             try:
                 name = self.site_name(member)
             except (ModelError,) + _UNDEFINED:
@@ -518,6 +516,21 @@ class Inventory:
                              "case-insensitive (/etc/hosts, DNS), so both would resolve to one address; rename one "
                              "(nvflare_site_name)" % (other[0], member, other[1], name))
         return found
+
+    def _machine(self, member):
+        """(key, words): what tells the machine member runs on, for machine_errors, or (None, None). Over SSH its
+        address and port; a container's connection (podman, docker, ...) its target, ansible_host. Hosts with
+        ansible_connection local are not compared: every one of them is the control node, which is how tests and
+        dry runs model a federation's controller-side steps on one machine."""
+        connection = self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True)
+        target = str(self.raw(member, "ansible_host", member, tolerate_undefined=True))
+        if over_ssh(connection):
+            port = str(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
+            return ("ssh", target.lower(), port), "reached at one SSH address (%s port %s)" % (target, port)
+        kind = str(connection).rsplit(".", 1)[-1]
+        if kind == "local":
+            return None, None
+        return (kind, target), "reached at one %s target (%s)" % (kind, target)
 
     def _setting(self, host, name):
         """A federation-wide setting as given, None when it is unset or empty."""

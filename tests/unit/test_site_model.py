@@ -762,9 +762,18 @@ def test_the_provisioning_check_waits_for_the_models_own_problems():
     # behind one NAT, each device on its own forwarded port: distinct machines
     ({"site_1": {"ansible_host": "198.51.100.1", "ansible_port": 2201},
       "site_2": {"ansible_host": "198.51.100.1", "ansible_port": 2202}}, []),
-    # not reached over SSH: the address says nothing of the machine (a container name, the control node itself)
+    # not reached over SSH: the address says nothing of the SSH machine (a container name, the control node itself)
     ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "containers.podman.podman"}}, []),
     ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "local"}}, []),
+    # hosts on the control node itself are not compared (how the unit tests model a federation on one machine)
+    ({"site_1": {"ansible_host": "192.0.2.98", "ansible_connection": "local"},
+      "site_2": {"ansible_host": "192.0.2.99", "ansible_connection": "ansible.builtin.local"}}, []),
+    # two hosts in one container
+    ({"site_1": {"ansible_host": "edge-a", "ansible_connection": "containers.podman.podman"},
+      "site_2": {"ansible_host": "edge-a", "ansible_connection": "podman"}},
+     ["hosts 'site-1' and 'site-2' are reached at one podman target (edge-a)"]),
+    ({"site_1": {"ansible_host": "edge-a", "ansible_connection": "podman"},
+      "site_2": {"ansible_host": "edge-b", "ansible_connection": "podman"}}, []),
     ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "ansible.builtin.ssh"}},
      ["hosts 'server1' and 'site-1' are reached at one SSH address (192.0.2.10 port 22)"]),
     ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "ansible.netcommon.libssh"}},
