@@ -6,6 +6,8 @@
 
 The kit files are packed here, on the control node, into a 0600 temporary file; it is transferred into Ansible's
 private temporary directory on the host, where the module unpacks it; the local file is removed in a ``finally``.
+A run killed before that leaves the file: its name carries the run's ansible-playbook process, and the next kit_push
+or run lock on this control node removes it (plugin_utils/_kit_tmp.py).
 The three tasks this replaces (a delegated pack command, unarchive, a delegated file removal) cost two extra worker
 processes per host (issue 15).
 """
@@ -14,14 +16,12 @@ from __future__ import annotations
 
 import os
 import tarfile
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._files import inside
-
-SUFFIX = ".edgefl-kit.tar"
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils import _kit_tmp
 
 
 def check_files(files, src):
@@ -67,7 +67,8 @@ class ActionModule(ActionBase):
             if self._task.check_mode or not files:
                 result.update(changed=bool(files), files=files)
                 return result
-            fd, local = tempfile.mkstemp(suffix=SUFFIX)  # 0600
+            _kit_tmp.sweep()  # what killed runs left
+            fd, local = _kit_tmp.make()  # 0600
             try:
                 with os.fdopen(fd, "wb") as out:
                     pack(files, src, out)

@@ -22,6 +22,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import (
     acquire,
     find_owner,
 )
+from ansible_collections.edgefl.nvflare.plugins.plugin_utils import _kit_tmp
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils._display import live_warning
 
 
@@ -45,4 +46,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=str(exc))
             return result
         result.update(got, changed=False, path=args["path"])
+        if not self._task.check_mode:
+            # the kit archives (private keys inside) that earlier runs killed mid-push left on this control node
+            result["removed_kit_archives"] = len(_kit_tmp.sweep())
         return result

@@ -62,6 +62,10 @@ options:
 notes:
   - The archive holds private keys. On the control node it is a 0600 temporary file removed in a C(finally); on the
     host it is in Ansible's private temporary directory, which Ansible removes after the task.
+  - A run killed between the pack and that removal leaves the archive on the control node. Its name
+    (C(edgefl-kit-<pid>-<start>-*.tar)) names the ansible-playbook process that made it; the next
+    M(edgefl.nvflare.kit_push) or M(edgefl.nvflare.run_lock) on the control node removes the archives of processes
+    that have ended.
 seealso:
   - module: ansible.builtin.unarchive
 """

@@ -84,6 +84,14 @@ path:
   description: The lock file.
   type: str
   returned: success
+removed_kit_archives:
+  description:
+    - How many kit archives runs that have ended left in the control node's temporary directory this task removed
+      (M(edgefl.nvflare.kit_push) packs each host's kit there and removes it after the transfer; a run killed in
+      between leaves it, with the host's private key inside). Not removed in check mode.
+  type: int
+  returned: success, not in check mode
+  sample: 0
 msg:
   description: One line on what happened.
   type: str
