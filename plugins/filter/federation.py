@@ -72,6 +72,13 @@ _value:
           it exists an upgrade did not finish, and the playbooks that deploy or push kits stop. Empty without an
           absolute workspace.
       type: str
+    upgrade_rollback:
+      description:
+        - Where a rollback of C(playbooks/upgrade.yml) moves the new version's provisioning project when it puts
+          the old one back, C(<upgrade_keep>.failed). It stays until every host was rolled back; while it exists a
+          rollback did not finish, and the playbooks that deploy or push kits stop. Empty without an absolute
+          workspace.
+      type: str
     venv_versions:
       description:
         - The NVFLARE release each host's venv runs, as the C(nvflare_venv) role reads it (C(nvflare_venv_version),

@@ -473,6 +473,9 @@ class Layout:
         # playbooks/upgrade.yml keeps the project of the old version here until it verified the fleet or rolled back;
         # while it exists an upgrade did not finish (playbooks/run_lock.yml)
         self.upgrade_keep_dir = os.path.join(self.workspace, ".%s.upgrade-previous" % project_name)
+        # a rollback puts the kept project back and moves the new version's here; it stays until every host was rolled
+        # back too (playbooks/files/upgrade_keep.sh restore, then done): while it exists a rollback did not finish
+        self.upgrade_rollback_dir = self.upgrade_keep_dir + ".failed"
 
     def kit(self, name):
         return os.path.join(self.kits_dir, name)

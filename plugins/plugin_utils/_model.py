@@ -901,6 +901,12 @@ class Inventory:
         layout = self._layout(host)
         return layout.upgrade_keep_dir if layout else ""
 
+    def upgrade_rollback(self, host=None):
+        """The new version's project a rollback of upgrade.yml moved aside; while it exists the hosts' rollback did not
+        finish. Empty without an absolute workspace."""
+        layout = self._layout(host)
+        return layout.upgrade_rollback_dir if layout else ""
+
     def project_dir(self, host=None):
         """The provisioning project, <workspace>/<project_name> (root CA state, kits); empty without an absolute
         workspace."""
@@ -988,6 +994,7 @@ class Inventory:
             "run_lock": self.run_lock(host),
             "project_dir": self.project_dir(host),
             "upgrade_keep": self.upgrade_keep(host),
+            "upgrade_rollback": self.upgrade_rollback(host),
             "venv_versions": self.venv_versions(),
             "problems": self.problems(host),
             "deploy_problems": self.deploy_problems(),

@@ -191,6 +191,7 @@ def test_federation():
     assert out["run_lock"] == "/ws/fed/.edgefl-run-proj.lock"
     # where upgrade.yml keeps the old project, and run_lock.yml looks for an unfinished upgrade
     assert out["upgrade_keep"] == "/ws/fed/.proj.upgrade-previous"
+    assert out["upgrade_rollback"] == "/ws/fed/.proj.upgrade-previous.failed"
     assert out["project_dir"] == "/ws/fed/proj"
     assert out["venv_versions"] == ["2.9.0"]
     assert out["problems"] == []
@@ -200,6 +201,7 @@ def test_federation_without_workspace_has_no_run_lock():
     g, hv = inv(server1={"nvflare_workspace": None})
     out = federation(g, hv, host="localhost")
     assert out["run_lock"] == "" and out["upgrade_keep"] == "" and out["project_dir"] == ""
+    assert out["upgrade_rollback"] == ""
     assert out["problems"] == ["nvflare_workspace is not set: set it (group_vars/all) to an absolute control-node "
                                "directory that will hold the root CA and the startup kits, "
                                "e.g. ~/.local/share/edgefl-nvflare/<federation>"]

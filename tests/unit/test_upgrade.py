@@ -403,7 +403,24 @@ def test_a_deploy_stops_while_an_upgrade_did_not_finish(tmp_path, book):
                         "-e", "nvflare_remove_clients=c1", timeout=120)
     out = " ".join(proc.stdout.split())
     assert proc.returncode != 0, proc.stdout
-    assert "An upgrade did not finish: %s/.fed.upgrade-previous holds the provisioning workspace" % ws in out, out
+    assert ("An upgrade did not finish: %s/.fed.upgrade-previous holds the provisioning workspace from before it"
+            % ws) in out, out
     assert "Run playbooks/upgrade.yml -e nvflare_version=<the version it moved to> again" in out, out
     assert "UNREACHABLE" not in proc.stdout and "Bootstrap" not in proc.stdout, proc.stdout
     assert sorted(os.listdir(ws)) == [".fed.upgrade-previous"]  # no lock file, no kit
+
+
+@pytest.mark.parametrize("book", ["site.yml", "playbooks/rotate_ca.yml"])
+def test_a_deploy_stops_while_a_rollback_did_not_reach_every_host(tmp_path, book):
+    """upgrade.yml killed after its rollback put the old project back and before every host was rolled back: the
+    new version's project is still aside (upgrade_keep.sh restore keeps it until done), hosts run either version."""
+    ws = unreachable_inventory(tmp_path)
+    (ws / "fed" / "state").mkdir(parents=True)
+    (ws / ".fed.upgrade-previous.failed" / "state").mkdir(parents=True)
+    proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, book), timeout=120)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout
+    assert ("An upgrade did not finish: %s/.fed.upgrade-previous.failed holds the provisioning workspace of the "
+            "version it moved to (its rollback was stopped before every host was rolled back)" % ws) in out, out
+    assert "UNREACHABLE" not in proc.stdout and "Bootstrap" not in proc.stdout, proc.stdout
+    assert sorted(os.listdir(ws)) == [".fed.upgrade-previous.failed", "fed"]

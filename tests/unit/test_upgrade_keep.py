@@ -50,9 +50,31 @@ def test_keep_then_restore(ws):
     assert run("keep", project, keep) == ["changed"]
     assert tree(keep) == old and run("keep", project, keep) == []
     (project / "kits" / "site-1").write_text("new kit")
+    new = tree(project)
     assert run("restore", project, keep) == ["changed"]
     assert tree(project) == old and not keep.exists()
-    assert run("restore", project, keep) == [] and run("recover", project, keep) == []
+    # the new version's project stays aside until every host was rolled back (upgrade.yml runs done then)
+    failed = keep.parent / (keep.name + ".failed")
+    assert tree(failed) == new
+    assert run("restore", project, keep) == []
+    assert run("done", project, keep) == ["changed"] and not failed.exists()
+    assert run("done", project, keep) == [] and run("recover", project, keep) == []
+
+
+def test_a_rollback_killed_before_every_host_was_rolled_back_resumes_from_the_old_project(ws):
+    """The control node has the old project back, some hosts still run the new version: the next upgrade.yml run
+    resumes the upgrade from the old project (its new rollback point), and the new version's copy goes."""
+    project, keep = ws
+    old = tree(project)
+    run("keep", project, keep)
+    (project / "kits" / "site-1").write_text("new kit")
+    run("restore", project, keep)  # killed after this, before the hosts' rollback and done
+    failed = keep.parent / (keep.name + ".failed")
+    assert failed.exists()
+    said = run("recover", project, keep)
+    assert said[0] == "changed" and "a rollback was killed before every host was rolled back" in said[1], said
+    assert tree(project) == old and not failed.exists() and not keep.exists()
+    assert run("keep", project, keep) == ["changed"] and tree(keep) == old
 
 
 def test_a_copy_killed_half_way_is_dropped_not_kept(ws):
@@ -79,6 +101,7 @@ def test_a_rollback_killed_between_its_renames_resumes_the_upgrade(ws):
     # the resumed run's rollback completes
     assert run("restore", project, keep) == ["changed"]
     assert tree(project) == [("kits/site-1", "old kit"), ("state/cert.json", "old root CA")]
+    assert run("done", project, keep) == ["changed"] and not failed.exists()
 
 
 def test_a_project_removed_by_an_older_rollback_is_copied_back(ws):

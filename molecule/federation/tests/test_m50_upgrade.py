@@ -9,8 +9,9 @@ Each move must:
 - leave nothing aside (no kept venv or kit on a host, no kept workspace on the control node); the move back also
   drops a partial venv a killed staging for a third release left, and keeps a directory of the user's.
 The tests after this one (uninstall) then check that the hosts hold nothing the collection did not remove.
-The Debian 11 scenario (molecule/legacy, on request) covers an upgrade from 2.4.2 and a failed switch that
-rolls back.
+Before that, a switch that fails rolls back, the rollback is killed before the hosts are back, and the same command
+finishes it. The Debian 11 scenario (molecule/legacy, on request) covers an upgrade from 2.4.2 and a failed switch
+that rolls back.
 """
 
 from __future__ import annotations
@@ -63,6 +64,38 @@ def move(podman_host, version, *extra):
         assert podman_host(name).service(
             "nvflare-server.service" if name == SERVER else "nvflare-client.service").is_running
     return seconds, out
+
+
+# the rollback's first step on the hosts: the control node has the old project back by then (the play before)
+ROLLBACK_AT = re.compile(r"^TASK \[Stop the service and put the old kit back\]")
+
+
+def test_a_rollback_killed_before_every_host_is_back_is_finished_by_the_next_run(podman_host):
+    """A switch that fails (one client's new venv broken on purpose) rolls back; that rollback is killed after the
+    control node had its old project back and before the hosts were rolled back. The new version's project stays
+    aside, so a deploy stops instead of deploying over hosts that still run the new version; the same command again
+    drops it, resumes, fails the same way and rolls every host back."""
+    sites = member_sites(podman_host)
+    assert venv_versions(podman_host, sites, VENV) == {site: CURRENT for site in sites.values()}
+    args = ("-e", "nvflare_version=" + OTHER, "-e", "nvflare_control_python=" + control_python(OTHER),
+            "-e", '{"nvflare_upgrade_test_break_hosts": ["%s"], "nvflare_service_wait_timeout": 30}' % CLIENTS[0])
+    ws = workspace()
+    rollback = os.path.join(ws, ".edgefl.upgrade-previous.failed")
+    run_killed("upgrade.yml", ROLLBACK_AT, *args)
+    assert os.path.isdir(rollback) and not os.path.exists(os.path.join(ws, ".edgefl.upgrade-previous"))
+    assert OTHER in venv_versions(podman_host, sites, VENV).values()  # hosts still on the new version
+    proc, _seconds = playbook("deploy.yml", check=False)
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and "its rollback was stopped before every host was rolled back" in out, out[-3000:]
+    proc, seconds = playbook("upgrade.yml", *args, check=False)
+    STATE["upgrade_rollback_resumed_seconds"] = round(seconds, 1)
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and "failed and was rolled back" in out, out[-3000:]
+    assert "a rollback was killed before every host was rolled back" in out, out[-3000:]
+    assert "every client registered" in out, out[-3000:]
+    assert venv_versions(podman_host, sites, VENV) == {site: CURRENT for site in sites.values()}
+    assert upgrade_leftovers(podman_host, sites, VENV, OTHER, ws) == []
+    assert not os.path.exists(rollback)
 
 
 def test_move_to_another_version(podman_host):
