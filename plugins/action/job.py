@@ -19,14 +19,13 @@ With ``run_lock`` (the federation's run lock file) the submission, and only the 
 from __future__ import annotations
 
 import math
-import os
 import time
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import RunLockError, find_owner, hold
+from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import RunLockError, hold, run_owner
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils._display import live_warning
 
 display = Display()
@@ -63,8 +62,7 @@ class ActionModule(ActionBase):
         except (TypeError, ValueError):
             return {"failed": True, "error": "run_lock",
                     "msg": "run_lock_timeout must be a whole number of seconds, got %r" % (lock_timeout,)}
-        # the ansible-playbook process above this worker (see plugins/action/run_lock.py)
-        owner = find_owner() or os.getppid()
+        owner = run_owner()
         try:
             with hold(lock_path, owner, timeout, progress=live_warning(display)) as got:
                 res = self._module(module_args, task_vars)

@@ -11,7 +11,6 @@ lock is always on the control node). The module in plugins/modules/ keeps the do
 
 from __future__ import annotations
 
-import os
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -20,7 +19,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import (
     ARGUMENT_SPEC,
     RunLockError,
     acquire,
-    find_owner,
+    run_owner,
 )
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils import _kit_tmp
 from ansible_collections.edgefl.nvflare.plugins.plugin_utils._display import live_warning
@@ -35,9 +34,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp  # nothing goes to a host
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        # the ansible-playbook process; a program that runs playbooks through Ansible's Python API instead is the
-        # worker's parent itself
-        owner = find_owner() or os.getppid()
+        owner = run_owner()
         display = Display()
         try:
             got = acquire(args["path"], owner, args["timeout"], check_mode=bool(self._task.check_mode),

@@ -110,6 +110,13 @@ def find_owner(pid=None):
     return None
 
 
+def run_owner():
+    """The process a lock or a kit archive taken in this process belongs to: the ansible-playbook process above it
+    (find_owner), or this process's parent (a program that runs playbooks through Ansible's Python API is the worker's
+    parent itself)."""
+    return find_owner() or os.getppid()
+
+
 def command_summary(argv):
     """What a holder runs, for a person: the program and its playbooks, never its other arguments (an -e may hold
     a password)."""

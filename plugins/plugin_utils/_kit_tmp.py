@@ -20,7 +20,7 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import alive, find_owner, start_time
+from ansible_collections.edgefl.nvflare.plugins.module_utils._run_lock import alive, run_owner, start_time
 
 PREFIX = "edgefl-kit-"
 SUFFIX = ".tar"
@@ -34,7 +34,7 @@ _NAME = re.compile(r"^%s(\d+)-(\d+)-[^/]*%s$" % (re.escape(PREFIX), re.escape(SU
 def owner():
     """(pid, start time) of the ansible-playbook process this process runs under (the worker's parent when it is not
     found); start time 0 when it cannot be read."""
-    pid = find_owner() or os.getppid()
+    pid = run_owner()
     return pid, start_time(pid) or 0
 
 

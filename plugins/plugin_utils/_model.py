@@ -870,22 +870,24 @@ class Inventory:
 
     def kit_dir(self, host, site_name=None):
         """Where the provision module writes this participant's kit (its own Layout, the one formula)."""
-        workspace = self.workspace(host)
-        if not workspace:
-            return ""
-        from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
-
-        return Layout(workspace, self.project_name(host)).kit(site_name or self.site_name(host))
+        layout = self._kit_layout(host)
+        return layout.kit(site_name or self.site_name(host)) if layout else ""
 
     def root_ca_files(self, host, site_name=None):
         """The control-node files of every root CA the project gave this participant (Layout.root_ca_files); []
         without a workspace."""
+        layout = self._kit_layout(host)
+        return layout.root_ca_files(site_name or self.site_name(host)) if layout else []
+
+    def _kit_layout(self, host):
+        """The project's Layout for a host's kit paths: any non-empty workspace, relative ones too (unlike
+        ``_layout``, which the lock and upgrade paths use and which needs an absolute one)."""
         workspace = self.workspace(host)
         if not workspace:
-            return []
+            return None
         from ansible_collections.edgefl.nvflare.plugins.module_utils._provision import Layout
 
-        return Layout(workspace, self.project_name(host)).root_ca_files(site_name or self.site_name(host))
+        return Layout(workspace, self.project_name(host))
 
     def run_lock(self, host=None):
         """The run lock of this federation (edgefl.nvflare.run_lock), next to its project in the workspace; empty
