@@ -94,6 +94,15 @@ _value:
         check of C(deploy.yml) and C(add_client.yml) compares the host's kit with them.
       type: list
       elements: str
+    host_paths:
+      description: Where the roles put this participant's NVFLARE on its host, as the inventory sets it or the roles'
+        defaults - C(root) (C(nvflare_service_root), V(/var/lib/nvflare)), C(workspace) (the kit on the host,
+        C(nvflare_service_workspace), default C(<root>/<site_name>)), C(storage) (the job store,
+        C(nvflare_service_storage_dir), default C(<root>/storage)), C(venv) (C(nvflare_service_venv_path), else
+        C(nvflare_venv_path), V(/opt/nvflare/venv)) and C(user) (C(nvflare_service_user), else C(nvflare_venv_user),
+        V(nvflare)). The playbooks that read a host without the roles (C(lockout.yml), C(doctor.yml), the kit owner
+        check) use it.
+      type: dict
     unit:
       description: The systemd unit, C(nvflare_service_unit_name) when the inventory sets it, else
         C(nvflare-<role>.service).

@@ -43,6 +43,8 @@ DEFAULT_FED_LEARN_PORT = 8002
 DEFAULT_ADMIN_PORT = 8003
 DEFAULT_RELAY_PORT = 8102
 DEFAULT_WAIT_TIMEOUT = 180
+# where nvflare_service and nvflare_venv put NVFLARE on a host by default (their defaults/main.yml; Inventory.host_paths)
+HOST_DEFAULTS = {"root": "/var/lib/nvflare", "venv": "/opt/nvflare/venv", "user": "nvflare"}
 DEFAULT_ADMINS = ({"name": "admin@nvidia.com", "org": DEFAULT_ORG, "role": "project_admin"},)
 ADMIN_ROLES = ("project_admin", "org_admin", "lead", "member")
 
@@ -889,6 +891,24 @@ class Inventory:
 
         return Layout(workspace, self.project_name(host))
 
+    def host_paths(self, host, site_name=None):
+        """Where the roles put this participant's NVFLARE on its host, for the playbooks that read it there without
+        the roles (lockout.yml, doctor.yml, the kit owner check): the inventory's values, else the roles' defaults
+        (nvflare_service's root, workspace, job storage, venv and user; nvflare_venv's venv and user when the
+        service's are unset)."""
+        root = str(self.raw(host, "nvflare_service_root") or HOST_DEFAULTS["root"])
+        workspace = self.raw(host, "nvflare_service_workspace")
+        venv = self.raw(host, "nvflare_service_venv_path") or self.raw(host, "nvflare_venv_path")
+        user = self.raw(host, "nvflare_service_user") or self.raw(host, "nvflare_venv_user")
+        storage = self.raw(host, "nvflare_service_storage_dir")
+        return {
+            "root": root,
+            "storage": str(storage) if storage else "%s/storage" % root,
+            "workspace": str(workspace) if workspace else "%s/%s" % (root, site_name or self.site_name(host)),
+            "venv": str(venv or HOST_DEFAULTS["venv"]),
+            "user": str(user or HOST_DEFAULTS["user"]),
+        }
+
     def run_lock(self, host=None):
         """The run lock of this federation (edgefl.nvflare.run_lock), next to its project in the workspace; empty
         without an absolute workspace (provisioning then says what is wrong, before anything is created). An
@@ -954,6 +974,7 @@ class Inventory:
             "address": self.address(host),
             "kit_dir": self.kit_dir(host, site_name),
             "root_ca_files": self.root_ca_files(host, site_name),
+            "host_paths": self.host_paths(host, site_name),
             "unit": self.unit(host, role),
             "ports": ports,
             "project_name": self.project_name(host),

@@ -75,6 +75,8 @@ def test_server_site():
         "ports": {"fed_learn": 8002, "admin": 8003}, "project_name": "proj", "workspace": "/ws/fed",
         "server": {"host": "server1", "site_name": "server1", "org": "nvidia", "address": "192.0.2.10"},
         "parent": None, "path": ["server1"],
+        "host_paths": {"root": "/var/lib/nvflare", "workspace": "/var/lib/nvflare/server1",
+                       "storage": "/var/lib/nvflare/storage", "venv": "/opt/nvflare/venv", "user": "nvflare"},
     }
 
 
@@ -171,6 +173,40 @@ def test_site_name_and_role_overrides_carry_kit_dir_and_unit():
         "site-9", "/ws/fed/proj/kits/site-9", "server", "nvflare-server.service")
     with pytest.raises(AnsibleFilterError, match="role must be 'server', 'client' or 'relay'"):
         site("site-1", g, hv, role="admin")
+
+
+@pytest.mark.parametrize("host_vars, expected", [
+    ({"nvflare_service_root": "/srv/fl"},
+     {"root": "/srv/fl", "workspace": "/srv/fl/lab-b-1", "storage": "/srv/fl/storage", "venv": "/opt/nvflare/venv",
+      "user": "nvflare"}),
+    ({"nvflare_service_workspace": "/data/kit", "nvflare_service_storage_dir": "/data/jobs",
+      "nvflare_venv_path": "/opt/v", "nvflare_venv_user": "fl"},
+     {"root": "/var/lib/nvflare", "workspace": "/data/kit", "storage": "/data/jobs", "venv": "/opt/v", "user": "fl"}),
+    # the service's own names win over nvflare_venv's, as in nvflare_service's defaults
+    ({"nvflare_venv_path": "/opt/v", "nvflare_service_venv_path": "/opt/s", "nvflare_venv_user": "fl",
+      "nvflare_service_user": "svc"},
+     {"root": "/var/lib/nvflare", "workspace": "/var/lib/nvflare/lab-b-1", "storage": "/var/lib/nvflare/storage",
+      "venv": "/opt/s", "user": "svc"}),
+])
+def test_host_paths_follow_the_inventory_then_the_role_defaults(host_vars, expected):
+    g, hv = inv(site_2=host_vars)
+    assert site("site-2", g, hv)["host_paths"] == expected
+    # a site name set in a play moves the default workspace with it
+    assert site("site-2", g, hv, site_name="x")["host_paths"]["workspace"] == (
+        "/data/kit" if "nvflare_service_workspace" in host_vars else expected["root"] + "/x")
+
+
+def test_host_paths_match_the_role_defaults():
+    """The model's defaults are nvflare_service's and nvflare_venv's (defaults/main.yml)."""
+    import yaml
+
+    service = yaml.safe_load(open(os.path.join(ROOT, "roles/nvflare_service/defaults/main.yml")))
+    venv = yaml.safe_load(open(os.path.join(ROOT, "roles/nvflare_venv/defaults/main.yml")))
+    paths = site("server1", *inv())["host_paths"]
+    assert (paths["root"], paths["venv"], paths["user"]) == (
+        service["nvflare_service_root"], venv["nvflare_venv_path"], venv["nvflare_venv_user"])
+    assert service["nvflare_service_workspace"] == "{{ nvflare_service_root }}/{{ nvflare_service_site_name }}"
+    assert service["nvflare_service_storage_dir"] == "{{ nvflare_service_root }}/storage"
 
 
 def test_unit_name_from_the_inventory():
