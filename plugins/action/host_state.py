@@ -91,7 +91,7 @@ def host_fingerprint(task_vars, template, context=None, controller_paths=()):
 
 # what a refused host keeps: deploy.yml's probe runs before any role; the kit install's check (state=kit_owner) after
 # the role's earlier steps, before any kit file
-KEPT = {"probe": "Nothing was changed on it.", "kit_owner": "No file of its kit was changed."}
+KEPT = {"probe": "Nothing was changed on it.", "kit_owner": "No directory or file of its kit was changed."}
 
 
 def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False, kept=KEPT["probe"]):

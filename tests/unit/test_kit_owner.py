@@ -264,6 +264,8 @@ def test_kit_install_refuses_to_replace_a_kit_of_another_root_ca(tmp_path, cas, 
     for rel, text in KIT_FILES.items():
         write(src / rel, text)
     dest = host_kit(tmp_path, cas, host_ca)
+    # a directory the install would fix (mode): on a refused host it stays as it is
+    (dest / "local").chmod(0o755)
     before = snapshot(dest)
     (tmp_path / "play.yml").write_text(KIT_PLAY)
     extra = {"src": str(src), "dest": str(dest), "trusted": patterns if trusted else [], "allow": allow}
@@ -274,11 +276,13 @@ def test_kit_install_refuses_to_replace_a_kit_of_another_root_ca(tmp_path, cas, 
     if rc:
         assert ("localhost holds an NVFLARE kit (%s/startup/rootCA.pem) issued by another root CA (certificate SHA-256 "
                 "%s)" % (dest, hs.cert_digest(cas["theirs"])[:16])) in out, out[-3000:]
-        assert "No file of its kit was changed" in out and "nvflare_replace_foreign_kit=true" in out, out[-3000:]
+        assert "No directory or file of its kit was changed" in out and "nvflare_replace_foreign_kit=true" in out, out[-3000:]
         assert "BEGIN CERTIFICATE" not in out and "SECRET" not in out
     if rc or check:
         assert snapshot(dest) == before
+        assert (dest / "local").stat().st_mode & 0o777 == 0o755
     else:
+        assert (dest / "local").stat().st_mode & 0o777 == 0o700
         assert (dest / "startup" / "rootCA.pem").read_text() == cas["ours"]
         assert "changed=1" in out or "changed=2" in out, out[-3000:]
 
@@ -290,6 +294,9 @@ def test_kit_install_of_the_same_root_ca_reads_no_root_ca(tmp_path, cas):
     for rel, text in KIT_FILES.items():
         write(src / rel, text)
     dest = host_kit(tmp_path, cas, "ours", changed_file=True)
+    # one kit directory missing, one with another mode: the kit is read from the ones there, then they are made right
+    (dest / "transfer").rmdir()
+    (dest / "local").chmod(0o755)
     (tmp_path / "play.yml").write_text(KIT_PLAY)
     extra = {"src": str(src), "dest": str(dest), "trusted": patterns, "allow": False}
     proc = run_playbook(tmp_path, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
@@ -299,3 +306,7 @@ def test_kit_install_of_the_same_root_ca_reads_no_root_ca(tmp_path, cas):
     assert (dest / "startup" / "client.crt").read_text() == "crt"
     stop = out.split("TASK [edgefl.nvflare.nvflare_common : Stop when the host's kit was issued", 1)[1].split("TASK [", 1)[0]
     assert "skipping: [localhost]" in stop and '"kit_ca"' not in stop, stop
+    # only the changed file was installed (the rest was found on the host), and the directories were made right
+    whole = out.split("TASK [edgefl.nvflare.nvflare_common : Install the new or changed kit files as one archive", 1)[1]
+    assert "skipping: [localhost]" in whole.split("TASK [", 1)[0], whole[:2000]
+    assert (dest / "transfer").is_dir() and (dest / "local").stat().st_mode & 0o777 == 0o700
