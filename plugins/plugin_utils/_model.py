@@ -895,12 +895,18 @@ class Inventory:
         """Where the roles put this participant's NVFLARE on its host, for the playbooks that read it there without
         the roles (lockout.yml, doctor.yml, the kit owner check): the inventory's values, else the roles' defaults
         (nvflare_service's root, workspace, job storage, venv and user; nvflare_venv's venv and user when the
-        service's are unset)."""
-        root = str(self.raw(host, "nvflare_service_root") or HOST_DEFAULTS["root"])
-        workspace = self.raw(host, "nvflare_service_workspace")
-        venv = self.raw(host, "nvflare_service_venv_path") or self.raw(host, "nvflare_venv_path")
-        user = self.raw(host, "nvflare_service_user") or self.raw(host, "nvflare_venv_user")
-        storage = self.raw(host, "nvflare_service_storage_dir")
+        service's are unset). A value whose template cannot be resolved outside the roles (one that reads a role
+        default, say) counts as unset here, as Jinja's default() took it in these playbooks: the roles themselves
+        resolve it, and every other part of the model stays usable."""
+
+        def read(name):
+            return self.raw(host, name, tolerate_undefined=True)
+
+        root = str(read("nvflare_service_root") or HOST_DEFAULTS["root"])
+        workspace = read("nvflare_service_workspace")
+        venv = read("nvflare_service_venv_path") or read("nvflare_venv_path")
+        user = read("nvflare_service_user") or read("nvflare_venv_user")
+        storage = read("nvflare_service_storage_dir")
         return {
             "root": root,
             "storage": str(storage) if storage else "%s/storage" % root,

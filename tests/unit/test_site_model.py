@@ -196,6 +196,14 @@ def test_host_paths_follow_the_inventory_then_the_role_defaults(host_vars, expec
         "/data/kit" if "nvflare_service_workspace" in host_vars else expected["root"] + "/x")
 
 
+def test_host_paths_of_a_value_only_the_roles_resolve_take_the_defaults():
+    """nvflare_service_workspace: "{{ nvflare_service_root }}/x" with the root left to the role's default: hostvars
+    cannot resolve it outside the role; the model (and every play that reads it) still works."""
+    g, hv = inv(server1={"nvflare_service_workspace": Undefined("nvflare_service_root")})
+    assert site("server1", g, hv)["host_paths"]["workspace"] == "/var/lib/nvflare/server1"
+    assert federation(g, hv, host="server1")["server"]["site_name"] == "server1"
+
+
 def test_host_paths_match_the_role_defaults():
     """The model's defaults are nvflare_service's and nvflare_venv's (defaults/main.yml)."""
     import yaml
