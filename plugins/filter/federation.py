@@ -106,7 +106,8 @@ _value:
       description:
         - What only a playbook that deploys the roles refuses (C(site.yml), C(deploy.yml), C(add_client.yml),
           C(upgrade.yml)), as messages C(playbooks/run_lock.yml) fails with - an inventory with a server and no
-          client. Empty when there is none.
+          client, and two or more hosts with C(ansible_connection=local) (each is the control node; the roles deploy
+          one participant per machine). Empty when there is none.
       type: list
       elements: str
     ports:

@@ -454,14 +454,27 @@ class Inventory:
         """What only a playbook that deploys the roles refuses (site.yml, deploy.yml, add_client.yml, upgrade.yml):
         an inventory without clients, which would deploy a server alone (an inventory line Ansible cannot parse drops
         a group with a warning). Teardown and read-only playbooks go on: after removing every client, the inventory
-        holds the server alone."""
+        holds the server alone. Also two or more hosts with ansible_connection local: each is the control node, and
+        the roles deploy one participant per machine (machine_errors, which leaves them out so that a model of a
+        whole federation can be read on one machine)."""
+        found = self._local_members_errors()
         if not self._group(self.server_group) or self._group(self.client_group):
-            return []
+            return found
         if any("of %r" % self.client_group in m for m in self.misspelled_groups()):
-            return []  # the problems name the misspelled group
-        return ["inventory group '%s' holds no host: a federation needs at least one client to run a job; put the "
-                "clients in it (an inventory line Ansible cannot parse is skipped: check its warnings above)"
-                % self.client_group]
+            return found  # the problems name the misspelled group
+        return found + ["inventory group '%s' holds no host: a federation needs at least one client to run a job; put "
+                        "the clients in it (an inventory line Ansible cannot parse is skipped: check its warnings "
+                        "above)" % self.client_group]
+
+    def _local_members_errors(self):
+        local = [m for m in self._members()
+                 if str(self.raw(m, "ansible_connection", "ssh", tolerate_undefined=True)).rsplit(".", 1)[-1] == "local"]
+        if len(local) < 2:
+            return []
+        return ["hosts %s all have ansible_connection local, so each is this control node: the roles deploy one NVFLARE "
+                "participant per machine (its unit, storage and firewall rules), and the later ones would overwrite "
+                "the first; keep at most one of them local and reach the others over SSH (ansible_host)"
+                % ", ".join(repr(m) for m in local)]
 
     def address_errors(self):
         """An address (nvflare_address, else ansible_host) templated from a variable that is not defined anywhere. The
@@ -523,7 +536,8 @@ class Inventory:
         """(key, words): what tells the machine member runs on, for machine_errors, or (None, None). Over SSH its
         address and port; a container's connection (podman, docker, ...) its target, ansible_host. Hosts with
         ansible_connection local are not compared: every one of them is the control node, which is how tests and
-        dry runs model a federation's controller-side steps on one machine."""
+        dry runs model a federation's controller-side steps on one machine (a deploy refuses two of them:
+        deploy_problems)."""
         connection = self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True)
         target = str(self.raw(member, "ansible_host", member, tolerate_undefined=True))
         if over_ssh(connection):

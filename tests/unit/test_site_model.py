@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 
 import jinja2
 import pytest
@@ -861,3 +862,51 @@ def test_only_a_deploy_stops_on_an_inventory_without_clients(tmp_path, book, ref
     assert proc.returncode != 0, out
     assert (said in out) is refused, out
     assert ("UNREACHABLE" in proc.stdout) is not refused, out
+
+
+@pytest.mark.parametrize("updates, local", [
+    ({}, []),
+    # one host on the control node (a server next to the operator's tools): nothing to refuse
+    ({"server1": {"ansible_connection": "local"}}, []),
+    ({"site_1": {"ansible_connection": "local"}, "site_2": {"ansible_connection": "ansible.builtin.local"}},
+     ["site-1", "site-2"]),
+    ({"server1": {"ansible_connection": "local"}, "site_1": {"ansible_connection": "local"},
+      "site_2": {"ansible_connection": "local"}}, ["server1", "site-1", "site-2"]),
+])
+def test_two_hosts_on_the_control_node_are_a_deploy_problem(updates, local):
+    """Each is this machine: the second host's unit, storage and firewall rules would overwrite the first's. Only the
+    deploying playbooks refuse it; a model of the whole federation read on one machine (dry runs, status) goes on."""
+    g, hv = inv(**updates)
+    out = federation(g, hv, host="localhost")
+    assert out["problems"] == []
+    if not local:
+        assert out["deploy_problems"] == []
+        return
+    assert out["deploy_problems"] == [
+        "hosts %s all have ansible_connection local, so each is this control node: the roles deploy one NVFLARE "
+        "participant per machine (its unit, storage and firewall rules), and the later ones would overwrite the first; "
+        "keep at most one of them local and reach the others over SSH (ansible_host)" % ", ".join(repr(h) for h in local)]
+
+
+@pytest.mark.parametrize("book, refused", [("site.yml", True), ("playbooks/status.yml", False)])
+def test_a_deploy_stops_on_two_hosts_on_the_control_node(tmp_path, book, refused):
+    """Through ansible-playbook: site.yml stops in its first play, before the bootstrap or provisioning (no project
+    is made); status.yml, which deploys nothing, goes on past it."""
+    ws = tmp_path / "ws"
+    (tmp_path / "inv.yml").write_text(
+        "all:\n"
+        "  vars: {nvflare_workspace: \"%s\", nvflare_project_name: fed, ansible_python_interpreter: \"%s\"}\n"
+        "  children:\n"
+        "    nvflare_server: {hosts: {s: {ansible_connection: local}}}\n"
+        "    nvflare_clients: {hosts: {c1: {ansible_connection: local}, c2: {ansible_host: 192.0.2.2}}}\n"
+        % (ws, sys.executable))
+    proc = run_playbook(tmp_path, "-i", "inv.yml", os.path.join(ROOT, book), timeout=240)
+    out = " ".join(proc.stdout.split())
+    said = "hosts 's', 'c1' all have ansible_connection local, so each is this control node"
+    assert (said in out) is refused, out[-3000:]
+    if refused:
+        assert proc.returncode != 0 and "PLAY RECAP" in out, out[-3000:]
+        assert not ws.exists()
+    else:
+        # the status table, with both local hosts in it
+        assert "| c1 | client |" in out and "| s | server |" in out, out[-3000:]
