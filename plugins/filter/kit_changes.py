@@ -100,6 +100,12 @@ _value:
         directory of a kit file - sorted (parents before their subdirectories).
       type: list
       elements: str
+    top:
+      description: The O(top_dirs) under O(dest) (absolute paths, without duplicates), in the order given. The roles
+        list the installed kit in those of them that exist on the host.
+      type: list
+      elements: str
+      version_added: 1.5.0
     all:
       description: Every kit file (relative paths), in the order of the kit listing.
       type: list
@@ -133,14 +139,19 @@ def _files(listing, name):
 
 
 def kit_changes(kit, installed, src, dest, top_dirs=(), mode="0600", owner=None, group=None, exclude=()):
-    """Kit listing + installed listing -> {'files': [...], 'dirs': [...], 'all': [...]}."""
+    """Kit listing + installed listing -> {'files': [...], 'dirs': [...], 'top': [...], 'all': [...]}."""
     kit = _files(kit, "the kit listing (the input)")
     installed = _files(installed, "installed")
     dest = dest.rstrip("/")
     have = {f["path"]: f for f in installed}
     skip = set(exclude or ())
     every, todo = [], []
-    dirs = {posixpath.join(dest, d) for d in top_dirs or ()}
+    top = []
+    for name in top_dirs or ():
+        path = posixpath.join(dest, name.strip("/"))
+        if path not in top:
+            top.append(path)
+    dirs = set(top)
     for entry in kit:
         if entry.get("isdir"):
             continue
@@ -160,7 +171,7 @@ def kit_changes(kit, installed, src, dest, top_dirs=(), mode="0600", owner=None,
                 or (owner is not None and cur.get("pw_name") != owner)
                 or (group is not None and cur.get("gr_name") != group)):
             todo.append(rel)
-    return {"files": todo, "dirs": sorted(dirs), "all": every}
+    return {"files": todo, "dirs": sorted(dirs), "top": top, "all": every}
 
 
 class FilterModule:

@@ -131,3 +131,11 @@ def test_listing_of_another_directory_is_refused(kit, tmp_path):
 def test_input_that_is_not_a_find_listing_is_refused(bad, tmp_path):
     with pytest.raises(AnsibleFilterError, match="ansible.builtin.find"):
         kit_changes(bad, [], str(tmp_path), str(tmp_path))
+
+
+def test_top_dirs_are_returned_absolute_once_in_the_order_given(kit, tmp_path):
+    dest = str(tmp_path / "dest")
+    out = kit_changes(find(kit), [], kit, dest + "//", top_dirs=["transfer/", "startup", "transfer", "local"])
+    assert out["top"] == [dest + "/transfer", dest + "/startup", dest + "/local"]
+    assert set(out["top"]) <= set(out["dirs"])
+    assert kit_changes(find(kit), [], kit, dest)["top"] == []
