@@ -181,10 +181,15 @@ def _some(names, shown=5):
     return ", ".join(names[:shown]) + (" and %d more" % (len(names) - shown) if len(names) > shown else "")
 
 
+def connection_kind(connection):
+    """The short name of ansible_connection CONNECTION (a short name or a FQCN such as ansible.builtin.ssh; None or
+    empty: Ansible's default, ssh)."""
+    return str(connection or "ssh").rsplit(".", 1)[-1]
+
+
 def over_ssh(connection):
-    """Whether ansible_connection CONNECTION (a short name or a FQCN such as ansible.builtin.ssh; None: Ansible's
-    default, ssh) reaches its host over SSH."""
-    return str(connection or "ssh").rsplit(".", 1)[-1] in _SSH_CONNECTIONS
+    """Whether ansible_connection CONNECTION (as for connection_kind) reaches its host over SSH."""
+    return connection_kind(connection) in _SSH_CONNECTIONS
 
 
 # The NVFLARE release the playbooks install and provision for when nvflare_version is not set (the roles' and
@@ -467,8 +472,7 @@ class Inventory:
                         "above)" % self.client_group]
 
     def _local_members_errors(self):
-        local = [m for m in self._members()
-                 if str(self.raw(m, "ansible_connection", "ssh", tolerate_undefined=True)).rsplit(".", 1)[-1] == "local"]
+        local = [m for m in self._members() if self._connection_kind(m) == "local"]
         if len(local) < 2:
             return []
         return ["hosts %s all have ansible_connection local, so each is this control node: the roles deploy one NVFLARE "
@@ -532,18 +536,21 @@ class Inventory:
                              "(nvflare_site_name)" % (other[0], member, other[1], name))
         return found
 
+    def _connection_kind(self, member):
+        """The short name of member's ansible_connection (connection_kind)."""
+        return connection_kind(self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True))
+
     def _machine(self, member):
         """(key, words): what tells the machine member runs on, for machine_errors, or (None, None). Over SSH its
         address and port; a container's connection (podman, docker, ...) its target, ansible_host. Hosts with
         ansible_connection local are not compared: every one of them is the control node, which is how tests and
         dry runs model a federation's controller-side steps on one machine (a deploy refuses two of them:
         deploy_problems)."""
-        connection = self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True)
+        kind = self._connection_kind(member)
         target = str(self.raw(member, "ansible_host", member, tolerate_undefined=True))
-        if over_ssh(connection):
+        if over_ssh(kind):
             port = str(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
             return ("ssh", target.lower(), port), "reached at one SSH address (%s port %s)" % (target, port)
-        kind = str(connection).rsplit(".", 1)[-1]
         if kind == "local":
             return None, None
         return (kind, target), "reached at one %s target (%s)" % (kind, target)
@@ -648,7 +655,7 @@ class Inventory:
                 "from the server host (every kit gets the server's); set it once for every host (group_vars/all)"
                 % (name, value, _some(hosts), ports[key], server) for value, hosts in sorted(other.items()))
         for member, role in [(server, "server")] + [(h, "relay") for h in self.relay_hosts()]:
-            if not over_ssh(self.raw(member, "ansible_connection", "ssh", tolerate_undefined=True)):
+            if not over_ssh(self._connection_kind(member)):
                 continue
             # only where Ansible's SSH address is the one the participants dial (a bastion's or NAT's port forward
             # to another address is no clash)
