@@ -11,7 +11,6 @@ lock is always on the control node). The module in plugins/modules/ keeps the do
 
 from __future__ import annotations
 
-
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
