@@ -101,7 +101,9 @@ _value:
         C(nvflare_service_storage_dir), default C(<root>/storage)), C(venv) (C(nvflare_service_venv_path), else
         C(nvflare_venv_path), V(/opt/nvflare/venv)) and C(user) (C(nvflare_service_user), else C(nvflare_venv_user),
         V(nvflare)). The playbooks that read a host without the roles (C(lockout.yml), C(doctor.yml), the kit owner
-        check) use it.
+        check) use it. A value that reads one of these role variables left to its default (a C(nvflare_service_workspace)
+        of V({{ nvflare_service_root }}/fl), say) is resolved with the default, as the role would; one that reads
+        anything else this filter cannot resolve counts as unset.
       type: dict
     unit:
       description: The systemd unit, C(nvflare_service_unit_name) when the inventory sets it, else

@@ -227,6 +227,7 @@ class Inventory:
         self.relay_group = relay_group
         self.deprecations = []
         self._vars = {}
+        self._raw_vars = {}
 
     # --- raw variables -------------------------------------------------------------------------
     def _hv(self, host):
@@ -916,25 +917,66 @@ class Inventory:
         """Where the roles put this participant's NVFLARE on its host, for the playbooks that read it there without
         the roles (lockout.yml, doctor.yml, the kit owner check): the inventory's values, else the roles' defaults
         (nvflare_service's root, workspace, job storage, venv and user; nvflare_venv's venv and user when the
-        service's are unset). A value whose template cannot be resolved outside the roles (one that reads a role
-        default, say) counts as unset here, as Jinja's default() took it in these playbooks: the roles themselves
-        resolve it, and every other part of the model stays usable."""
+        service's are unset). A value that reads one of those roles' variables left to its default (a workspace of
+        "{{ nvflare_service_root }}/fl", say), which hostvars cannot resolve outside the roles, is templated here
+        with the defaults this model computes, as the role would (_with_role_defaults). One that still cannot be
+        resolved counts as unset, as Jinja's default() took it in these playbooks, and every other part of the model
+        stays usable."""
+        site = site_name or self.site_name(host)
+        known = {"nvflare_service_site_name": site}
 
         def read(name):
-            return self.raw(host, name, tolerate_undefined=True)
+            value = self.raw(host, name, tolerate_undefined=True)
+            if value is None and name in self._hv(host):  # set, but not resolvable outside the roles
+                value = self._with_role_defaults(host, name, known)
+            if value is not None:
+                known[name] = value
+            return value
 
         root = str(read("nvflare_service_root") or HOST_DEFAULTS["root"])
+        known["nvflare_service_root"] = root
+        venv = read("nvflare_venv_path")
+        known.setdefault("nvflare_venv_path", HOST_DEFAULTS["venv"])
+        user = read("nvflare_venv_user")
+        known.setdefault("nvflare_venv_user", HOST_DEFAULTS["user"])
+        venv = read("nvflare_service_venv_path") or venv
+        user = read("nvflare_service_user") or user
         workspace = read("nvflare_service_workspace")
-        venv = read("nvflare_service_venv_path") or read("nvflare_venv_path")
-        user = read("nvflare_service_user") or read("nvflare_venv_user")
         storage = read("nvflare_service_storage_dir")
         return {
             "root": root,
             "storage": str(storage) if storage else "%s/storage" % root,
-            "workspace": str(workspace) if workspace else "%s/%s" % (root, site_name or self.site_name(host)),
+            "workspace": str(workspace) if workspace else "%s/%s" % (root, site),
             "venv": str(venv or HOST_DEFAULTS["venv"]),
             "user": str(user or HOST_DEFAULTS["user"]),
         }
+
+    def _with_role_defaults(self, host, name, known):
+        """The inventory's value of NAME for HOST templated with KNOWN (role variables and their values) filling in
+        what the host's own variables leave undefined; None when the host does not set NAME, when hostvars cannot
+        hand out its raw value (HostVars.raw_get, once per host and model: it runs the variable manager), or when it
+        still cannot be resolved."""
+        raw_get = getattr(self.hostvars, "raw_get", None)
+        if raw_get is None:
+            return None
+        try:
+            data = self._raw_vars[host]
+        except KeyError:
+            try:
+                data = self._raw_vars[host] = raw_get(host)
+            except Exception:  # pylint: disable=broad-exception-caught
+                return None
+        try:
+            template = data[name]
+        except Exception:  # pylint: disable=broad-exception-caught
+            return None  # no raw value to work with: unset, as before
+        try:
+            from ansible.template import Templar
+
+            value = Templar(loader=None, variables=dict(known, **dict(data))).template(template)
+        except Exception:  # pylint: disable=broad-exception-caught
+            return None  # reads something else this model does not know: unset, as before
+        return None if value is None or _is_undefined(value) else value
 
     def run_lock(self, host=None):
         """The run lock of this federation (edgefl.nvflare.run_lock), next to its project in the workspace; empty

@@ -205,6 +205,47 @@ def test_host_paths_of_a_value_only_the_roles_resolve_take_the_defaults():
     assert federation(g, hv, host="server1")["server"]["site_name"] == "server1"
 
 
+def test_host_paths_resolve_values_that_read_role_defaults(tmp_path):
+    """Through ansible-playbook (real hostvars): a path that reads nvflare_service_root, nvflare_venv_user or
+    nvflare_service_site_name left to the role's default is what the role makes of it; one that reads a variable
+    nobody defines counts as unset (the default path), and the model still works."""
+    (tmp_path / "inv.yml").write_text(
+        "all:\n"
+        "  vars: {nvflare_workspace: \"%s\", nvflare_project_name: fed}\n"
+        "  children:\n"
+        "    nvflare_server:\n"
+        "      hosts:\n"
+        "        s:\n"
+        "          ansible_host: 192.0.2.1\n"
+        "          nvflare_service_workspace: '{{ nvflare_service_root }}/fl'\n"
+        "          nvflare_service_storage_dir: '{{ nvflare_service_root }}/{{ nvflare_service_site_name }}-jobs'\n"
+        "          nvflare_service_user: '{{ nvflare_venv_user }}-svc'\n"
+        "    nvflare_clients:\n"
+        "      hosts:\n"
+        "        c1: {ansible_host: 192.0.2.2, nvflare_service_root: /data, nvflare_site_name: lab-1,\n"
+        "             nvflare_service_workspace: '{{ nvflare_service_root }}/w',\n"
+        "             nvflare_service_venv_path: '{{ nobody_defines_this }}/v'}\n" % (tmp_path / "ws"))
+    (tmp_path / "paths.yml").write_text(
+        "- hosts: all\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - ansible.builtin.copy:\n"
+        "        content: \"{{ (inventory_hostname | edgefl.nvflare.site(groups, hostvars)).host_paths | to_json }}\"\n"
+        "        dest: \"%s/{{ inventory_hostname }}.json\"\n"
+        "      delegate_to: localhost\n" % tmp_path)
+    proc = run_playbook(tmp_path, "-i", "inv.yml", "-e", "ansible_python_interpreter=%s" % sys.executable,
+                        "paths.yml", timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import json
+
+    assert json.loads((tmp_path / "s.json").read_text()) == {
+        "root": "/var/lib/nvflare", "workspace": "/var/lib/nvflare/fl", "storage": "/var/lib/nvflare/s-jobs",
+        "venv": "/opt/nvflare/venv", "user": "nvflare-svc"}
+    assert json.loads((tmp_path / "c1.json").read_text()) == {
+        "root": "/data", "workspace": "/data/w", "storage": "/data/storage", "venv": "/opt/nvflare/venv",
+        "user": "nvflare"}
+
+
 def test_host_paths_match_the_role_defaults():
     """The model's defaults are nvflare_service's and nvflare_venv's (defaults/main.yml)."""
     import yaml
