@@ -27,6 +27,7 @@ Deprecated names (read for one release, with a deprecation warning): ``nvflare_h
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 
@@ -179,6 +180,21 @@ def _some(names, shown=5):
     """'a, b, c, d, e and 3 more': a long list of hosts cut for a message."""
     names = list(names)
     return ", ".join(names[:shown]) + (" and %d more" % (len(names) - shown) if len(names) > shown else "")
+
+
+# Every loopback name and address is this machine (_machine).
+_LOOPBACK = "<loopback>"
+
+
+def _is_loopback(address):
+    """Whether ADDRESS (an ansible_host) names this machine's loopback: localhost, 127.0.0.0/8, ::1."""
+    text = str(address).strip().strip("[]").lower().rstrip(".")
+    if text in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"):
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
 
 
 def connection_kind(connection):
@@ -474,12 +490,26 @@ class Inventory:
 
     def _local_members_errors(self):
         local = [m for m in self._members() if self._connection_kind(m) == "local"]
-        if len(local) < 2:
+        if not local:
             return []
-        return ["hosts %s all have ansible_connection local, so each is this control node: the roles deploy one NVFLARE "
-                "participant per machine (its unit, storage and firewall rules), and the later ones would overwrite "
-                "the first; keep at most one of them local and reach the others over SSH (ansible_host)"
-                % ", ".join(repr(m) for m in local)]
+        if len(local) > 1:
+            return ["hosts %s all have ansible_connection local, so each is this control node: the roles deploy one "
+                    "NVFLARE participant per machine (its unit, storage and firewall rules), and the later ones would "
+                    "overwrite the first; keep at most one of them local and reach the others over SSH (ansible_host)"
+                    % ", ".join(repr(m) for m in local)]
+        # SSH to this machine's own sshd: a loopback address on port 22 (another port is a forward, to a container or
+        # a VM, as the molecule scenarios do)
+        ssh_here = [m for m in self._members() if self._machine(m)[0] == ("ssh", _LOOPBACK, "22")]
+        if not ssh_here:
+            return []
+        return ["host %r has ansible_connection local and %s reached over SSH at a loopback address on port 22 "
+                "(%s), so %s this control node: the roles deploy one NVFLARE participant per machine (its unit, "
+                "storage and firewall rules), and a later one would overwrite the first; give %s its own machine "
+                "(ansible_host), or remove it"
+                % (local[0], "host %r is" % ssh_here[0] if len(ssh_here) == 1 else "hosts %s are" % _some(ssh_here),
+                   ", ".join("%s: %s" % (m, self.raw(m, "ansible_host", m, tolerate_undefined=True)) for m in ssh_here),
+                   "both are" if len(ssh_here) == 1 else "all are",
+                   "each of them" if len(ssh_here) > 1 else repr(ssh_here[0]))]
 
     def address_errors(self):
         """An address (nvflare_address, else ansible_host) templated from a variable that is not defined anywhere. The
@@ -543,15 +573,17 @@ class Inventory:
 
     def _machine(self, member):
         """(key, words): what tells the machine member runs on, for machine_errors, or (None, None). Over SSH its
-        address and port; a container's connection (podman, docker, ...) its target, ansible_host. Hosts with
-        ansible_connection local are not compared: every one of them is the control node, which is how tests and
-        dry runs model a federation's controller-side steps on one machine (a deploy refuses two of them:
-        deploy_problems)."""
+        address and port (every loopback name or address is one: this machine); a container's connection (podman,
+        docker, ...) its target, ansible_host. Hosts with ansible_connection local are not compared: every one of them
+        is the control node, which is how tests and dry runs model a federation's controller-side steps on one machine
+        (a deploy refuses two of them: deploy_problems)."""
         kind = self._connection_kind(member)
         target = str(self.raw(member, "ansible_host", member, tolerate_undefined=True))
         if over_ssh(kind):
             port = str(self.raw(member, "ansible_port", 22, tolerate_undefined=True))
-            return ("ssh", target.lower(), port), "reached at one SSH address (%s port %s)" % (target, port)
+            where = _LOOPBACK if _is_loopback(target) else target.lower()
+            return ("ssh", where, port), "reached at one SSH address (%s port %s)" % (
+                target if where != _LOOPBACK else "this machine's loopback, %s" % target, port)
         if kind == "local":
             return None, None
         return (kind, target), "reached at one %s target (%s)" % (kind, target)

@@ -866,6 +866,14 @@ def test_the_provisioning_check_waits_for_the_models_own_problems():
      ["hosts 'server1' and 'site-1' are reached at one SSH address (192.0.2.10 port 22)"]),
     ({"site_1": {"ansible_host": "192.0.2.10", "ansible_connection": "ansible.netcommon.libssh"}},
      ["hosts 'server1' and 'site-1' are reached at one SSH address (192.0.2.10 port 22)"]),
+    # every loopback name is this machine: one sshd, whatever the name
+    ({"site_1": {"ansible_host": "localhost"}, "site_2": {"ansible_host": "127.0.0.1"}},
+     ["hosts 'site-1' and 'site-2' are reached at one SSH address (this machine's loopback, 127.0.0.1 port 22)"]),
+    ({"site_1": {"ansible_host": "::1", "ansible_port": 22}, "site_2": {"ansible_host": "127.0.1.1"}},
+     ["hosts 'site-1' and 'site-2' are reached at one SSH address (this machine's loopback, 127.0.1.1 port 22)"]),
+    # ports forwarded on the loopback to containers or VMs (the molecule scenarios): distinct machines
+    ({"site_1": {"ansible_host": "127.0.0.1", "ansible_port": 2201},
+      "site_2": {"ansible_host": "localhost", "ansible_port": 2202}}, []),
     # site names that differ only in case resolve to one address
     ({"site_2": {"nvflare_site_name": "Site-1"}},
      ["hosts 'site-1' and 'site-2' have the site names 'site-1' and 'Site-1', which differ only in case"]),
@@ -927,6 +935,30 @@ def test_two_hosts_on_the_control_node_are_a_deploy_problem(updates, local):
         "hosts %s all have ansible_connection local, so each is this control node: the roles deploy one NVFLARE "
         "participant per machine (its unit, storage and firewall rules), and the later ones would overwrite the first; "
         "keep at most one of them local and reach the others over SSH (ansible_host)" % ", ".join(repr(h) for h in local)]
+
+
+@pytest.mark.parametrize("updates, said", [
+    # a local server and a client over SSH to this machine's own sshd
+    ({"server1": {"ansible_connection": "local"}, "site_1": {"ansible_host": "127.0.0.1"}},
+     "host 'server1' has ansible_connection local and host 'site-1' is reached over SSH at a loopback address on "
+     "port 22 (site-1: 127.0.0.1), so both are this control node"),
+    ({"site_2": {"ansible_connection": "local"}, "server1": {"ansible_host": "localhost"},
+      "site_1": {"ansible_host": "::1"}},
+     "host 'site-2' has ansible_connection local and hosts server1, site-1 are reached over SSH at a loopback address "
+     "on port 22 (server1: localhost, site-1: ::1), so all are this control node"),
+    # a port forwarded on the loopback reaches another machine (a container, a VM)
+    ({"server1": {"ansible_connection": "local"}, "site_1": {"ansible_host": "127.0.0.1", "ansible_port": 2222}},
+     None),
+    # no local host: two SSH hosts on the loopback are a machine problem of every playbook, not this one
+    ({"site_1": {"ansible_host": "127.0.0.1"}}, None),
+])
+def test_a_local_host_and_ssh_to_this_machine_are_a_deploy_problem(updates, said):
+    g, hv = inv(**updates)
+    out = federation(g, hv, host="localhost")
+    if said is None:
+        assert out["deploy_problems"] == []
+        return
+    assert len(out["deploy_problems"]) == 1 and out["deploy_problems"][0].startswith(said), out["deploy_problems"]
 
 
 @pytest.mark.parametrize("book, refused", [("site.yml", True), ("playbooks/status.yml", False)])
