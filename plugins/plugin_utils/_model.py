@@ -185,11 +185,16 @@ def _some(names, shown=5):
 # Every loopback name and address is this machine (_machine).
 _LOOPBACK = "<loopback>"
 
+# The name NVFLARE gives the server in a job's deploy_map and its cell (nvflare.apis.job_def.SERVER_SITE_NAME,
+# FQCN.ROOT_SERVER): no client or relay may have it.
+SERVER_TARGET = "server"
+
 
 def _is_loopback(address):
-    """Whether ADDRESS (an ansible_host) names this machine's loopback: localhost, 127.0.0.0/8, ::1."""
+    """Whether ADDRESS (an ansible_host, a site name) names the loopback of the machine that resolves it: localhost
+    (and any name under .localhost), 127.0.0.0/8, ::1."""
     text = str(address).strip().strip("[]").lower().rstrip(".")
-    if text in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"):
+    if text in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback") or text.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(text).is_loopback
@@ -512,13 +517,18 @@ class Inventory:
                    "each of them" if len(ssh_here) > 1 else repr(ssh_here[0]))]
 
     def address_errors(self):
-        """An address (nvflare_address, else ansible_host) templated from a variable that is not defined anywhere. The
-        model reads an address it cannot resolve as not known yet, for an inventory that takes it from facts
-        (ansible_default_ipv4 and the like, gathered later), so the next source in the chain applied: the server's
-        certificate and every /etc/hosts entry got ansible_host instead, without a word. A variable that is not a fact
-        (its name does not start with ansible_) can never resolve later."""
+        """An empty ansible_host (Ansible would connect to no address). An address (nvflare_address, else ansible_host)
+        templated from a variable that is not defined anywhere. The model reads an address it cannot resolve as not
+        known yet, for an inventory that takes it from facts (ansible_default_ipv4 and the like, gathered later), so
+        the next source in the chain applied: the server's certificate and every /etc/hosts entry got ansible_host
+        instead, without a word. A variable that is not a fact (its name does not start with ansible_) can never
+        resolve later."""
         found = []
         for member in self._members():
+            target = self.raw(member, "ansible_host", None, tolerate_undefined=True)
+            if target is not None and not str(target).strip() and self._connection_kind(member) != "local":
+                found.append("host %r: ansible_host is empty, so Ansible would connect to no address; give the "
+                             "host's address or name, or remove ansible_host to connect to %r" % (member, member))
             unresolved = self._unresolved_address(member)
             if unresolved is None:
                 continue
@@ -636,6 +646,15 @@ class Inventory:
             elif not NAME_RES[role].match(name):
                 found.append("NVFLARE refuses the %s name %r of host %r: %s (nvflare_site_name, else the inventory "
                              "name)" % (role, name, member, NAME_HINTS[role]))
+            elif role != "server" and name == SERVER_TARGET:
+                found.append("host %r: a %s cannot be named %r: NVFLARE keeps that name for the server (a job's "
+                             "deploy_map sends the server's app to 'server', and the server's cell is named so); "
+                             "rename it (nvflare_site_name, else the inventory name)" % (member, role, name))
+            elif _is_loopback(name):
+                found.append("host %r: the %s name %r is every machine's own name (/etc/hosts, the resolver): %s; "
+                             "give it a name of its own (nvflare_site_name, else the inventory name)"
+                             % (member, role, name, "the participants that dial it would reach themselves"
+                                if role != "client" else "it names no one machine"))
             if not NAME_RES["org"].match(org):
                 bad_orgs.setdefault(org, []).append("host %s" % member)
         try:

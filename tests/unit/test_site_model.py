@@ -938,6 +938,36 @@ def test_two_hosts_on_the_control_node_are_a_deploy_problem(updates, local):
 
 
 @pytest.mark.parametrize("updates, said", [
+    ({"site_1": {"nvflare_site_name": "server"}},
+     "host 'site-1': a client cannot be named 'server': NVFLARE keeps that name for the server"),
+    ({"site_2": {"nvflare_site_name": "server", "nvflare_org": "lab_b"}},
+     "host 'site-2': a client cannot be named 'server'"),
+    ({"server1": {"nvflare_site_name": "localhost"}},
+     "host 'server1': the server name 'localhost' is every machine's own name (/etc/hosts, the resolver): the "
+     "participants that dial it would reach themselves"),
+    ({"server1": {"nvflare_site_name": "fl.localhost"}}, "host 'server1': the server name 'fl.localhost' is every"),
+    ({"server1": {"nvflare_site_name": "127.0.0.1"}}, "host 'server1': the server name '127.0.0.1' is every"),
+    ({"site_1": {"nvflare_site_name": "localhost"}},
+     "host 'site-1': the client name 'localhost' is every machine's own name (/etc/hosts, the resolver): it names no "
+     "one machine"),
+    # the server itself may be called 'server'
+    ({"server1": {"nvflare_site_name": "server"}}, None),
+    ({"site_1": {"ansible_host": ""}},
+     "host 'site-1': ansible_host is empty, so Ansible would connect to no address; give the host's address or name, "
+     "or remove ansible_host to connect to 'site-1'"),
+    ({"site_1": {"ansible_host": "  "}}, "host 'site-1': ansible_host is empty"),
+    ({"site_1": {"ansible_host": "", "ansible_connection": "local"}}, None),
+])
+def test_names_nvflare_keeps_and_empty_addresses_are_problems(updates, said):
+    g, hv = inv(**updates)
+    found = federation(g, hv, host="localhost")["problems"]
+    if said is None:
+        assert found == []
+        return
+    assert len(found) == 1 and found[0].startswith(said), found
+
+
+@pytest.mark.parametrize("updates, said", [
     # a local server and a client over SSH to this machine's own sshd
     ({"server1": {"ansible_connection": "local"}, "site_1": {"ansible_host": "127.0.0.1"}},
      "host 'server1' has ansible_connection local and host 'site-1' is reached over SSH at a loopback address on "
