@@ -202,6 +202,15 @@ def _is_loopback(address):
         return False
 
 
+def _group_stem(name):
+    """A group name without the nvflare prefix, case, separators and a plural s: nvflare_clients, Clients and client
+    are all 'client' (misspelled_groups)."""
+    text = re.sub(r"[-_. ]", "", str(name).lower())
+    if text.startswith("nvflare"):
+        text = text[len("nvflare"):]
+    return text[:-1] if len(text) > 1 and text.endswith("s") else text
+
+
 def connection_kind(connection):
     """The short name of ansible_connection CONNECTION (a short name or a FQCN such as ansible.builtin.ssh; None or
     empty: Ansible's default, ssh)."""
@@ -810,17 +819,27 @@ class Inventory:
 
     def misspelled_groups(self):
         """One message per group of this model (server, clients, relays) that is empty or missing while the inventory
-        has hosts in a group whose name is close to it (nvflare_client, nvflare-clients, nvflare_servers): the
-        playbooks would deploy without those hosts and say nothing."""
+        has hosts in a group whose name is close to it (nvflare_client, nvflare-clients, nvflare_servers) or is its
+        bare name (client, clients, server, relays): the playbooks would deploy without those hosts and say
+        nothing."""
         import difflib
 
         ours = (self.server_group, self.client_group, self.relay_group)
         others = [g for g in sorted(self.groups) if g not in ours + ("all", "ungrouped") and self._group(g)]
+        placed = set()
+        for name in ours:
+            placed.update(self._group(name))
         found = []
         for name in ours:
             if self._group(name):
                 continue
-            for near in difflib.get_close_matches(name, others, n=1, cutoff=0.8):
+            candidates = difflib.get_close_matches(name, others, n=1, cutoff=0.8)
+            if not candidates:
+                # the bare name other guides use (client, clients, servers, relay): one whose hosts are not all in
+                # our groups already
+                candidates = [g for g in others if _group_stem(g) == _group_stem(name)
+                              and not set(self._group(g)) <= placed][:1]
+            for near in candidates:
                 count = len(self._group(near))
                 state = "empty" if name in self.groups else "missing"
                 plural = "" if count == 1 else "s"

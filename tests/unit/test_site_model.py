@@ -543,9 +543,20 @@ def test_a_worker_process_reuses_the_model():
       "read and which is empty: rename it to nvflare_clients",
       "inventory group 'nvflare_relay' (1 host) looks like a misspelling of 'nvflare_relays', which the playbooks "
       "read and which is missing: rename it to nvflare_relays"]),
+    # the bare names other guides use (an INI [client] section, servers)
+    ({"nvflare_server": ["server1"], "client": ["site-1", "site-2"]},
+     ["inventory group 'client' (2 hosts) looks like a misspelling of 'nvflare_clients', which the playbooks "
+      "read and which is missing: rename it to nvflare_clients"]),
+    ({"Servers": ["server1"], "nvflare_clients": ["site-1"], "Relays": ["site-2"]},
+     ["inventory group 'Servers' (1 host) looks like a misspelling of 'nvflare_server', which the playbooks "
+      "read and which is missing: rename it to nvflare_server",
+      "inventory group 'Relays' (1 host) looks like a misspelling of 'nvflare_relays', which the playbooks "
+      "read and which is missing: rename it to nvflare_relays"]),
     # groups of other names, and a near name next to a group that has hosts, are left alone
     ({"nvflare_server": ["server1"], "nvflare_clients": ["site-1"], "nvflare_client": ["site-2"], "clients": ["x"],
       "gpu": ["site-1"]}, []),
+    # a bare-named group whose hosts the federation's groups hold already (the operator's own grouping)
+    ({"nvflare_server": ["server1"], "nvflare_clients": ["site-1", "site-2"], "relays": ["site-2"]}, []),
 ])
 def test_a_misspelled_group_is_a_problem(groups, said):
     g, hv = inv(groups=dict({"all": ["server1", "site-1", "site-2", "x"]}, **groups))
