@@ -142,6 +142,14 @@ _WHOLE_NUMBERS = (
     ("nvflare_ca_validity_days", 1),
 )
 
+# The playbooks' boolean settings (docs/playbooks.md), checked by boolean_errors(): Jinja's bool filter reads any
+# other value as false ("yes please" | bool), so a typo turned a requested replace or restart into a silent no.
+_BOOLEANS = (
+    "nvflare_allow_restart_during_job", "nvflare_fast_path", "nvflare_prune_kits", "nvflare_renew_certs",
+    "nvflare_replace_foreign_kit", "nvflare_restore_force", "nvflare_rotate_ca", "nvflare_site_disable",
+    "nvflare_submit_abort_on_timeout", "nvflare_submit_wait", "nvflare_uninstall_workspace",
+)
+
 
 def kind_of(value):
     """What a variable's value is, in the words of a message ("a string"), not Python's (ansible-core 2.19 hands over
@@ -482,6 +490,7 @@ class Inventory:
         found.extend(self.port_errors(host))
         found.extend(self.name_errors(host))
         found.extend(self.number_errors(host))
+        found.extend(self.boolean_errors(host))
         found.extend(self.machine_errors())
         found.extend(self.address_errors())
         return found
@@ -625,6 +634,21 @@ class Inventory:
             if isinstance(value, bool) or not re.match(r"^[0-9]+$", text) or int(text) < lowest:
                 found.append("%s must be a whole number%s, got %r" % (
                     name, " of 1 or more" if lowest else " (0 or more)", value))
+        return found
+
+    def boolean_errors(self, host=None):
+        """The playbooks' boolean settings that are not booleans as Ansible reads them (true, false, yes, no, 1, 0)."""
+        from ansible.module_utils.parsing.convert_bool import boolean
+
+        found = []
+        for name in _BOOLEANS:
+            value = self._setting(host, name)
+            if value is None:
+                continue
+            try:
+                boolean(value.strip() if isinstance(value, str) else value, strict=True)
+            except TypeError:
+                found.append("%s must be true or false (or yes/no, 1/0), got %r" % (name, value))
         return found
 
     def name_errors(self, host=None):

@@ -715,6 +715,21 @@ def test_a_setting_that_is_no_whole_number_is_a_problem(name, value, bad):
         value)] if bad else [])
 
 
+@pytest.mark.parametrize("name, value, bad", [
+    ("nvflare_replace_foreign_kit", "yes please", True), ("nvflare_replace_foreign_kit", "true", False),
+    ("nvflare_replace_foreign_kit", True, False), ("nvflare_fast_path", "no", False), ("nvflare_fast_path", 0, False),
+    ("nvflare_fast_path", "off ", False), ("nvflare_allow_restart_during_job", "sure", True),
+    ("nvflare_uninstall_workspace", 2, True), ("nvflare_site_disable", ["true"], True),
+    ("nvflare_submit_wait", "", False),
+])
+def test_a_setting_that_is_no_boolean_is_a_problem(name, value, bad):
+    """nvflare_replace_foreign_kit='yes please' went through Jinja's bool filter as false: the kit check then told the
+    operator to set what they had set."""
+    g, hv = inv(server1={name: value})
+    found = [p for p in federation(g, hv, host="localhost")["problems"] if p.startswith(name + " ")]
+    assert found == (["%s must be true or false (or yes/no, 1/0), got %r" % (name, value)] if bad else [])
+
+
 @pytest.mark.parametrize("ports, said", [
     ({}, None),
     ({"nvflare_fed_learn_port": 8003}, 8003),
