@@ -45,6 +45,7 @@ options:
   min_clients:
     description:
       - The quorum; a count, a percentage of O(expected_clients) (C(75%)) or V(all).
+      - V(0) never fails on missing clients; after O(quorum_grace) the wait succeeds and names them.
     type: str
     default: all
   timeout:

@@ -222,3 +222,10 @@ def test_max_fail_percentage_in_a_real_play(tmp_path):
     # without the limit the other clients still converge
     proc, batches = _batches(tmp_path, "-e", "nvflare_rollout_batch=2", "-e", "fail_c2=true")
     assert proc.returncode == 2 and batches == [["srv", "r1", "c1", "c2"], ["c3", "c4"], ["c5"]], proc.stdout
+
+
+def test_a_quorum_of_zero_never_fails_and_names_every_missing_client():
+    """nvflare_min_clients=0: a fleet deployed while its devices are off (docs/playbooks.md)."""
+    out = q.quorum(SITES, [], 0)
+    assert out["ok"] is True and out["min_clients"] == 0
+    assert out["missing"] == SITES and "missing: site-1, site-2, site-3, site-4" in out["msg"]
