@@ -105,6 +105,29 @@ def _is_ip(value):
     return bool(netaddr.valid_ipv4(value, netaddr.INET_PTON) or netaddr.valid_ipv6(value))
 
 
+def _address_hint(value):
+    """What to change in an address written as a URL, with a port or in brackets; None for anything else."""
+    if "://" in value or value.startswith("//"):
+        netloc = value.split("//", 1)[1].split("/", 1)[0]
+        return "give the address without a URL scheme, path or port (%s)" % (_without_port(netloc) or "the host")
+    if value.startswith("[") and value.endswith("]") and _is_ip(value[1:-1]):
+        return "give the IPv6 address without brackets (%s)" % value[1:-1]
+    host = _without_port(value)
+    if host != value:
+        return ("give the address without a port (%s): the server's ports are settings of their own "
+                "(nvflare_fed_learn_port, nvflare_server_admin_port; fed_learn_port and admin_port in project.yml)"
+                % host)
+    return None
+
+
+def _without_port(value):
+    """host:port or [v6]:port -> host (brackets dropped); anything else as it is."""
+    host, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and host and (":" not in host or (host.startswith("[") and host.endswith("]"))):
+        return host.strip("[]")
+    return value
+
+
 def check_address(field, value):
     """An IP address (checked with netaddr) or a DNS host name (NVFLARE's host_name rule)."""
     if not isinstance(value, str) or not value:
@@ -112,6 +135,9 @@ def check_address(field, value):
     ip_like = ":" in value or _DOTTED_NUMERIC_RE.match(value)
     if ip_like and _is_ip(value):
         return value
+    hint = _address_hint(value)
+    if hint:
+        raise SpecError(field, "%r is not an IP address or a host name: %s" % (value, hint))
     if ip_like:
         raise SpecError(field, "%r is not a valid IP address; give a valid IPv4/IPv6 address or a host name" % value)
     if len(value) > 253 or not _HOST_NAME_RE.match(value):

@@ -628,6 +628,13 @@ BAD_OPTIONS = [
     ("invalid-ip", _mut(["server", "host_names"], ["10.0.0.300"]), "server.host_names[0]", "not a valid IP"),
     ("invalid-ipv6", _mut(["server", "host_names"], ["fe80::zz"]), "server.host_names[0]", "not a valid IP"),
     ("invalid-host-name", _mut(["server", "host_names"], ["bad_host!"]), "server.host_names[0]", "host name"),
+    # written as a URL, with the port, in brackets: the message says what to drop
+    ("url-address", _mut(["server", "host_names"], ["https://fl.example.com:8443/"]), "server.host_names[0]",
+     "without a URL scheme, path or port (fl.example.com)"),
+    ("address-with-port", _mut(["clients"], [{"name": "s1", "host": "192.0.2.10:8002"}]), "clients[0].host",
+     "without a port (192.0.2.10): the server's ports are settings of their own"),
+    ("bracketed-ipv6", _mut(["server", "host_names"], ["[2001:db8::10]"]), "server.host_names[0]",
+     "IPv6 address without brackets (2001:db8::10)"),
     ("invalid-default-host", _mut(["server", "default_host"], "-x.example"), "server.default_host", "host name"),
     ("invalid-client-host", _mut(["clients"], [{"name": "s1", "host": "1.2.3"}]), "clients[0].host", "valid IP"),
     ("bad-project-name", _mut(["project_name"], "my project"), "project_name", "project name"),
