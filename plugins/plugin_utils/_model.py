@@ -377,6 +377,9 @@ class Inventory:
         if target == host:
             raise ModelError("hostvars[%s].nvflare_relay points at the host itself; name another relay of '%s' or "
                              "remove it to connect to the server" % (host, self.relay_group))
+        if target == self.server_host(required=False):
+            raise ModelError("hostvars[%s].nvflare_relay=%r is the server: a host without nvflare_relay connects to "
+                             "the server; remove the variable" % (host, target))
         if target not in self.relay_hosts():
             raise ModelError("hostvars[%s].nvflare_relay=%r is not a host of the inventory group '%s'; add that "
                              "relay to the group or fix the name" % (host, target, self.relay_group))
@@ -447,11 +450,16 @@ class Inventory:
 
         A relative workspace would be read from a different directory by each playbook (Ansible runs control-node
         modules in the directory of the playbook that holds the task)."""
-        value = self.var(self._fed_host(host), "nvflare_workspace", "")
+        fed = self._fed_host(host)
+        value = self.var(fed, "nvflare_workspace", "")
         example = "e.g. ~/.local/share/edgefl-nvflare/<federation>"
         if not value:
-            return ("nvflare_workspace is not set: set it (group_vars/all) to an absolute control-node directory that "
-                    "will hold the root CA and the startup kits, %s" % example)
+            elsewhere = [m for m in self._members() if fed == self.server_host(required=False) and m != fed
+                         and self.raw(m, "nvflare_workspace", tolerate_undefined=True) not in (None, "")]
+            return ("nvflare_workspace is not set%s: set it (group_vars/all) to an absolute control-node directory that "
+                    "will hold the root CA and the startup kits, %s" % (
+                        " on the server %r, where the playbooks read it (it is set on %s only)" % (fed, _some(elsewhere))
+                        if elsewhere else "", example))
         if not isinstance(value, str):
             return "nvflare_workspace must be a path (a string), got %s: %s" % (kind_of(value), example)
         if os.path.expanduser(value).rstrip("/") == "":

@@ -288,7 +288,9 @@ def test_federation_without_workspace_has_no_run_lock():
     out = federation(g, hv, host="localhost")
     assert out["run_lock"] == "" and out["upgrade_keep"] == "" and out["project_dir"] == ""
     assert out["upgrade_rollback"] == ""
-    assert out["problems"] == ["nvflare_workspace is not set: set it (group_vars/all) to an absolute control-node "
+    # the other hosts of inv() have it: the message says where it is read
+    assert out["problems"] == ["nvflare_workspace is not set on the server 'server1', where the playbooks read it (it "
+                               "is set on site-1, site-2 only): set it (group_vars/all) to an absolute control-node "
                                "directory that will hold the root CA and the startup kits, "
                                "e.g. ~/.local/share/edgefl-nvflare/<federation>"]
     # a relative workspace: nothing is made relative to wherever ansible-playbook runs; run_lock.yml refuses it
@@ -428,6 +430,9 @@ def test_flat_inventory_has_no_relays():
     ({"relay_a": {"nvflare_relay": "relay-b"}}, None, "the relays form a cycle through nvflare_relay: relay-b -> relay-a -> relay-b"),
     ({"relay_a": {"nvflare_relay": "relay-a"}}, None, "hostvars[relay-a].nvflare_relay points at the host itself"),
     ({"server1": {"nvflare_relay": "relay-a"}}, None, "the server connects to no relay"),
+    ({"site_1": {"nvflare_relay": "server1"}}, None,
+     "hostvars[site-1].nvflare_relay='server1' is the server: a host without nvflare_relay connects to the server; "
+     "remove the variable"),
     ({}, dict(RELAY_GROUPS, nvflare_clients=["site-1", "site-2", "relay-a"]),
      "host 'relay-a' is in both 'nvflare_relays' and 'nvflare_clients'"),
     ({}, dict(RELAY_GROUPS, nvflare_server=["relay-a"]), "host 'relay-a' is in both 'nvflare_relays' and 'nvflare_server'"),
