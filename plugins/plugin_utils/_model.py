@@ -492,6 +492,7 @@ class Inventory:
         if not servers:
             found.append(self._server_count_error(servers))
         found.extend(self.misspelled_groups())
+        found.extend(self.group_vars_errors())
         found.extend(error for error in (self.workspace_error(host), self.admin_dest_error(host),
                                          self.control_python_error(host), self.version_error(host)) if error)
         found.extend(self.rollout_errors(host))
@@ -877,6 +878,39 @@ class Inventory:
                 plural = "" if count == 1 else "s"
                 found.append("inventory group %r (%d host%s) looks like a misspelling of %r, which the playbooks read "
                              "and which is %s: rename it to %s" % (near, count, plural, name, state, name))
+        return found
+
+    def group_vars_errors(self):
+        """A group_vars file or directory next to the inventory whose name is no group of it but close to one of the
+        federation's groups or 'all' (group_vars/nvflare_servers.yml, group_vars/al.yml): Ansible reads group_vars by
+        group name and skips such a file without a word, so its settings (ports, workspace) would not apply."""
+        import difflib
+
+        dirs = []
+        for member in self._members():
+            path = self.raw(member, "inventory_dir", tolerate_undefined=True)
+            if path and str(path) not in dirs:
+                dirs.append(str(path))
+        wanted = (self.server_group, self.client_group, self.relay_group, "all")
+        found = []
+        for inventory_dir in dirs:
+            where = os.path.join(inventory_dir, "group_vars")
+            try:
+                entries = sorted(os.listdir(where))
+            except OSError:
+                continue
+            for entry in entries:
+                stem, ext = os.path.splitext(entry)
+                if ext not in ("", ".yml", ".yaml", ".json") or stem.startswith("."):
+                    continue
+                if stem in self.groups or stem in wanted:
+                    continue
+                near = difflib.get_close_matches(stem, wanted, n=1, cutoff=0.8) or [
+                    g for g in wanted if _group_stem(g) == _group_stem(stem)][:1]
+                if near:
+                    found.append("%s is read for no group: Ansible reads group_vars by group name and this inventory "
+                                 "has no group %r, so its settings do not apply; rename it to %s%s"
+                                 % (os.path.join(where, entry), stem, near[0], ext))
         return found
 
     def _port(self, host, name, default):

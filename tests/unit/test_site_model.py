@@ -569,6 +569,22 @@ def test_a_misspelled_group_is_a_problem(groups, said):
     assert [p for p in out["problems"] if "misspelling" in p] == said
 
 
+def test_a_group_vars_file_of_no_group_near_a_federation_group_is_a_problem(tmp_path):
+    """Ansible skips group_vars/nvflare_servers.yml without a word: its ports or workspace would not apply."""
+    gv = tmp_path / "group_vars"
+    (gv / "clients").mkdir(parents=True)
+    for name in ("all.yml", "nvflare_servers.yml", "nvflare_relays.yml", "gpu.yml", "al.yaml", "README.md",
+                 "nvflare_clients.yml"):
+        (gv / name).write_text("---\n")
+    g, hv = inv(**{h: {"inventory_dir": str(tmp_path)} for h in ("server1", "site_1", "site_2")})
+    found = [p for p in federation(g, hv, host="localhost")["problems"] if "group_vars" in p]
+    assert found == [
+        "%s/%s is read for no group: Ansible reads group_vars by group name and this inventory has no group %r, so "
+        "its settings do not apply; rename it to %s" % (gv, name, os.path.splitext(name)[0], to)
+        for name, to in (("al.yaml", "all.yaml"), ("clients", "nvflare_clients"),
+                         ("nvflare_servers.yml", "nvflare_server.yml"))]
+
+
 @pytest.mark.parametrize("value, bad", [
     (None, False), ("python3", False), ("/opt/nv-2.4/bin/python", False), ("~/nv-2.4/bin/python", False),
     ("nv-2.4/bin/python", True), ("./python", True),
