@@ -126,8 +126,12 @@ def unsupported(project, version):
     if line < CONN_SECURITY_MIN and project.get("connection_security"):
         out.append((None, "connection_security", "nvflare %s has no connection_security (2.5 added it); remove "
                     "it, or provision with nvflare 2.5 or later" % version))
+    out.extend(_builder_list_problems(project, version))
     for p in project.get("participants") or []:
         name = p.get("name")
+        if line < DEFAULT_HOST_MIN and isinstance(p.get("listening_host"), dict):
+            out.append((name, "listening_host", "nvflare %s takes listening_host as a host name only (2.6 added the "
+                        "mapping form); give the name, or provision with nvflare 2.6 or later" % version))
         if line < CONN_SECURITY_MIN and p.get("connection_security"):
             out.append((name, "connection_security", "nvflare %s has no connection_security (2.5 added it); "
                         "remove it, or provision with nvflare 2.5 or later" % version))
@@ -148,6 +152,71 @@ def unsupported(project, version):
                             "(both %s); one shared port needs nvflare 2.8 or later: set admin_port to another "
                             "port (e.g. 8003)" % (version, fed)))
     return out
+
+
+def _builder(project, suffix):
+    """The first builder entry whose class name ends with SUFFIX (a subclass of one's own counts), else None."""
+    for b in project.get("builders") or []:
+        if isinstance(b, dict) and str(b.get("path", "")).rsplit(".", 1)[-1].endswith(suffix):
+            return b
+    return None
+
+
+def _args(builder):
+    args = builder.get("args") if builder else None
+    return args if isinstance(args, dict) else {}
+
+
+def _builder_list_problems(project, version):
+    """What a project's own builder list needs on this NVFLARE line: 2.4's WorkspaceBuilder takes one template file,
+    2.4 and 2.5 need the TemplateBuilder, and 2.4 to 2.6 kits find the server only through StaticFileBuilder's
+    overseer agent (a DummyOverseerAgent naming the server; 2.4 and 2.5 copy its sp_end_point into every kit as it
+    is). A project.yml written for a later line misses them, and NVFLARE then fails with a traceback or, worse,
+    writes kits that cannot reach the server."""
+    line = minor(version)
+    out = []
+    sample = "or leave out 'builders' for that version's own list"
+    workspace = _builder(project, "WorkspaceBuilder")
+    templates = _args(workspace).get("template_file")
+    if line < (2, 5) and isinstance(templates, list) and len(templates) > 1:
+        out.append((None, "builders", "nvflare %s's WorkspaceBuilder takes one template_file, the project lists %s "
+                    "(a project.yml of 2.5 or later): give template_file: master_template.yml, %s"
+                    % (version, ", ".join(str(t) for t in templates), sample)))
+    if line <= TEMPLATE_BUILDER_MAX and workspace is not None and _builder(project, "TemplateBuilder") is None:
+        out.append((None, "builders", "nvflare %s needs the TemplateBuilder after the WorkspaceBuilder, the project "
+                    "has none (a project.yml of 2.6 or later): add {path: nvflare.lighter.impl.template."
+                    "TemplateBuilder}, %s" % (version, sample)))
+    if line <= TEMPLATE_BUILDER_MAX and _builder(project, "HelmChartBuilder") is not None:
+        out.append((None, "builders", "nvflare %s's HelmChartBuilder needs an overseer participant, the high "
+                    "availability this module does not provision: remove the HelmChartBuilder, or provision with "
+                    "nvflare 2.6 or later" % version))
+    static = _builder(project, "StaticFileBuilder")
+    if line <= OVERSEER_MAX and static is not None:
+        out.extend(_overseer_agent_problems(project, version, _args(static).get("overseer_agent"), sample))
+    return out
+
+
+def _overseer_agent_problems(project, version, agent, sample):
+    servers = [p for p in project.get("participants") or [] if isinstance(p, dict) and p.get("type") == "server"]
+    server = servers[0] if len(servers) == 1 else {}
+    want = "%s:%s:%s" % (server.get("name", "<server>"), server.get("fed_learn_port", 8002),
+                         server.get("admin_port", 8003))
+    example = ("overseer_agent: {path: nvflare.ha.dummy_overseer_agent.DummyOverseerAgent, overseer_exists: false, "
+               "args: {sp_end_point: '%s'}}" % want)
+    if not isinstance(agent, dict) or not agent.get("path"):
+        return [(None, "builders", "nvflare %s kits find the server only through StaticFileBuilder's overseer_agent, "
+                 "the project has none (a project.yml of 2.7 or later): give StaticFileBuilder %s, %s"
+                 % (version, example, sample))]
+    if not str(agent["path"]).endswith(".DummyOverseerAgent"):
+        return [(None, "builders", "StaticFileBuilder's overseer_agent %s needs an overseer, the high availability "
+                 "this module does not provision (every kit would get an empty overseer end point): give it %s, %s"
+                 % (agent["path"], example, sample))]
+    end_point = (agent.get("args") or {}).get("sp_end_point") if isinstance(agent.get("args"), dict) else None
+    if minor(version) <= TEMPLATE_BUILDER_MAX and server and str(end_point) != want:
+        return [(None, "builders", "nvflare %s copies the overseer agent's sp_end_point %r into every kit as it is, "
+                 "and the server is %s (name:fed_learn_port:admin_port): give sp_end_point: '%s'"
+                 % (version, end_point, want, want))]
+    return []
 
 
 def warnings(project, version):
@@ -188,7 +257,75 @@ def check_builders(project, version):
         if found is None:
             out.append((i, path, "nvflare %s cannot load it (%s); remove it or use that version's builder list "
                         "(its own 'nvflare provision' sample project.yml)" % (version, why)))
+            continue
+        args = b.get("args") if isinstance(b.get("args"), dict) else {}
+        dropped = _dropped_args(found, args)
+        if dropped:
+            names = ", ".join(repr(a) for a in dropped)
+            out.append((i, path, "nvflare %s's %s has no argument %s and would drop it without a word; fix its name "
+                        "or remove it (its arguments: %s)" % (version, cls, names,
+                                                              ", ".join(_named_params(found)) or "none")))
+        missing = _missing_templates(found, args, version)
+        if missing:
+            out.append((i, path, "nvflare %s has no template file %s; its own are %s"
+                        % (version, ", ".join(repr(t) for t in missing), ", ".join(_templates(found)) or "none")))
     return out
+
+
+# Accepted and ignored by the builders of NVFLARE 2.7 and later (**kwargs): the overseer agent of a 2.6 or earlier
+# project.yml, which those lines no longer use.
+_IGNORED_ARGS = frozenset(["overseer_agent"])
+
+
+def _init_params(cls):
+    """The parameters of CLS's own __init__ (one a class in its MRO defines, not object's); None when it has none."""
+    import inspect
+
+    for klass in cls.__mro__:
+        if klass is object:
+            return None
+        if "__init__" in vars(klass):
+            return list(inspect.signature(klass.__init__).parameters.values())[1:]
+    return None
+
+
+def _named_params(cls):
+    return [p.name for p in _init_params(cls) or [] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _dropped_args(cls, args):
+    """The ARGS a builder whose __init__ takes **kwargs accepts without using them (2.7's StaticFileBuilder dropped
+    a misspelt config_folder, leaving every sub_start.sh with an empty one). A builder without **kwargs refuses an
+    unknown argument itself, with NVFLARE's own message."""
+    import inspect
+
+    params = _init_params(cls)
+    if not params or not any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params):
+        return []
+    named = set(_named_params(cls))
+    return sorted(a for a in args if a not in named and a not in _IGNORED_ARGS)
+
+
+def _templates(cls):
+    """The template files a WorkspaceBuilder of 2.4 or 2.5 can copy: the .yml files next to its module."""
+    import sys
+
+    folder = os.path.dirname(os.path.abspath(getattr(sys.modules.get(cls.__module__), "__file__", "") or ""))
+    try:
+        return sorted(f for f in os.listdir(folder) if f.endswith(".yml"))
+    except OSError:
+        return []
+
+
+def _missing_templates(cls, args, version):
+    """2.4 and 2.5 copy each template file from the WorkspaceBuilder's own folder, and a name that is not there was a
+    FileNotFoundError traceback; 2.6 and later say which file they miss themselves."""
+    if minor(version) > TEMPLATE_BUILDER_MAX or not cls.__name__.endswith("WorkspaceBuilder"):
+        return []
+    names = args.get("template_file")
+    names = [names] if isinstance(names, str) else names if isinstance(names, list) else []
+    have = _templates(cls)
+    return [n for n in names if n not in have] if have else []
 
 
 def make_participant(p):
@@ -286,9 +423,14 @@ def _cert_builder_29(CertBuilder, cert_days):
 
 
 def _for_nvflare(project_dict, version):
-    """The project dict as this nvflare line takes it: no CertBuilder root_valid_days before 2.9 (our
-    CertBuilder applies the lifetime), and no server host_names before 2.6 (see warnings())."""
+    """The project dict as this nvflare line takes it: a one-file template list as the name on 2.4, no CertBuilder
+    root_valid_days before 2.9 (our CertBuilder applies the lifetime), and no server host_names before 2.6 (see
+    warnings())."""
     project_dict = copy.deepcopy(project_dict)
+    workspace = _builder(project_dict, "WorkspaceBuilder")
+    if minor(version) < (2, 5) and isinstance(_args(workspace).get("template_file"), list):
+        # 2.4 takes one file name; a longer list is refused by unsupported()
+        workspace["args"]["template_file"] = workspace["args"]["template_file"][0]
     if not cert_builder_has_root_valid_days(version):
         for b in project_dict.get("builders") or []:
             if isinstance(b, dict) and str(b.get("path", "")).endswith("CertBuilder") and b.get("args"):

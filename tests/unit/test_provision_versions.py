@@ -213,3 +213,36 @@ def test_action_runs_the_module_under_another_python(value, other):
 
     task_vars = {} if value is None else {"ansible_python_interpreter": value}
     assert bool(ActionModule._other_python(_Action(), task_vars)) is other
+
+
+def _sample(version):
+    """A project.yml as NVFLARE's own sample of VERSION lists its builders (from_project_file with none given)."""
+    data = {"api_version": 3, "name": "p", "participants": [
+        {"name": "srv", "type": "server", "org": "o", "fed_learn_port": 8002, "admin_port": 8003},
+        {"name": "site-1", "type": "client", "org": "o"}]}
+    project, _labels, _hosts = from_project_file("project.yml", data, version)
+    return project
+
+
+@pytest.mark.parametrize("version, change, text", [
+    # a 2.6+ client listening_host mapping: a TypeError traceback in 2.4 and 2.5
+    ("2.5.2", lambda p: p["participants"][1].update(listening_host={"port": 8102}),
+     "nvflare 2.5.2 takes listening_host as a host name only"),
+    # 2.4/2.5's HelmChartBuilder reads an overseer participant: an AttributeError traceback without one
+    ("2.4.2", lambda p: p["builders"].append({"path": "nvflare.lighter.impl.helm_chart.HelmChartBuilder",
+                                              "args": {"docker_image": "x"}}),
+     "nvflare 2.4.2's HelmChartBuilder needs an overseer participant"),
+    ("2.6.3", lambda p: p["builders"][1]["args"].pop("overseer_agent"), "the project has none"),
+    ("2.5.2", lambda p: p["builders"].pop(1), "nvflare 2.5.2 needs the TemplateBuilder"),
+])
+def test_a_project_of_another_line_is_refused_before_nvflare_runs(version, change, text):
+    project = _sample(version)
+    change(project)
+    with pytest.raises(SpecError) as exc:
+        check_version_support(project, {"srv": "participants[0]", "site-1": "participants[1]"}, version)
+    assert text in exc.value.msg, exc.value.msg
+
+
+@pytest.mark.parametrize("version", ["2.4.2", "2.5.2", "2.6.3", "2.7.3", "2.8.3", "2.9.0"])
+def test_each_lines_own_sample_passes_its_builder_checks(version):
+    assert check_version_support(_sample(version), {}, version) == []

@@ -219,6 +219,93 @@ REFUSALS = [
 ]
 
 
+def _builder(data, name):
+    return [b for b in data["builders"] if b["path"].endswith("." + name)][0]
+
+
+def _drop_builder(name):
+    def change(data):
+        data["builders"] = [b for b in data["builders"] if not b["path"].endswith("." + name)]
+    return change
+
+
+def _static_args(**args):
+    def change(data):
+        _builder(data, "StaticFileBuilder")["args"].update(args)
+    return change
+
+
+def _templates(value):
+    def change(data):
+        _builder(data, "WorkspaceBuilder")["args"]["template_file"] = value
+    return change
+
+
+def _no_agent(data):
+    del _builder(data, "StaticFileBuilder")["args"]["overseer_agent"]
+
+
+# the guide's project.yml changed the way a project.yml of another NVFLARE line differs: each was a traceback, or kits
+# that could not reach the server, before these checks
+BUILDER_REFUSALS = [
+    # 2.5 and later samples list three template files; 2.4's WorkspaceBuilder takes one
+    ("2.4.2", _templates(["master_template.yml", "aws_template.yml", "azure_template.yml"]), "builders",
+     "nvflare 2.4.2's WorkspaceBuilder takes one template_file"),
+    # 2.6 and later samples have no TemplateBuilder, which 2.4 and 2.5 need
+    ("2.5.2", _drop_builder("TemplateBuilder"), "builders", "nvflare 2.5.2 needs the TemplateBuilder"),
+    # 2.7 and later samples have no overseer agent: 2.4-2.6 kits then name no server at all
+    ("2.6.3", _no_agent, "builders", "nvflare 2.6.3 kits find the server only through StaticFileBuilder's "
+     "overseer_agent, the project has none"),
+    # 2.4 and 2.5 copy the agent's end point into every kit as it is
+    ("2.4.2", _static_args(overseer_agent={"path": "nvflare.ha.dummy_overseer_agent.DummyOverseerAgent",
+                                           "overseer_exists": False, "args": {"sp_end_point": "fl-server:9002:9003"}}),
+     "builders", "give sp_end_point: 'fl-server:8002:8003'"),
+    ("2.5.2", _static_args(overseer_agent={"path": "nvflare.ha.overseer_agent.HttpOverseerAgent", "args": {}}),
+     "builders", "HttpOverseerAgent needs an overseer"),
+    # 2.5 copied each template file from its own folder: a FileNotFoundError traceback
+    ("2.5.2", _templates(["master_template.yml", "gcp_template.yml"]), "builders[0].path",
+     "nvflare 2.5.2 has no template file 'gcp_template.yml'; its own are aws_template.yml, azure_template.yml, "
+     "master_template.yml"),
+    # StaticFileBuilder(**kwargs) of 2.7 and later dropped the misspelt name: every sub_start.sh had no config folder
+    ("2.9.0", _static_args(config_foldr="config"), "builders[2].path",
+     "nvflare 2.9.0's StaticFileBuilder has no argument 'config_foldr' and would drop it without a word"),
+]
+
+
+@pytest.mark.parametrize("version, change, field, text", BUILDER_REFUSALS,
+                         ids=["%s-%d" % (r[0], i) for i, r in enumerate(BUILDER_REFUSALS)])
+def test_a_builder_list_of_another_line_is_refused(version, change, field, text, venvs, tmp_path):
+    if version not in venvs:
+        pytest.skip("nvflare %s not in EDGEFL_NV_VERSIONS" % version)
+    with open(GUIDE) as f:
+        data = yaml.safe_load(f)
+    change(data)
+    path = str(tmp_path / "project.yml")
+    with open(path, "w") as f:
+        yaml.safe_dump(data, f)
+    ws = str(tmp_path / "ws")
+    res = driver(venvs[version], workspace=ws, nvflare_version=version, project_file=path)
+    assert res.get("failed") and res.get("field") == field, res
+    assert text in res["msg"], res["msg"]
+    assert not os.path.exists(ws)
+
+
+def test_a_one_file_template_list_provisions_on_24(venvs, tmp_path):
+    """2.5 and later write template_file as a list; 2.4 takes the one name (it was a TypeError traceback)."""
+    if "2.4.2" not in venvs:
+        pytest.skip("nvflare 2.4.2 not in EDGEFL_NV_VERSIONS")
+    with open(GUIDE) as f:
+        data = yaml.safe_load(f)
+    _templates(["master_template.yml"])(data)
+    path = str(tmp_path / "project.yml")
+    with open(path, "w") as f:
+        yaml.safe_dump(data, f)
+    res = driver(venvs["2.4.2"], workspace=str(tmp_path / "ws"), nvflare_version="2.4.2", project_file=path)
+    assert not res.get("failed") and res["changed"] is True, res.get("msg")
+    assert os.path.isfile(os.path.join(str(tmp_path / "ws"), "jetson_fl", "kits", "jetson-nano-1", "startup",
+                                       "fed_client.json"))
+
+
 @pytest.mark.parametrize("version, change, field, text", REFUSALS, ids=[r[2] for r in REFUSALS])
 def test_refused_with_a_clear_error(version, change, field, text, venvs, tmp_path):
     if version not in venvs:
