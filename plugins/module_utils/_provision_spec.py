@@ -486,8 +486,8 @@ def from_project_file(path, data, nvflare_version=None):
         name = _check_str(field + ".name", p.get("name"))
         ptype = p.get("type")
         if ptype == "overseer":
-            raise SpecError(field + ".type", "%r is an overseer, the high availability of NVFLARE before 2.5, which "
-                            "is not supported: remove this participant and keep one server. On NVFLARE 2.6 and "
+            raise SpecError(field + ".type", "%r is an overseer, the high availability of NVFLARE 2.6 and earlier, "
+                            "which is not supported: remove this participant and keep one server. On NVFLARE 2.6 and "
                             "earlier the kits still need an overseer agent that names that server: give "
                             "StaticFileBuilder the one NVFLARE's own sample has, overseer_agent: {path: "
                             "nvflare.ha.dummy_overseer_agent.DummyOverseerAgent, overseer_exists: false, args: "
@@ -529,10 +529,15 @@ def from_project_file(path, data, nvflare_version=None):
     if len(servers) != 1:
         raise SpecError("project_file", "%s must define exactly one participant of type server, found %d%s%s"
                         % (path, len(servers), (" (" + ", ".join(servers) + ")") if servers else "",
-                           "; several servers behind an overseer (the high availability of NVFLARE before 2.5) are "
-                           "not supported: keep the one the clients should connect to" if len(servers) > 1 else ""))
+                           "; several servers behind an overseer (the high availability of NVFLARE 2.6 and "
+                           "earlier) are not supported: keep the one the clients should connect to" if len(servers) > 1 else ""))
     check_relays(parts, labels)
-    if not project.get("builders"):
+    builders = project.get("builders")
+    if builders and not isinstance(builders, list):
+        raise SpecError("builders", "%s has 'builders' as %s; it is a list of {path, args} entries, one per builder, "
+                        "in NVFLARE's order (or leave it out for NVFLARE's sample list)"
+                        % (path, "a mapping" if isinstance(builders, dict) else "a %s" % type(builders).__name__))
+    if not builders:
         server = [p for p in parts if p["type"] == "server"][0]
         project["builders"] = default_builders(root_valid_days(project), nvflare_version, server)
     elif not any(isinstance(b, dict) and str(b.get("path", "")).endswith(".CertBuilder") for b in project["builders"]):
@@ -541,6 +546,16 @@ def from_project_file(path, data, nvflare_version=None):
                         "without certificates cannot join a federation; add {path: nvflare.lighter.impl.cert."
                         "CertBuilder} (before SignatureBuilder), or leave out 'builders' for NVFLARE's sample list"
                         % path)
+    else:
+        for suffix, what in (("WorkspaceBuilder", "makes every kit's folders (first in the list)"),
+                             ("StaticFileBuilder", "writes every kit's fed_*.json and start scripts, without which "
+                              "no participant can start")):
+            if not any(isinstance(b, dict) and str(b.get("path", "")).rsplit(".", 1)[-1].endswith(suffix)
+                       for b in project["builders"]):
+                module = "workspace" if suffix == "WorkspaceBuilder" else "static_file"
+                raise SpecError("project_file", "%s has no %s among its builders: NVFLARE's %s %s; add {path: "
+                                "nvflare.lighter.impl.%s.%s} as in NVFLARE's sample project.yml, or leave out "
+                                "'builders' for that list" % (path, suffix, suffix, what, module, suffix))
     validate_project(project, labels, source="project_file", nvflare_version=nvflare_version)
     return project, labels, {}
 

@@ -17,7 +17,9 @@ description:
     version's own builder list (2.4 to 2.6 with the DummyOverseerAgent, 2.4 and 2.5 with the TemplateBuilder).
     What a version cannot provision fails before anything is written, naming the option and the version. That
     covers relays before 2.6, C(connection_security) before 2.5, C(default_host) before 2.6, one shared admin and
-    fed_learn port before 2.8, C(api_version) 4 before 2.8, and a builder class the version does not have.
+    fed_learn port before 2.8, C(api_version) 4 before 2.8, and a builder class the version does not have. A
+    project file written for another line is checked against what this line's builders need (template files,
+    TemplateBuilder, the overseer agent naming the server, builder arguments it would drop); see docs/provision.md.
     Before 2.6 the server certificate names only the server. O(server.host_names) are then left out, with a warning.
   - The module runs in the Python of the task's C(ansible_python_interpreter). It runs in-process when that is
     the Python running Ansible, else as a module process under that Python. C(playbooks/provision.yml) sets it

@@ -515,9 +515,51 @@ def test_relays_without_default_host_both_on_localhost_are_refused(tmp_path, run
 def test_a_builder_whose_package_is_missing_says_which(tmp_path, run_module):
     pf = tmp_path / "project.yml"
     write_project(pf, [SERVER], builders=False)
-    pf = _with_builders(pf, [{"path": "nvflare.lighter.impl.he.HEBuilder"}, {"path": "nvflare.lighter.impl.cert.CertBuilder"}])
+    pf = _with_builders(pf, [{"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+                             {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder"},
+                             {"path": "nvflare.lighter.impl.he.HEBuilder"}, {"path": "nvflare.lighter.impl.cert.CertBuilder"}])
     result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
     assert result.get("failed") and "it needs the Python package 'tenseal'" in result["msg"], result["msg"]
+
+
+@pytest.mark.parametrize("builders, said", [
+    # a mapping where the list belongs: it was "has no CertBuilder", though the mapping is one
+    ({"path": "nvflare.lighter.impl.cert.CertBuilder"}, "has 'builders' as a mapping; it is a list of {path, args}"),
+    ([{"path": "nvflare.lighter.impl.static_file.StaticFileBuilder"}, {"path": "nvflare.lighter.impl.cert.CertBuilder"}],
+     "has no WorkspaceBuilder among its builders: NVFLARE's WorkspaceBuilder makes every kit's folders"),
+    # kits without fed_*.json or start.sh, provisioned without a word
+    ([{"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"}, {"path": "nvflare.lighter.impl.cert.CertBuilder"}],
+     "has no StaticFileBuilder among its builders: NVFLARE's StaticFileBuilder writes every kit's fed_*.json"),
+    # StaticFileBuilder(**kwargs) of 2.7 and later dropped a misspelt config_folder: every sub_start.sh got none
+    ([{"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+      {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder",
+       "args": {"config_foldr": "config", "snapshot_persistor": {}}},
+      {"path": "nvflare.lighter.impl.cert.CertBuilder"}],
+     "builders[1].path: 'nvflare.lighter.impl.static_file.StaticFileBuilder': nvflare 2.9.0's StaticFileBuilder has "
+     "no argument 'config_foldr', 'snapshot_persistor' and would drop it without a word"),
+])
+def test_a_builder_list_that_cannot_build_usable_kits_is_refused(tmp_path, run_module, builders, said):
+    pf = tmp_path / "project.yml"
+    write_project(pf, [SERVER, {"name": "site-1", "type": "client", "org": "nvidia"}], builders=False)
+    pf = _with_builders(pf, builders)
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result.get("failed") and said in result["msg"], result["msg"]
+    assert not os.path.exists(str(tmp_path / "ws"))
+
+
+def test_an_overseer_agent_of_an_older_project_file_is_no_dropped_argument(tmp_path, run_module):
+    """NVFLARE 2.7 and later ignore StaticFileBuilder's overseer_agent of a 2.6 or earlier project.yml: accepted."""
+    pf = tmp_path / "project.yml"
+    write_project(pf, [SERVER, {"name": "site-1", "type": "client", "org": "nvidia"}], builders=False)
+    pf = _with_builders(pf, [
+        {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder", "args": {"template_file": "master_template.yml"}},
+        {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder", "args": {
+            "config_folder": "config", "overseer_agent": {
+                "path": "nvflare.ha.dummy_overseer_agent.DummyOverseerAgent", "overseer_exists": False,
+                "args": {"sp_end_point": "server1:8002:8003"}}}},
+        {"path": "nvflare.lighter.impl.cert.CertBuilder"}])
+    result = run_module(main, {"workspace": str(tmp_path / "ws"), "project_file": pf})
+    assert result["changed"] is True, result.get("msg")
 
 
 def test_a_project_file_without_certbuilder_is_refused_before_writing(tmp_path, run_module):
@@ -703,11 +745,11 @@ def test_lifetimes_for_a_new_root(tmp_path, run_module):
 BAD_PROJECT_FILES = [
     ("two-servers", [SERVER, dict(SERVER, name="server2")], "project_file", "exactly one participant of type server"),
     ("ha-servers", [SERVER, dict(SERVER, name="server2")], "project_file", "found 2 (participants[0], "
-     "participants[1]); several servers behind an overseer (the high availability of NVFLARE before 2.5) are not "
+     "participants[1]); several servers behind an overseer (the high availability of NVFLARE 2.6 and earlier) are not "
      "supported: keep the one the clients should connect to"),
     ("overseer", [{"name": "overseer.example.com", "type": "overseer", "org": "nvidia", "protocol": "https",
                    "api_root": "/api/v1", "port": 8443}, SERVER], "participants[0].type",
-     "'overseer.example.com' is an overseer, the high availability of NVFLARE before 2.5, which is not supported: "
+     "'overseer.example.com' is an overseer, the high availability of NVFLARE 2.6 and earlier, which is not supported: "
      "remove this participant and keep one server. On NVFLARE 2.6 and earlier the kits still need an overseer agent "
      "that names that server: give StaticFileBuilder the one NVFLARE's own sample has"),
     ("no-server", [{"name": "site-1", "type": "client", "org": "nvidia"}], "project_file", "found 0"),
