@@ -154,7 +154,7 @@ def unsupported(project, version):
     return out
 
 
-def _builder(project, suffix):
+def find_builder(project, suffix):
     """The first builder entry whose class name ends with SUFFIX (a subclass of one's own counts), else None."""
     for b in project.get("builders") or []:
         if isinstance(b, dict) and str(b.get("path", "")).rsplit(".", 1)[-1].endswith(suffix):
@@ -176,21 +176,21 @@ def _builder_list_problems(project, version):
     line = minor(version)
     out = []
     sample = "or leave out 'builders' for that version's own list"
-    workspace = _builder(project, "WorkspaceBuilder")
+    workspace = find_builder(project, "WorkspaceBuilder")
     templates = _args(workspace).get("template_file")
     if line < (2, 5) and isinstance(templates, list) and len(templates) > 1:
         out.append((None, "builders", "nvflare %s's WorkspaceBuilder takes one template_file, the project lists %s "
                     "(a project.yml of 2.5 or later): give template_file: master_template.yml, %s"
                     % (version, ", ".join(str(t) for t in templates), sample)))
-    if line <= TEMPLATE_BUILDER_MAX and workspace is not None and _builder(project, "TemplateBuilder") is None:
+    if line <= TEMPLATE_BUILDER_MAX and workspace is not None and find_builder(project, "TemplateBuilder") is None:
         out.append((None, "builders", "nvflare %s needs the TemplateBuilder after the WorkspaceBuilder, the project "
                     "has none (a project.yml of 2.6 or later): add {path: nvflare.lighter.impl.template."
                     "TemplateBuilder}, %s" % (version, sample)))
-    if line <= TEMPLATE_BUILDER_MAX and _builder(project, "HelmChartBuilder") is not None:
+    if line <= TEMPLATE_BUILDER_MAX and find_builder(project, "HelmChartBuilder") is not None:
         out.append((None, "builders", "nvflare %s's HelmChartBuilder needs an overseer participant, the high "
                     "availability this module does not provision: remove the HelmChartBuilder, or provision with "
                     "nvflare 2.6 or later" % version))
-    static = _builder(project, "StaticFileBuilder")
+    static = find_builder(project, "StaticFileBuilder")
     if line <= OVERSEER_MAX and static is not None:
         out.extend(_overseer_agent_problems(project, version, _args(static).get("overseer_agent"), sample))
     return out
@@ -211,7 +211,7 @@ def _overseer_agent_problems(project, version, agent, sample):
         return [(None, "builders", "StaticFileBuilder's overseer_agent %s needs an overseer, the high availability "
                  "this module does not provision (every kit would get an empty overseer end point): give it %s, %s"
                  % (agent["path"], example, sample))]
-    end_point = (agent.get("args") or {}).get("sp_end_point") if isinstance(agent.get("args"), dict) else None
+    end_point = _args(agent).get("sp_end_point")
     if minor(version) <= TEMPLATE_BUILDER_MAX and server and str(end_point) != want:
         return [(None, "builders", "nvflare %s copies the overseer agent's sp_end_point %r into every kit as it is, "
                  "and the server is %s (name:fed_learn_port:admin_port): give sp_end_point: '%s'"
@@ -427,7 +427,7 @@ def _for_nvflare(project_dict, version):
     root_valid_days before 2.9 (our CertBuilder applies the lifetime), and no server host_names before 2.6 (see
     warnings())."""
     project_dict = copy.deepcopy(project_dict)
-    workspace = _builder(project_dict, "WorkspaceBuilder")
+    workspace = find_builder(project_dict, "WorkspaceBuilder")
     if minor(version) < (2, 5) and isinstance(_args(workspace).get("template_file"), list):
         # 2.4 takes one file name; a longer list is refused by unsupported()
         workspace["args"]["template_file"] = workspace["args"]["template_file"][0]

@@ -550,8 +550,7 @@ def from_project_file(path, data, nvflare_version=None):
         for suffix, what in (("WorkspaceBuilder", "makes every kit's folders (first in the list)"),
                              ("StaticFileBuilder", "writes every kit's fed_*.json and start scripts, without which "
                               "no participant can start")):
-            if not any(isinstance(b, dict) and str(b.get("path", "")).rsplit(".", 1)[-1].endswith(suffix)
-                       for b in project["builders"]):
+            if compat.find_builder(project, suffix) is None:
                 module = "workspace" if suffix == "WorkspaceBuilder" else "static_file"
                 raise SpecError("project_file", "%s has no %s among its builders: NVFLARE's %s %s; add {path: "
                                 "nvflare.lighter.impl.%s.%s} as in NVFLARE's sample project.yml, or leave out "

@@ -219,6 +219,15 @@ def _group_stem(name):
     return text[:-1] if len(text) > 1 and text.endswith("s") else text
 
 
+def _near_group(name, candidates, stem_ok=lambda candidate: True):
+    """The first of CANDIDATES that looks like a misspelling of group NAME: a close name (nvflare_client,
+    nvflare-clients), else one with its stem (client, Servers) for which STEM_OK holds; [] or [that one]."""
+    import difflib
+
+    return difflib.get_close_matches(name, candidates, n=1, cutoff=0.8) or [
+        c for c in candidates if _group_stem(c) == _group_stem(name) and stem_ok(c)][:1]
+
+
 def connection_kind(connection):
     """The short name of ansible_connection CONNECTION (a short name or a FQCN such as ansible.builtin.ssh; None or
     empty: Ansible's default, ssh)."""
@@ -855,8 +864,6 @@ class Inventory:
         has hosts in a group whose name is close to it (nvflare_client, nvflare-clients, nvflare_servers) or is its
         bare name (client, clients, server, relays): the playbooks would deploy without those hosts and say
         nothing."""
-        import difflib
-
         ours = (self.server_group, self.client_group, self.relay_group)
         others = [g for g in sorted(self.groups) if g not in ours + ("all", "ungrouped") and self._group(g)]
         placed = set()
@@ -866,13 +873,8 @@ class Inventory:
         for name in ours:
             if self._group(name):
                 continue
-            candidates = difflib.get_close_matches(name, others, n=1, cutoff=0.8)
-            if not candidates:
-                # the bare name other guides use (client, clients, servers, relay): one whose hosts are not all in
-                # our groups already
-                candidates = [g for g in others if _group_stem(g) == _group_stem(name)
-                              and not set(self._group(g)) <= placed][:1]
-            for near in candidates:
+            # a bare-named group (client, servers) counts only when its hosts are not all in our groups already
+            for near in _near_group(name, others, lambda g: not set(self._group(g)) <= placed):
                 count = len(self._group(near))
                 state = "empty" if name in self.groups else "missing"
                 plural = "" if count == 1 else "s"
@@ -884,8 +886,6 @@ class Inventory:
         """A group_vars file or directory next to the inventory whose name is no group of it but close to one of the
         federation's groups or 'all' (group_vars/nvflare_servers.yml, group_vars/al.yml): Ansible reads group_vars by
         group name and skips such a file without a word, so its settings (ports, workspace) would not apply."""
-        import difflib
-
         dirs = []
         for member in self._members():
             path = self.raw(member, "inventory_dir", tolerate_undefined=True)
@@ -905,8 +905,7 @@ class Inventory:
                     continue
                 if stem in self.groups or stem in wanted:
                     continue
-                near = difflib.get_close_matches(stem, wanted, n=1, cutoff=0.8) or [
-                    g for g in wanted if _group_stem(g) == _group_stem(stem)][:1]
+                near = _near_group(stem, wanted)
                 if near:
                     found.append("%s is read for no group: Ansible reads group_vars by group name and this inventory "
                                  "has no group %r, so its settings do not apply; rename it to %s%s"
