@@ -185,7 +185,7 @@ def provision_problem(inv, host=None):
     version it provisions (nvflare_version, else 2.9.0), as one message; '' when it accepts it. The same functions as
     the module (from_options, check_version_support), without NVFLARE: the first play (playbooks/run_lock.yml) stops
     on it before the bootstrap, where provisioning would stop only after it - relays before NVFLARE 2.6, one shared
-    server port before 2.8. Left to the model: a layout it cannot read, and a version that is no release."""
+    server port before 2.7. Left to the model: a layout it cannot read, and a version that is no release."""
     version = inv._setting(host, "nvflare_version")  # pylint: disable=protected-access
     version = DEFAULT_VERSION if version is None else str(version)
     if release_error(version):

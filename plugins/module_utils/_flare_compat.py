@@ -44,7 +44,7 @@ import stat
 RELAY_MIN = (2, 6)
 CONN_SECURITY_MIN = (2, 5)
 DEFAULT_HOST_MIN = (2, 6)
-SHARED_ADMIN_PORT_MIN = (2, 8)
+SHARED_ADMIN_PORT_MIN = (2, 7)  # 2.7's server serves the admin on fed_learn_port (fed_server.py)
 API_VERSION_4_MIN = (2, 8)
 OVERSEER_MAX = (2, 6)  # the last minor line whose sample project.yml carries the overseer agent
 TEMPLATE_BUILDER_MAX = (2, 5)  # the last minor line whose sample project.yml lists the TemplateBuilder
@@ -149,7 +149,7 @@ def unsupported(project, version):
             fed, adm = p.get("fed_learn_port", 8002), p.get("admin_port", 8003)
             if fed == adm:
                 out.append((name, "admin_port", "nvflare %s needs an admin port separate from fed_learn_port "
-                            "(both %s); one shared port needs nvflare 2.8 or later: set admin_port to another "
+                            "(both %s); one shared port needs nvflare 2.7 or later: set admin_port to another "
                             "port (e.g. 8003)" % (version, fed)))
     return out
 

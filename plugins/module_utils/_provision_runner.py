@@ -29,6 +29,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec imp
     check_version_support,
     from_options,
     from_project_file,
+    project_file_warnings,
 )
 
 
@@ -170,8 +171,9 @@ class ProvisionRunner(EdgeflModule):
                 data = load_project_file(params["project_file"])
                 project, labels, hosts = from_project_file(params["project_file"], data, version)
             else:
+                data = None
                 project, labels, hosts = from_options(params, version)
-            version_warnings = check_version_support(project, labels, version)
+            version_warnings = check_version_support(project, labels, version) + project_file_warnings(data, version)
             options = Options(force=params.get("force"), renew=params.get("renew"),
                               rotate_ca=params.get("rotate_ca"), allow_readd=params.get("allow_readd"),
                               remove=params.get("remove"), cert_validity_days=params.get("cert_validity_days"),

@@ -173,7 +173,7 @@ def shared_port_error(fed, adm, fed_learn_explicit, admin_explicit, admin_name="
     those of the input (project.yml fields, or the inventory variables of the first play's check)."""
     if fed != adm or (fed_learn_explicit and admin_explicit):
         return ""
-    return ("%s and %s would both be %d; NVFLARE 2.8 and later can share one port, but only when you set both %s "
+    return ("%s and %s would both be %d; NVFLARE 2.7 and later can share one port, but only when you set both %s "
             "and %s explicitly - set %s (default %d) to another port or set both explicitly"
             % (admin_name, fed_learn_name, fed, fed_learn_name, admin_name, admin_name, DEFAULT_ADMIN_PORT))
 
@@ -452,6 +452,28 @@ def check_version_support(project, labels, nvflare_version):
         field = option if name is None else "%s.%s" % (labels.get(name, name), option)
         raise SpecError(field, msg)
     return compat.warnings(project, nvflare_version) + custom_role_warnings(project)
+
+
+def project_file_warnings(data, nvflare_version=None):
+    """What a project.yml gets from this module that ``nvflare provision`` of that NVFLARE line would make otherwise.
+
+    A server without admin_port: the module gives it DEFAULT_ADMIN_PORT (the port the firewall role opens), where
+    NVFLARE 2.7 and later put the admin on fed_learn_port (their ctx.py). Both kits work; the warning says which."""
+    if version_tuple(nvflare_version or "2.9")[:2] < compat.SHARED_ADMIN_PORT_MIN or not isinstance(data, dict):
+        return []
+    out = []
+    for i, p in enumerate(data.get("participants") or []):
+        if isinstance(p, dict) and p.get("type") == "server" and p.get("admin_port") is None:
+            fed = p.get("fed_learn_port")
+            fed = DEFAULT_FED_LEARN_PORT if fed is None else fed
+            if str(fed) == str(DEFAULT_ADMIN_PORT):
+                continue  # refused as a defaulted shared port, with its own message
+            out.append("participants[%d] (server %r) sets no admin_port: its admins connect on port %d, this module's "
+                       "default; 'nvflare provision' of NVFLARE %s would put the admin port on fed_learn_port %s. Set "
+                       "admin_port in the project file to choose: %d keeps these kits (and ends this warning), %s "
+                       "shares one port" % (i, p.get("name"), DEFAULT_ADMIN_PORT, nvflare_version or "2.9", fed,
+                                            DEFAULT_ADMIN_PORT, fed))
+    return out
 
 
 def from_project_file(path, data, nvflare_version=None):

@@ -129,7 +129,9 @@ options:
       - Its CertBuilder's C(root_valid_days) is the validity of a new root CA unless O(ca_validity_days) is set.
       - Its relays need a C(listening_host) mapping with C(port). Their C(connect_to) and the clients'
         C(connect_to) are checked like O(relays[].connect_to).
-      - Its server's C(admin_port) defaults to V(8003) when unset, like O(server.admin_port).
+      - Its server's C(admin_port) defaults to V(8003) when unset, like O(server.admin_port). On NVFLARE 2.7 and
+        later, whose C(nvflare provision) puts the admin on C(fed_learn_port) then, a warning says so until the
+        file sets C(admin_port).
       - Its C(name) follows the rule of O(project_name) (the project directory and the root CA's common name).
       - Its ports are whole numbers; a quoted one (V("8002"), which NVFLARE 2.9 provisions too) is read as that number.
       - Its C(include) entries are merged by NVFLARE's own reader, as C(nvflare provision) does.
@@ -158,8 +160,10 @@ options:
         type: int
       admin_port:
         description:
-          - Port admin consoles connect to. Defaults to V(8003). NVFLARE 2.9 itself would put it on O(server.fed_learn_port).
-          - One shared port is accepted only when both O(server.fed_learn_port) and O(server.admin_port) are set explicitly.
+          - Port admin consoles connect to. Defaults to V(8003). NVFLARE 2.7 and later would put it on
+            O(server.fed_learn_port).
+          - One shared port is accepted only when both O(server.fed_learn_port) and O(server.admin_port) are set
+            explicitly, and needs NVFLARE 2.7 or later.
         type: int
       default_host:
         description: Host name or IP address clients and admins dial instead of O(server.name).

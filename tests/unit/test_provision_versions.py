@@ -24,6 +24,7 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._provision_spec imp
     default_builders,
     from_options,
     from_project_file,
+    project_file_warnings,
 )
 
 # the builder list every 2.9 workspace recorded before versions were supported: it must not change (a change
@@ -119,7 +120,7 @@ REFUSED = [
     ("2.5.2", dict(server={"name": "server1", "default_host": "fl.example.com"}), "server.default_host",
      "nvflare 2.5.2 has no default_host"),
     ("2.6.3", dict(server={"name": "server1", "fed_learn_port": 8002, "admin_port": 8002}), "server.admin_port",
-     "one shared port needs nvflare 2.8 or later"),
+     "one shared port needs nvflare 2.7 or later"),
 ]
 
 
@@ -134,6 +135,8 @@ def test_what_a_line_cannot_provision_is_refused(version, over, field, text):
 @pytest.mark.parametrize("version, over", [
     ("2.5.2", dict(connection_security="mtls")),
     ("2.6.3", dict(relays=[{"name": "relay-1", "port": 8102}], server={"name": "server1", "default_host": "fl.x"})),
+    # 2.7's server serves the admin on fed_learn_port: tests/versions runs a 2.7.3 federation on one port
+    ("2.7.3", dict(server={"name": "server1", "fed_learn_port": 8002, "admin_port": 8002})),
     ("2.8.3", dict(server={"name": "server1", "fed_learn_port": 8002, "admin_port": 8002})),
     ("2.9.0", dict(server={"name": "server1", "fed_learn_port": 8002, "admin_port": 8002})),
 ])
@@ -246,3 +249,33 @@ def test_a_project_of_another_line_is_refused_before_nvflare_runs(version, chang
 @pytest.mark.parametrize("version", ["2.4.2", "2.5.2", "2.6.3", "2.7.3", "2.8.3", "2.9.0"])
 def test_each_lines_own_sample_passes_its_builder_checks(version):
     assert check_version_support(_sample(version), {}, version) == []
+
+
+@pytest.mark.parametrize("version, server, warned", [
+    # NVFLARE 2.7+ puts an unset admin_port on fed_learn_port (ctx.py); the module gives it 8003
+    ("2.9.0", {}, "8002"),
+    ("2.7.3", {"fed_learn_port": 9443}, "9443"),
+    ("2.8.3", {"fed_learn_port": "8002"}, "8002"),
+    # the two lines' own defaults agree: 8003 before 2.7, and an explicit admin_port on any line
+    ("2.6.3", {}, None),
+    ("2.4.2", {"fed_learn_port": 9443}, None),
+    ("2.9.0", {"admin_port": 8003}, None),
+    ("2.9.0", {"fed_learn_port": 8002, "admin_port": 8002}, None),
+])
+def test_a_project_file_without_admin_port_warns_where_nvflare_would_share(version, server, warned):
+    data = {"api_version": 3, "name": "p", "participants": [
+        dict({"name": "srv", "type": "server", "org": "o"}, **server), {"name": "site-1", "type": "client", "org": "o"}]}
+    project, labels, _hosts = from_project_file("project.yml", data, version)
+    out = check_version_support(project, labels, version) + project_file_warnings(data, version)
+    assert project["participants"][0]["admin_port"] == server.get("admin_port", 8003)
+    if warned is None:
+        assert out == []
+    else:
+        assert len(out) == 1 and out[0].startswith("participants[0] (server 'srv') sets no admin_port"), out
+        assert "connect on port 8003" in out[0] and "fed_learn_port %s" % warned in out[0] and version in out[0]
+
+
+def test_inventory_input_is_not_warned_about_its_admin_port():
+    """The options path has its documented 8003 (server.admin_port); only a project file is compared with
+    nvflare provision of the same file."""
+    assert project_file_warnings(None, "2.9.0") == []

@@ -766,7 +766,7 @@ def test_a_defaulted_port_equal_to_the_other_is_a_problem(ports, said):
     g, hv = inv(server1=ports)
     found = [p for p in federation(g, hv, host="localhost")["problems"] if "would both be" in p]
     assert found == ([] if said is None else [
-        "nvflare_server_admin_port and nvflare_fed_learn_port would both be %d; NVFLARE 2.8 and later can share one "
+        "nvflare_server_admin_port and nvflare_fed_learn_port would both be %d; NVFLARE 2.7 and later can share one "
         "port, but only when you set both nvflare_fed_learn_port and nvflare_server_admin_port explicitly - set "
         "nvflare_server_admin_port (default 8003) to another port or set both explicitly" % said])
 
@@ -860,15 +860,18 @@ RELAYED = {"all": ["server1", "relay-1", "site-1", "site-2"], "nvflare_server": 
     (RELAYED, {"server1": {"nvflare_version": "2.5.2"}},
      "provisioning for NVFLARE 2.5.2 would refuse this inventory: relays[0]: relay participants need nvflare 2.6.0 or "
      "later"),
-    (None, {"server1": {"nvflare_version": "2.7.3", "nvflare_fed_learn_port": 8443, "nvflare_server_admin_port": 8443}},
-     "provisioning for NVFLARE 2.7.3 would refuse this inventory: server.admin_port: nvflare 2.7.3 needs an admin "
+    (None, {"server1": {"nvflare_version": "2.6.3", "nvflare_fed_learn_port": 8443, "nvflare_server_admin_port": 8443}},
+     "provisioning for NVFLARE 2.6.3 would refuse this inventory: server.admin_port: nvflare 2.6.3 needs an admin "
      "port separate from fed_learn_port (both 8443)"),
+    # 2.7's server serves the admin on fed_learn_port (tests/versions: a 2.7.3 federation on one port)
+    (None, {"server1": {"nvflare_version": "2.7.3", "nvflare_fed_learn_port": 8443, "nvflare_server_admin_port": 8443}},
+     None),
     (None, {"server1": {"nvflare_version": "2.8.3", "nvflare_fed_learn_port": 8443, "nvflare_server_admin_port": 8443}},
      None),
     (None, {"server1": {"nvflare_version": "2.4.2"}}, None),
 ])
 def test_what_provisioning_would_refuse_is_a_problem(groups, updates, said):
-    """Version limits of provisioning (relays before NVFLARE 2.6, one shared port before 2.8) were found only by
+    """Version limits of provisioning (relays before NVFLARE 2.6, one shared port before 2.7) were found only by
     provision.yml, after the bootstrap; the first play now runs the provision module's own input check."""
     hv_updates = dict(updates)
     if groups is RELAYED:

@@ -210,8 +210,8 @@ REFUSALS = [
     ("2.4.2", {"connection_security": "tls"}, "server.connection_security", "nvflare 2.4.2 has no connection_security"),
     ("2.5.2", {"server": {"name": "server1", "default_host": "fl.example.com"}}, "server.default_host",
      "nvflare 2.5.2 has no default_host"),
-    ("2.7.3", {"server": {"name": "server1", "fed_learn_port": 8002, "admin_port": 8002}}, "server.admin_port",
-     "one shared port needs nvflare 2.8 or later"),
+    ("2.6.3", {"server": {"name": "server1", "fed_learn_port": 8002, "admin_port": 8002}}, "server.admin_port",
+     "one shared port needs nvflare 2.7 or later"),
     ("2.7.3", {"api_version": 4}, "api_version", "api_version 4 needs nvflare 2.8 or later"),
     # a 2.4 builder NVFLARE 2.6 removed
     ("2.6.3", {"builder": "nvflare.lighter.impl.local_static_file.LocalStaticFileBuilder"}, "builders[5].path",
@@ -304,6 +304,83 @@ def test_a_one_file_template_list_provisions_on_24(venvs, tmp_path):
     assert not res.get("failed") and res["changed"] is True, res.get("msg")
     assert os.path.isfile(os.path.join(str(tmp_path / "ws"), "jetson_fl", "kits", "jetson-nano-1", "startup",
                                        "fed_client.json"))
+
+
+@pytest.mark.parametrize("version", [v for v in VERSIONS if minor(v) >= (2, 7)])
+def test_a_project_file_without_admin_port_warns_what_nvflare_would_do(version, venvs, tmp_path):
+    """NVFLARE 2.7+ puts an unset admin_port on fed_learn_port; the module keeps 8003 (the port the firewall role
+    opens) and says so, naming the port nvflare provision of the same file gives, which is checked here."""
+    with open(GUIDE) as f:
+        data = yaml.safe_load(f)
+    server = [p for p in data["participants"] if p["type"] == "server"][0]
+    del server["admin_port"]
+    path = str(tmp_path / "project.yml")
+    with open(path, "w") as f:
+        yaml.safe_dump(data, f)
+    res = driver(venvs[version], workspace=str(tmp_path / "ws"), project_file=path, nvflare_version=version)
+    assert not res.get("failed"), res.get("msg")
+    warned = [w for w in res["warnings"] if "sets no admin_port" in w]
+    assert len(warned) == 1 and "fed_learn_port 8002" in warned[0] and "port 8003" in warned[0], res["warnings"]
+    with open(os.path.join(str(tmp_path / "ws"), "jetson_fl", "kits", "fl-server", "startup", "fed_server.json")) as f:
+        assert json.load(f)["servers"][0]["admin_port"] == 8003
+    cli = os.path.join(os.path.dirname(venvs[version]), "nvflare")
+    proc = subprocess.run([cli, "provision", "-p", path, "-w", str(tmp_path / "cli")], capture_output=True, text=True,
+                          cwd=str(tmp_path), check=False, env=dict(os.environ, HOME=str(tmp_path)))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    with open(os.path.join(str(tmp_path / "cli"), "jetson_fl", "prod_00", "fl-server", "startup",
+                           "fed_server.json")) as f:
+        assert json.load(f)["servers"][0]["admin_port"] == 8002
+
+
+def test_one_shared_port_federation_on_27(venvs, tmp_path):
+    """NVFLARE 2.7's server serves the admin on fed_learn_port (fed_server.py, as 2.8's): kits with one port, the
+    server and a client from 2.7.3's venv, and the admin's session finds the client."""
+    import shutil
+    import signal
+    import time
+
+    version = "2.7.3"
+    if version not in venvs:
+        pytest.skip("nvflare %s not in EDGEFL_NV_VERSIONS" % version)
+    python = venvs[version]
+    ws = str(tmp_path / "ws")
+    port = free_port()
+    res = driver(python, workspace=ws, project_name="edgefl", nvflare_version=version,
+                 server={"name": "localhost", "fed_learn_port": port, "admin_port": port},
+                 clients=[{"name": "site-1"}], admins=[{"name": "admin@nvidia.com", "org": "nvidia",
+                                                        "role": "project_admin"}])
+    assert not res.get("failed"), res.get("msg")
+    kits = os.path.join(ws, "edgefl", "kits")
+    with open(os.path.join(kits, "localhost", "startup", "fed_server.json")) as f:
+        assert json.load(f)["servers"][0]["admin_port"] == port
+    procs = []
+    try:
+        for name, role in (("localhost", "server"), ("site-1", "client")):
+            kit = os.path.realpath(os.path.join(kits, name))
+            log = open(str(tmp_path / (name + ".log")), "ab")
+            procs.append(subprocess.Popen(service_command(kit, role, name, python), cwd=kit, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+            time.sleep(3 if role == "server" else 0)
+        dest = str(tmp_path / "admin")
+        shutil.copytree(os.path.join(kits, "admin@nvidia.com"), dest)
+        with open(os.path.join(dest, "startup", "fed_admin.json")) as f:
+            config = json.load(f)
+        assert config["admin"]["port"] == port
+        config["admin"]["host"] = "127.0.0.1"
+        out = _module(sys.executable, "edgefl.nvflare.admin_kit",
+                      {"src": os.path.join(kits, "admin@nvidia.com"), "dest": dest, "config": config,
+                       "cert_state": os.path.join(ws, "edgefl", "state", "cert.json")})
+        assert not out.get("failed"), out
+        out = _module(python, "edgefl.nvflare.wait_clients",
+                      {"admin_kit": dest, "username": "admin@nvidia.com", "expected_clients": ["site-1"], "timeout": 120})
+        assert not out.get("failed") and out["connected_clients"] == ["site-1"], (out.get("msg"), out.get("server"))
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize("version, change, field, text", REFUSALS, ids=[r[2] for r in REFUSALS])
