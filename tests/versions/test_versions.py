@@ -19,14 +19,19 @@ run downloads nothing). EDGEFL_NV_VERSIONS="2.4.2 2.9.0" narrows the set.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime
 import hashlib
 import json
 import os
 import re
+import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 import warnings
 
 import pytest
@@ -335,10 +340,6 @@ def test_a_project_file_without_admin_port_warns_what_nvflare_would_do(version, 
 def test_one_shared_port_federation_on_27(venvs, tmp_path):
     """NVFLARE 2.7's server serves the admin on fed_learn_port (fed_server.py, as 2.8's): kits with one port, the
     server and a client from 2.7.3's venv, and the admin's session finds the client."""
-    import shutil
-    import signal
-    import time
-
     version = "2.7.3"
     if version not in venvs:
         pytest.skip("nvflare %s not in EDGEFL_NV_VERSIONS" % version)
@@ -353,34 +354,11 @@ def test_one_shared_port_federation_on_27(venvs, tmp_path):
     kits = os.path.join(ws, "edgefl", "kits")
     with open(os.path.join(kits, "localhost", "startup", "fed_server.json")) as f:
         assert json.load(f)["servers"][0]["admin_port"] == port
-    procs = []
-    try:
-        for name, role in (("localhost", "server"), ("site-1", "client")):
-            kit = os.path.realpath(os.path.join(kits, name))
-            log = open(str(tmp_path / (name + ".log")), "ab")
-            procs.append(subprocess.Popen(service_command(kit, role, name, python), cwd=kit, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True))
-            time.sleep(3 if role == "server" else 0)
-        dest = str(tmp_path / "admin")
-        shutil.copytree(os.path.join(kits, "admin@nvidia.com"), dest)
-        with open(os.path.join(dest, "startup", "fed_admin.json")) as f:
-            config = json.load(f)
-        assert config["admin"]["port"] == port
-        config["admin"]["host"] = "127.0.0.1"
-        out = _module(sys.executable, "edgefl.nvflare.admin_kit",
-                      {"src": os.path.join(kits, "admin@nvidia.com"), "dest": dest, "config": config,
-                       "cert_state": os.path.join(ws, "edgefl", "state", "cert.json")})
-        assert not out.get("failed"), out
-        out = _module(python, "edgefl.nvflare.wait_clients",
-                      {"admin_kit": dest, "username": "admin@nvidia.com", "expected_clients": ["site-1"], "timeout": 120})
+    with local_federation(kits, python, tmp_path):
+        session, original = local_admin(kits, ws, tmp_path)
+        assert original["admin"]["port"] == port
+        out = _module(python, "edgefl.nvflare.wait_clients", dict(session, expected_clients=["site-1"], timeout=120))
         assert not out.get("failed") and out["connected_clients"] == ["site-1"], (out.get("msg"), out.get("server"))
-    finally:
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize("version, change, field, text", REFUSALS, ids=[r[2] for r in REFUSALS])
@@ -444,8 +422,6 @@ print(json.dumps({"result": result, "secure": secure}))
 def test_rewritten_admin_kit_loads(version, venvs, tmp_path):
     """The admin role's rewrite of fed_admin.json (edgefl.nvflare.admin_kit), loaded by that version's own
     admin client code: 2.7 refuses a rewritten file unless it is signed again."""
-    import shutil
-
     sys.path.insert(0, os.path.join(ROOT, "collections"))
     from ansible_collections.edgefl.nvflare.plugins.modules.admin_kit import AdminKitModule
 
@@ -502,6 +478,48 @@ def _module(python, name, args):
     except (ValueError, KeyError, IndexError):
         raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
     return out
+
+
+@contextlib.contextmanager
+def local_federation(kits, python, tmp_path):
+    """The server 'localhost' and the client 'site-1' of KITS started with the service unit's command under PYTHON
+    (their logs in TMP_PATH), killed on leaving."""
+    procs = []
+    try:
+        for name, role in (("localhost", "server"), ("site-1", "client")):
+            kit = os.path.realpath(os.path.join(kits, name))
+            log = open(str(tmp_path / (name + ".log")), "ab")
+            procs.append(subprocess.Popen(service_command(kit, role, name, python), cwd=kit, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          env=dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"))))
+            time.sleep(3 if role == "server" else 0)
+        yield procs
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=30)
+
+
+def local_admin(kits, ws, tmp_path):
+    """The admin kit of KITS rewritten to dial 127.0.0.1 and re-signed (edgefl.nvflare.admin_kit): its session
+    options, and the fed_admin.json it had."""
+    dest = str(tmp_path / "admin")
+    shutil.copytree(os.path.join(kits, "admin@nvidia.com"), dest)
+    with open(os.path.join(dest, "startup", "fed_admin.json")) as f:
+        config = json.load(f)
+    original = copy.deepcopy(config)
+    config["admin"]["host"] = "127.0.0.1"
+    sp = config["admin"].get("overseer_agent", {}).get("args", {}).get("sp_end_point")
+    if sp:  # 2.4-2.6: the admin finds the server through the overseer agent (the role rewrites it too)
+        config["admin"]["overseer_agent"]["args"]["sp_end_point"] = "127.0.0.1" + sp[sp.index(":"):]
+    out = _module(sys.executable, "edgefl.nvflare.admin_kit",
+                  {"src": os.path.join(kits, "admin@nvidia.com"), "dest": dest, "config": config,
+                   "cert_state": os.path.join(ws, "edgefl", "state", "cert.json")})
+    assert out.get("changed") is True and not out.get("failed"), out
+    return {"admin_kit": dest, "username": "admin@nvidia.com"}, original
 
 
 def _log_lines(path):
@@ -622,10 +640,6 @@ def test_local_federation_runs_a_job(version, venvs, tmp_path):
     command from that version's venv, the admin kit rewritten and re-signed (edgefl.nvflare.admin_kit), then
     edgefl.nvflare.wait_clients, status and job (through ansible, under that version's Python) until the job
     is FINISHED:COMPLETED. The same steps the hosts run, without containers."""
-    import shutil
-    import signal
-    import time
-
     python = venvs[version]
     if minor(version) < (2, 5) and sys.version_info >= (3, 11):
         pytest.skip("NVFLARE %s's runtime refuses Python 3.11; it runs in molecule/legacy (Debian 11)" % version)
@@ -642,28 +656,8 @@ def test_local_federation_runs_a_job(version, venvs, tmp_path):
         resources = f.read().replace("/tmp/nvflare", str(tmp_path / "store"))
     with open(os.path.join(server_kit, "local", "resources.json"), "w") as f:
         f.write(resources)
-    procs = []
-    try:
-        for name, role in (("localhost", "server"), ("site-1", "client")):
-            kit = os.path.realpath(os.path.join(kits, name))
-            log = open(str(tmp_path / (name + ".log")), "ab")
-            procs.append(subprocess.Popen(service_command(kit, role, name, python), cwd=kit, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                          env=dict(os.environ, PYTHONPATH=os.path.join(kit, "local", "custom"))))
-            time.sleep(3 if role == "server" else 0)
-        dest = str(tmp_path / "admin")
-        shutil.copytree(os.path.join(kits, "admin@nvidia.com"), dest)
-        with open(os.path.join(dest, "startup", "fed_admin.json")) as f:
-            config = json.load(f)
-        config["admin"]["host"] = "127.0.0.1"
-        sp = config["admin"].get("overseer_agent", {}).get("args", {}).get("sp_end_point")
-        if sp:  # 2.4-2.6: the admin finds the server through the overseer agent (the role rewrites it too)
-            config["admin"]["overseer_agent"]["args"]["sp_end_point"] = "127.0.0.1" + sp[sp.index(":"):]
-        out = _module(sys.executable, "edgefl.nvflare.admin_kit",
-                      {"src": os.path.join(kits, "admin@nvidia.com"), "dest": dest, "config": config,
-                       "cert_state": os.path.join(ws, "edgefl", "state", "cert.json")})
-        assert out.get("changed") is True and not out.get("failed"), out
-        session = {"admin_kit": dest, "username": "admin@nvidia.com"}
+    with local_federation(kits, python, tmp_path):
+        session, _config = local_admin(kits, ws, tmp_path)
         out = _module(python, "edgefl.nvflare.wait_clients", dict(session, expected_clients=["site-1"], timeout=120))
         assert not out.get("failed") and out["connected_clients"] == ["site-1"], (out.get("msg"), out.get("server"))
         out = _module(python, "edgefl.nvflare.status", dict(session, expected_clients=["site-1"]))
@@ -697,10 +691,3 @@ def test_local_federation_runs_a_job(version, venvs, tmp_path):
             json.dump(meta, f)
         edited = _module(python, "edgefl.nvflare.job", tok)
         assert edited.get("failed") and "already used for different job content" in edited["msg"], edited
-    finally:
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=30)
