@@ -116,7 +116,11 @@ def staged_name(folder, rule=None):
     # abspath: "." or "jobs/x/.." name the folder itself, as an absolute path to it does (the default submit token
     # holds this name); links are not resolved, as nvflare job submit does not
     name = os.path.basename(os.path.normpath(os.path.abspath(folder)))
-    if rule is None or re.match(rule, name):
+    if rule is None:
+        # NVFLARE before 2.8 has no name rule, but its FLARE API sends "submit_job <path>" as one command line that
+        # the server splits at spaces (a quote starts a quoted argument): such a name never reaches the server
+        return re.sub(r"[\s\"']", "-", name)
+    if re.match(rule, name):
         return name
     name = re.sub(r"[^A-Za-z0-9._-]", "-", name)
     return name if re.match(r"[A-Za-z0-9]", name) else "job-" + name
@@ -269,13 +273,15 @@ _INCLUDE_RE = re.compile(r"^\s*include\b", re.M)
 
 
 def merge_includes(staged):
-    """Write the files the server reads from the uploaded job (the meta file, each app's config_fed_server) that
-    include other files back with what they include merged in, as JSON (which HOCON reads), as
-    ``nvflare job submit`` saves every config before it uploads a job: on the server an include cannot reach
-    another file of the job. Values the file takes from the environment are then resolved here, as the CLI
-    resolves them. Returns the relative paths rewritten."""
+    """Write the meta file and each app's config_fed_server and config_fed_client that include other files back with
+    what they include merged in, as JSON (which HOCON reads), as ``nvflare job submit`` saves every config before it
+    uploads a job (tool/job/job_cli.py prepare_job_config): on the server an include cannot reach another file of
+    the job, and a client receives its app folder alone (an include outside it would be skipped without a word).
+    Values the file takes from the environment are then resolved here, as the CLI resolves them. Returns the
+    relative paths rewritten."""
     candidates = [os.path.join(staged, "meta.conf")] + [
-        os.path.join(app, "config", "config_fed_server.conf") for app in _subfolders(staged)]
+        os.path.join(app, "config", base + ".conf") for app in _subfolders(staged)
+        for base in ("config_fed_server", "config_fed_client")]
     done = []
     for path in candidates:
         if not os.path.isfile(path):
@@ -325,6 +331,66 @@ def _check_min_clients(src, meta_name, value):
         )
 
 
+def _nvflare_release():
+    try:
+        from importlib.metadata import version  # pylint: disable=import-outside-toplevel
+        return version("nvflare")
+    except Exception:  # pylint: disable=broad-exception-caught
+        return "installed here"
+
+
+def _check_job_id(src, meta_name, value):
+    """A job_id in the meta is the id the server stores the job under. NVFLARE 2.8 and later check it (format_check
+    check_job_id) and never overwrite a job; before 2.8 the server takes it as it is and writes the job store with
+    overwrite on: the id of an existing job replaces that job, and one holding '/' or '..' writes outside the store
+    (apis/impl/job_def_manager.py create). A job folder downloaded from the server carries its old id."""
+    if value is None:
+        return
+    try:
+        from nvflare.apis.utils import format_check  # pylint: disable=import-outside-toplevel
+    except ImportError:  # pragma: no cover - nvflare is required by the module
+        format_check = None
+    if format_check is not None and hasattr(format_check, "check_job_id"):
+        return  # NVFLARE's own job check refuses a bad one (nvflare_refusal)
+    raise InvalidJob(
+        "job folder %s: %s sets job_id %r. NVFLARE %s (before 2.8) stores the job under that id as it is: a job "
+        "that has it is replaced, and an id with '/' or '..' is written outside the server's job store. Remove "
+        "job_id (the server gives every job its own; a job folder downloaded from the server carries the old one)"
+        % (src, meta_name, value, _nvflare_release())
+    )
+
+
+def _check_deploy_form(src, app, deployments):
+    """An app's deployments in a form this NVFLARE line reads. 2.7 added a name or a mapping ({sites: [...]},
+    {targets: [...]}) for the list, and [{targets: [...]}] items; 2.6 read [{sites: [...]}] items; before 2.6 only a
+    list of site names. The server's own check answers an older line's misreading with 'Missing server site in
+    deploy_map' or an AttributeError. A form no line reads is left to that check."""
+    names = participants(deployments)
+    if not names:
+        return
+    try:
+        from nvflare.private.fed.utils.fed_utils import extract_participants  # pylint: disable=import-outside-toplevel
+    except Exception:  # pylint: disable=broad-exception-caught
+        extract_participants = None
+    if extract_participants is None:
+        readable = isinstance(deployments, list) and all(isinstance(d, str) for d in deployments)
+    else:
+        try:
+            # 2.6 reads a name as its characters and a mapping as its keys
+            readable = extract_participants(deployments) == names
+        except Exception:  # pylint: disable=broad-exception-caught
+            readable = False
+    if readable:
+        return
+    need = "2.6" if (isinstance(deployments, list) and all(
+        isinstance(d, str) or (isinstance(d, dict) and isinstance(d.get("sites"), list)) for d in deployments)) else "2.7"
+    raise InvalidJob(
+        "job folder %s: deploy_map gives app %r the sites as %s, a form NVFLARE %s does not read (it needs NVFLARE "
+        "%s or later): write a list of site names, %s" % (src, app, json.dumps(deployments), _nvflare_release(), need,
+                                                          json.dumps(names))
+    )
+
+
 def check_job_folder(src, warn=None):
     """Check src is a job folder NVFLARE's submit accepts; return its meta as a dict. ``warn(msg)`` gets what may
     still fail on a site (a config value taken from a site's environment).
@@ -333,6 +399,11 @@ def check_job_folder(src, warn=None):
     is parsed with NVFLARE's own loaders (ConfigFactory). Every app named in its deploy_map must be a
     folder of the job with a config_fed_server or config_fed_client file in any of those formats.
     """
+    if os.path.isfile(src) and src.lower().endswith(".zip"):
+        raise InvalidJob(
+            "src %r is a zip file; NVFLARE submits a job folder: unzip it (unzip %s -d <folder>) and give the job "
+            "folder in it (the one that holds meta.json, meta.conf or meta.yml)" % (src, src)
+        )
     if not os.path.isdir(src):
         where = "" if os.path.isabs(src) else (
             " (a relative path is read from %s, where the module runs: Ansible runs it in the playbook's directory)"
@@ -352,15 +423,18 @@ def check_job_folder(src, warn=None):
                 "NVFLARE's submit refuses: make a job folder that holds it as app/ next to a meta.json with "
                 "{\"name\": \"<job>\", \"deploy_map\": {\"app\": [\"@ALL\"]}, \"min_clients\": <n>}" % (src,)
             )
+        zips = sorted(n for n in os.listdir(src) if n.lower().endswith(".zip"))
         raise InvalidJob(
             "src %r has no meta.json, meta.conf or meta.yml (NVFLARE reads %s): it is not an NVFLARE job folder. %s"
             % (src, names, ("It holds the job folders %s: give one of them as src" % ", ".join(jobs)) if jobs else
+               ("It holds %s: unzip it and give the job folder in it as src" % ", ".join(zips)) if zips else
                "Export one with a recipe's export() or create one with `nvflare job create`")
         )
     meta = _load_config(fmt, meta_path, src, warn=warn)
     if not isinstance(meta, dict):
         raise InvalidJob("job folder %s: %s does not hold a mapping" % (src, os.path.basename(meta_path)))
     _check_min_clients(src, os.path.basename(meta_path), meta.get("min_clients"))
+    _check_job_id(src, os.path.basename(meta_path), meta.get("job_id"))
     rule = job_name_rule()
     deploy_map = meta.get("deploy_map")
     if deploy_map is None:
@@ -369,6 +443,7 @@ def check_job_folder(src, warn=None):
         raise InvalidJob("job folder %s: deploy_map in %s must map app folders to sites" % (src, os.path.basename(meta_path)))
     for app in deploy_map:
         _check_app_name(src, app, rule)
+        _check_deploy_form(src, app, deploy_map[app])
     for app in sorted(deploy_map):
         config_dir = os.path.join(src, app, "config")
         if not os.path.isdir(os.path.join(src, app)):

@@ -50,9 +50,10 @@ options:
         C(nvflare job create) writes) or C(meta.yml), and its app configs may use any of those formats; they are
         read with NVFLARE's own loaders before connecting, and a folder that is not a job fails with
         RV(error=invalid_job). The meta and each C(config_fed_server) are read from their text, as the server's
-        job check reads them from the uploaded job. One that C(include)s another file is submitted with what it
-        includes merged in (as JSON), as C(nvflare job submit) does; on the server an include cannot reach another
-        file of the job.
+        job check reads them from the uploaded job. One that C(include)s another file (the meta, a
+        C(config_fed_server) or a C(config_fed_client)) is submitted with what it includes merged in (as JSON), as
+        C(nvflare job submit) does; on the server an include cannot reach another file of the job, and a client
+        receives its app folder alone.
         Each C(config_fed_client) is read from its file, as a client reads it. A value a file takes from the
         environment (C(${VAR}) in C(.conf), C(${oc.env:VAR}) in C(.yml)) is resolved by the server or each client
         from its own environment, not from the control node's, so such a file is accepted with a warning that names
@@ -64,7 +65,12 @@ options:
         (a warning says so). One app for all sites (C(app)) or
         one per site (C(app_server), C(app_site-1)..., as NVFLARE's job API C(FedJob.export_job) writes them), and
         every C(deploy_map) form NVFLARE reads (lists of names, C(@ALL), C(sites) or C(targets) mappings), are
-        accepted.
+        accepted. A form the installed NVFLARE line does not read yet (a name or a mapping instead of the list
+        needs 2.7, C(sites) mappings in the list 2.6) fails with RV(error=invalid_job) and the list to write.
+      - A C(job_id) in the meta (a job folder downloaded from the server carries one) is refused before NVFLARE
+        2.8, whose server stores the job under that id as it is and so would replace the job that has it. 2.8
+        and later check it and never replace a job. A C(.zip) given as O(src), or a folder holding only one, is
+        refused with the advice to unzip it.
       - NVFLARE's own job check (its C(JobMetaValidator), which the server runs on every submitted job) then runs
         on the copy that would be submitted, before connecting and in check mode too; what it refuses (for example
         a C(deploy_map) without the server, or C(min_clients) above the sites deployed to) fails with
@@ -81,7 +87,8 @@ options:
         digits, C(.), C(_) and C(-), starting with a letter or digit); a name it would refuse fails with
         RV(error=invalid_job) before connecting. A folder name outside that rule is submitted as a copy named with
         every other character made C(-) (C(my job) as C(my-job)), as C(nvflare job submit) submits a copy under a
-        temporary name.
+        temporary name. NVFLARE before 2.8 has no such rule, but its FLARE API sends the folder in a command line
+        split at spaces, so there spaces and quotes in the name become C(-).
       - Symbolic links that point outside the folder, dangle or loop are refused with RV(error=invalid_job)
         naming the link (whatever a link points at would be sent to every site). Links inside the folder are
         followed; the job is submitted as a copy with each link replaced by its target, and the default

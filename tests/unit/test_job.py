@@ -121,8 +121,9 @@ def test_a_client_config_value_from_the_clients_environment_completes(fed, work,
 
 def test_a_job_whose_server_files_include_others_completes(fed, work, capsys):
     """meta.conf and config_fed_server.conf with an include of another file of the job, which the server cannot
-    follow in the uploaded zip: nvflare job submit merges them before it uploads, and so does the module now (it
-    refused such a job before connecting). The job completes, and a second run finds it."""
+    follow in the uploaded zip, and a config_fed_client.conf that includes a file outside its app, which a client
+    never gets: nvflare job submit merges them before it uploads, and so does the module now. The job completes,
+    and a second run finds it."""
     def with_includes(path):
         meta_path = os.path.join(path, "meta.json")
         with open(meta_path) as f:
@@ -141,6 +142,10 @@ def test_a_job_whose_server_files_include_others_completes(fed, work, capsys):
             f.write("edgefl_from_include = 2\n")
         with open(os.path.join(path, "app", "config", "config_fed_server.conf"), "w") as f:
             f.write('include "common.conf"\nedgefl_extra = ${edgefl_from_include}\n' + server[1:-1] + "\n")
+        # a client gets its app folder alone: this include reaches it only merged
+        os.rename(os.path.join(path, "app", "config", "config_fed_client.json"), os.path.join(path, "client.conf"))
+        with open(os.path.join(path, "app", "config", "config_fed_client.conf"), "w") as f:
+            f.write('include "../../client.conf"\n')
 
     src = job_copy(work, "include_job", with_includes)
     args = {"admin_kit": fed.admin_kit, "src": src, "timeout": 180, "poll_interval": 1}

@@ -581,3 +581,56 @@ def test_includes_are_merged_into_the_staged_copy_as_nvflare_job_submit_does(tmp
         assert fj.nvflare_refusal(staged) == ""
     with open(os.path.join(src, "meta.conf")) as f:
         assert f.read().startswith('include required("deploy.conf")')
+
+
+def test_a_client_config_including_a_file_outside_its_app_is_merged_for_the_client(tmp_path):
+    """A client receives its app folder alone (the server's job_runner sends each site its app), where an include
+    of ../../common_client.conf is missing and pyhocon skips it without a word: the client's config would be empty.
+    `nvflare job submit` saves every app config with its includes merged; so does the staged copy."""
+    src = str(tmp_path / "client_include")
+    shutil.copytree(EXAMPLE_JOB, src)
+    client = os.path.join(src, "app", "config", "config_fed_client.json")
+    shutil.move(client, os.path.join(src, "common_client.conf"))
+    _one_file(src, "app/config/config_fed_client.conf", 'include "../../common_client.conf"\n')
+    fj.check_job_folder(src)
+    with fj.staged_job(src) as staged:
+        app_alone = str(tmp_path / "site-1-app")
+        shutil.copytree(os.path.join(staged, "app"), app_alone)  # what a client gets
+        loader = fj.ConfigFactory.get_config_loader(fj.ConfigFormat.PYHOCON)
+        data = loader.load_config(file_path=os.path.join(app_alone, "config", "config_fed_client.conf")).to_dict()
+        assert data == _json(os.path.join(EXAMPLE_JOB, "app", "config", "config_fed_client.json"))
+    # the user's folder keeps its include
+    with open(os.path.join(src, "app", "config", "config_fed_client.conf")) as f:
+        assert f.read().startswith('include "../../common_client.conf"')
+
+
+def test_a_zipped_job_is_refused_with_the_advice_to_unzip_it(tmp_path):
+    archive = shutil.make_archive(str(tmp_path / "numpy_fedavg"), "zip", os.path.dirname(EXAMPLE_JOB), "numpy_fedavg")
+    with pytest.raises(InvalidJob) as exc:
+        fj.check_job_folder(archive)
+    assert "is a zip file" in exc.value.msg and "unzip %s -d <folder>" % archive in exc.value.msg, exc.value.msg
+    with pytest.raises(InvalidJob) as exc:
+        fj.check_job_folder(str(tmp_path))
+    assert "It holds numpy_fedavg.zip: unzip it" in exc.value.msg, exc.value.msg
+
+
+def test_a_job_id_in_the_meta_is_left_to_nvflares_own_check_from_28():
+    """NVFLARE 2.8+ checks a meta's job_id (format_check.check_job_id) and never replaces a job; the module's own
+    refusal is for the lines before (tests/versions runs them)."""
+    fj._check_job_id("job", "meta.json", "a-downloaded-job-id")  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("deployments", [["@ALL"], "@ALL", {"sites": ["@ALL"]}, {"targets": ["server", "site-1"]},
+                                         [{"sites": ["server"]}, "site-1"], [{"targets": ["server", "site-1"]}]])
+def test_every_deploy_map_form_of_29_passes_the_form_check(deployments):
+    fj._check_deploy_form("job", "app", deployments)  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("name, rule, staged", [
+    ("my job", None, "my-job"), ('say "hi"', None, "say--hi-"), ("job+1", None, "job+1"),
+    ("my job", "^[A-Za-z0-9][A-Za-z0-9._-]*$", "my-job"), ("job+1", "^[A-Za-z0-9][A-Za-z0-9._-]*$", "job-1"),
+])
+def test_the_staged_name_is_one_the_submit_command_carries(name, rule, staged):
+    """Before 2.8 (no rule) the FLARE API sends 'submit_job <path>' split at spaces; other names stay as they were
+    (their default submit token with them)."""
+    assert fj.staged_name("/x/" + name, rule) == staged

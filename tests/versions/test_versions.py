@@ -455,8 +455,66 @@ def test_rewritten_admin_kit_loads(version, venvs, tmp_path):
     assert loaded["secure"] in (None, "ok"), loaded
 
 
-# ------------------------------------------------ a local federation with each version's own runtime
+# ------------------------------------------------ job folders, as each line's submit path reads them
 SAG_JOB = os.path.join(ROOT, "molecule", "legacy", "files", "numpy_sag")
+JOB_DRIVER = os.path.join(HERE, "job_driver.py")
+
+
+def _sag_job(tmp_path, name="numpy_sag", meta=None, client_include=False):
+    """The legacy scenario's ScatterAndGather job (it runs on every line) as NAME, its meta updated with META; with
+    CLIENT_INCLUDE its client config included from a file next to the job's meta, outside the app."""
+    job = str(tmp_path / name)
+    shutil.copytree(SAG_JOB, job)
+    with open(os.path.join(job, "meta.json")) as f:
+        data = json.load(f)
+    data.update(meta or {})
+    with open(os.path.join(job, "meta.json"), "w") as f:
+        json.dump(data, f)
+    if client_include:
+        shutil.move(os.path.join(job, "app", "config", "config_fed_client.json"), os.path.join(job, "client.conf"))
+        with open(os.path.join(job, "app", "config", "config_fed_client.conf"), "w") as f:
+            f.write('include "../../client.conf"\n')
+    return job
+
+
+def _staged(python, job):
+    proc = subprocess.run([python, JOB_DRIVER, job], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_job_folders_as_each_lines_submit_reads_them(version, venvs, tmp_path):
+    """Found by comparing the module's folder check with each line's own submit path (2.4-2.9): what the module
+    passes there reaches the server and runs as written, and what it refuses names the fix."""
+    python = venvs[version]
+    with open(os.path.join(SAG_JOB, "app", "config", "config_fed_client.json")) as f:
+        client = json.load(f)
+    # a space in the folder name: before 2.8 the FLARE API's "submit_job <path>" is split at it
+    out = _staged(python, _sag_job(tmp_path, "my sag job"))
+    assert out["ok"] and out["staged_name"] == "my-sag-job", out
+    # a client config that includes a file outside its app: a client receives the app alone
+    out = _staged(python, _sag_job(tmp_path, "include_job", client_include=True))
+    assert out["ok"] and out["client_config"] == client, out
+    # a job_id in the meta (a job downloaded from the server has one): before 2.8 it replaces that job
+    for job_id in ("a-downloaded-job", "../../outside"):
+        out = _staged(python, _sag_job(tmp_path, "id_job_" + job_id[-3:], meta={"job_id": job_id}))
+        if minor(version) < (2, 8):
+            assert not out["ok"] and "sets job_id %r" % job_id in out["msg"] and "before 2.8" in out["msg"], out
+        else:
+            assert out["ok"] == (job_id == "a-downloaded-job"), out
+    # deploy_map forms newer than the line: named, with the list to write
+    for form, since in (("@ALL", (2, 7)), ({"sites": ["@ALL"]}, (2, 7)), ([{"sites": ["@ALL"]}], (2, 6))):
+        out = _staged(python, _sag_job(tmp_path, "form_job_%d%d_%s" % (since + (type(form).__name__,)),
+                                       meta={"deploy_map": {"app": form}}))
+        if minor(version) >= since:
+            assert out["ok"], (form, out)
+        else:
+            assert not out["ok"] and "needs NVFLARE %d.%d or later" % since in out["msg"], (form, out)
+            assert 'write a list of site names, ["@ALL"]' in out["msg"], out
+
+
+# ------------------------------------------------ a local federation with each version's own runtime
 # The lines no scenario runs on hosts: 2.4.2 and 2.7.3 run in molecule/legacy (Debian 11), 2.9 in every other
 # scenario. NVFLARE 2.4's runtime refuses Python 3.11 (this control node's), so 2.4 runs only there.
 # EDGEFL_NV_FED_VERSIONS="2.5.2 2.6.3 2.7.3 2.8.3 2.9.0" widens the set.
