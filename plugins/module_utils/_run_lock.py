@@ -12,8 +12,8 @@ taken for the whole ansible-playbook run, not for one task:
 - the task finds the ansible-playbook process that runs it (its *owner*);
 - it waits for the lock (saying who holds it at least every 30 s), writes its owner into the file, and leaves a
   small watcher process holding the lock;
-- the watcher lets go as soon as the owner has exited, however it ended (kill -9 too): no stale lock is left,
-  and nothing has to be cleaned up;
+- the watcher lets go as soon as the owner has exited, however it ended (kill -9 too), and the workers a killed
+  owner leaves behind have finished their task: no stale lock is left, and nothing has to be cleaned up;
 - a later task of the same run (``site.yml`` imports several playbooks that each take it) finds its own owner in
   the file and goes on at once.
 
@@ -154,9 +154,14 @@ def read_holder(fd):
 def describe(holder):
     if not holder.get("pid"):
         return "another run (it has not written its name yet)"
-    return "%s (pid %s, user %s on %s, since %s)" % (
+    text = "%s (pid %s, user %s on %s, since %s)" % (
         holder.get("command") or "a run", holder.get("pid"), holder.get("user") or "?", holder.get("host") or "?",
         holder.get("since") or "?")
+    workers = holder.get("workers") or []
+    if holder.get("stopped") and workers:
+        text += (", which was stopped while %d of its workers ran a task on a host: they finish it first (pids %s; "
+                 "kill them to stop it there)" % (len(workers), " ".join(str(w) for w in workers)))
+    return text
 
 
 def _try_lock(fd):
@@ -176,10 +181,64 @@ def _write_holder(fd, holder):
     os.write(fd, data)
 
 
-def _watch(fd, owner, started):
-    """In a process of its own: hold the lock until the owner has exited, then empty the file (the caller exits)."""
+def processes():
+    """{pid: (parent pid, start time)} of every process (a scan of /proc: a kernel may lack
+    /proc/<pid>/task/<tid>/children)."""
+    out = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in names:
+        if name.isdigit():
+            st = stat_of(int(name))
+            if st:
+                out[int(name)] = st[:2]
+    return out
+
+
+def children_of(pid):
+    """{pid: start time} of the processes whose parent is pid."""
+    return dict((p, st[1]) for p, st in processes().items() if st[0] == pid)
+
+
+def _live(procs):
+    return dict((p, s) for p, s in procs.items() if alive(p, s))
+
+
+def _busy(workers):
+    """The workers that still run something: a child (the ssh to a host, a local command). A worker without one has
+    done its task and may only be stuck handing its result to the dead owner, which nobody reads any more."""
+    parents = set(st[0] for st in processes().values())
+    return dict((p, s) for p, s in _live(workers).items() if p in parents)
+
+
+def _watch(fd, owner, started, sleep=time.sleep):
+    """In a process of its own: hold the lock until the owner has exited and, when it was killed, until the workers
+    it had forked have exited too; then empty the file (the caller exits).
+
+    Ansible starts each worker in a session of its own: a kill -9 of ansible-playbook (or of its process group) does
+    not reach them, and a worker goes on with the task it runs on its host (a venv install, a wait for the server).
+    A run that took the lock then would converge that host at the same time. The workers are the owner's children,
+    looked for at each look (a scan of /proc, about a millisecond); the lock waits for those that still run a command
+    (_busy), and while they finish, the file says so (describe)."""
+    workers = {}
     while alive(owner, started):
-        time.sleep(WATCH_EVERY)
+        try:
+            workers.update(children_of(owner))
+            workers = _live(workers)
+        except Exception:  # pylint: disable=broad-exception-caught
+            pass  # the bookkeeping never ends the watch: the lock stays for the owner's life whatever happens
+        sleep(WATCH_EVERY)
+    workers = _busy(workers)
+    if workers:
+        holder = read_holder(fd)
+        if holder:
+            with contextlib.suppress(OSError):
+                _write_holder(fd, dict(holder, stopped=True, workers=sorted(workers)))
+    while workers:
+        sleep(WATCH_EVERY)
+        workers = _busy(workers)
     os.ftruncate(fd, 0)
 
 

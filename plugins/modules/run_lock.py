@@ -16,7 +16,9 @@ description:
     lock at least every 30 seconds, and fails after O(timeout) seconds naming the holder (command, pid, user, host,
     start time).
   - The lock is let go when the ansible-playbook process exits, however it ends (also C(kill -9)); a small process
-    left by the task holds it and watches that process. Nothing stale remains to clean up.
+    left by the task holds it and watches that process. Nothing stale remains to clean up. A C(kill -9) does not
+    reach Ansible's workers (each runs in a session of its own); the lock is then held until the workers that were
+    running a command (on a host over SSH, or locally) have finished it, and a waiting run names them.
   - A later task of the same run (C(site.yml) imports several playbooks that each take it) finds its own run in the
     lock file and goes on at once (RV(held_by_this_run)).
   - The collection's playbooks that change a federation take it first (C(playbooks/run_lock.yml)), on

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import json
 import os
 import signal
@@ -307,19 +308,73 @@ def test_a_run_that_does_not_wait_names_the_holder_and_changes_nothing(tmp_path)
     assert "b" not in _marks(tmp_path)  # its own work never ran
 
 
-def test_a_killed_run_does_not_block_the_next(tmp_path):
-    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=30")
-    deadline = time.monotonic() + 30
+def test_a_killed_run_lets_the_next_go_once_its_workers_finished(tmp_path):
+    """kill -9 of ansible-playbook does not reach its workers (each in a session of its own): the one running the
+    task goes on with it. The next run waits for that task, not for a stale lock, and says why; it used to start
+    at once and work next to it."""
+    first = _playbook(tmp_path, "-e", "tag=a", "-e", "hold=6")
+    deadline = time.monotonic() + 60
     while not (tmp_path / "marks").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
+    time.sleep(1.5)  # the watcher looks for the owner's workers every WATCH_EVERY seconds
     first.send_signal(signal.SIGKILL)
     first.communicate()
-    begin = time.monotonic()
-    second = _playbook(tmp_path, "-e", "tag=b", "-e", "hold=0", "-e", "nvflare_run_lock_timeout=20")
+    second = _playbook(tmp_path, "-e", "tag=b", "-e", "hold=0", "-e", "nvflare_run_lock_timeout=60")
     out_b = second.communicate(timeout=120)[0]
     assert second.returncode == 0, out_b
-    assert "end" in _marks(tmp_path)["b"]
-    assert time.monotonic() - begin < 20
+    spans = _marks(tmp_path)
+    assert "end" in spans["a"] and spans["a"]["end"] <= spans["b"]["start"], spans  # one after the other
+    assert "which was stopped while 1 of its workers ran a task on a host" in " ".join(out_b.split()), out_b
+    # then nothing is left to wait for
+    begin = time.monotonic()
+    third = _playbook(tmp_path, "-e", "tag=c", "-e", "hold=0", "-e", "nvflare_run_lock_timeout=0")
+    out_c = third.communicate(timeout=120)[0]
+    assert third.returncode == 0 and time.monotonic() - begin < 60, out_c
+
+
+def test_a_killed_owner_keeps_the_lock_until_its_workers_exit(tmp_path, owners):
+    """The watcher holds the lock for the workers a killed owner leaves (children in sessions of their own) and
+    names them to a waiting run; an owner without workers lets go at once (test_a_killed_owner_lets_the_lock_go)."""
+    path = str(tmp_path / "run.lock")
+    # the worker runs a command (a child of its own), as a worker running a task on a host runs ssh
+    code = ("import os, subprocess, time\nif os.fork() == 0:\n    os.setsid(); subprocess.run(['sleep', '4']); "
+            "os._exit(0)\ntime.sleep(120)")
+    owner = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        rl.acquire(path, owner.pid, timeout=0)
+        time.sleep(1.5)  # seen by the watcher
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        second = owners()
+        with pytest.raises(rl.RunLockError) as exc:
+            rl.acquire(path, second.pid, timeout=1)
+        assert "which was stopped while 1 of its workers ran a task on a host" in exc.value.args[0], exc.value.args[0]
+        got = rl.acquire(path, second.pid, timeout=20)
+        assert got["acquired"] and got["holder"]["pid"] == second.pid
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+
+
+def test_a_worker_that_runs_nothing_does_not_keep_the_lock(tmp_path, owners):
+    """A worker left without a command of its own has done its task (it may be stuck handing its result to the dead
+    owner): the lock goes at once."""
+    path = str(tmp_path / "run.lock")
+    code = "import os, time\nif os.fork() == 0:\n    os.setsid(); time.sleep(30); os._exit(0)\ntime.sleep(120)"
+    owner = subprocess.Popen([sys.executable, "-c", code])
+    worker = None
+    try:
+        rl.acquire(path, owner.pid, timeout=0)
+        time.sleep(1.5)
+        worker = list(rl.children_of(owner.pid))
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        assert worker and _free_within(path, 5)
+    finally:
+        for pid in worker or []:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 # hold(): the lock for one step of a run (submitting a job), not for the whole run.
