@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import time
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -94,16 +96,21 @@ def host_fingerprint(task_vars, template, context=None, controller_paths=()):
 KEPT = {"probe": "Nothing was changed on it.", "kit_owner": "No directory or file of its kit was changed."}
 
 
-def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False, kept=KEPT["probe"]):
+def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False, kept=KEPT["probe"], trusted=None,
+                     claim=None):
     """(foreign, message) for the root CA digest a probe read from the host's kit at kit_ca_path.
 
     foreign is None when there is nothing to compare (no kit on the host, no patterns, or no root CA on the control
     node outside a check run), else whether the digest is none of the root CAs of patterns (control-node files). In a
     check run a workspace without any root CA is one whose first provisioning check mode did not run: no kit on a
-    host can be its. message is the error to stop the host with, or "" (not foreign, or allowed)."""
+    host can be its. message is the error to stop the host with, or "" (not foreign, or allowed).
+
+    trusted: trusted_ca_digests(patterns), when the caller has it. claim: the host has no kit and digest is that of
+    the claim a deploy left there (host_state's claim); the message then names who claimed it."""
     if not digest or not patterns:
         return None, ""
-    trusted = trusted_ca_digests(patterns)
+    if trusted is None:
+        trusted = trusted_ca_digests(patterns)
     if not trusted and not check_run:
         return None, ""
     if digest in trusted:
@@ -112,6 +119,8 @@ def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False
         return True, ""
     ours = ("this workspace's (%s, and any root CA it retired)" % next(iter(trusted.values())) if trusted else
             "this workspace's, which has no root CA yet (its first provisioning makes one; check mode did not)")
+    if claim is not None:
+        return True, claim_message(host, claim, digest, ours, kept)
     return True, (
         "%s holds an NVFLARE kit (%s) issued by another root CA (certificate SHA-256 %s) than %s: the host belongs "
         "to another federation, or was deployed from another workspace, by another operator or by hand. %s "
@@ -119,6 +128,26 @@ def foreign_ca_check(host, kit_ca_path, digest, patterns, allow, check_run=False
         "kit (nvflare_workspace). To move it into this federation (its kit and identity are replaced; the other "
         "federation loses it), run again with -e nvflare_replace_foreign_kit=true."
         % (host, kit_ca_path, digest[:16], ours, kept))
+
+
+def claim_message(host, claim, digest, ours, kept):
+    """The error for a host without a kit that a deploy from another workspace claimed (foreign_ca_check)."""
+    since = claim.get("since")
+    when = (" at %s" % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
+            if isinstance(since, (int, float)) else "")
+    by = " (%s)" % claim["by"] if claim.get("by") else ""
+    return (
+        "%s has no NVFLARE kit yet, but a deploy from another workspace%s claimed it%s, with another root CA "
+        "(certificate SHA-256 %s) than %s: that deploy is running now, or stopped before it installed the kit. %s "
+        "Two workspaces deploying the same hosts at once would each break the other's venv and kit. Let that deploy "
+        "finish, or run this one from its workspace (nvflare_workspace). When that deploy was given up, move the host "
+        "into this federation with -e nvflare_replace_foreign_kit=true."
+        % (host, by, when, digest[:16], ours, kept))
+
+
+def claimant():
+    """The control node's name, for the claim this run leaves on a host."""
+    return socket.gethostname() or "the control node"
 
 
 def _first_line(exc):
@@ -138,6 +167,21 @@ class ActionModule(ActionBase):
         controller_paths = [str(p) for p in (args.pop("controller_paths", None) or [])]
         trusted_cas = [str(p) for p in (args.pop("trusted_cas", None) or [])]
         allow_foreign = boolean(args.pop("allow_foreign_ca", False), strict=False)
+        check_run = boolean(task_vars.get("ansible_check_mode", False), strict=False)
+        trusted = trusted_ca_digests(trusted_cas) if args.get("kit_ca") and trusted_cas else None
+        claiming = args.get("state") == "claim"
+        kept = KEPT.get(args.get("state", "probe"), KEPT["probe"])
+        if (boolean(args.pop("claim", False), strict=False) or claiming) and args.get("kit_ca") and trusted_cas:
+            args.update(claim=True, claim_trusted=sorted(trusted), allow_foreign_ca=allow_foreign)
+            if claiming and trusted and not check_run:
+                # the digest to claim with: the current root CA (the first pattern that names one)
+                args.update(claim_ca=next(iter(trusted)), claim_by="%s:%s" % (claimant(), args["claim_by"])
+                            if args.get("claim_by") else claimant())
+        elif claiming:
+            # nothing to claim with (no root CA on the control node): the module reads the kit's root CA only
+            args["state"] = "kit_owner"
+        if not args.get("claim_ca"):
+            args.pop("claim_by", None)
         reason = ""
         if args.get("state", "probe") in ("probe", "record") and args.get("fingerprint") is None:
             args["fingerprint"], reason = host_fingerprint(
@@ -150,10 +194,17 @@ class ActionModule(ActionBase):
         result["needs_facts"] = " needs facts (" in reason
         if args.get("kit_ca") and "kit_ca" in result:
             # the run's check mode (the probe task itself runs with check_mode: false)
-            result["foreign_ca"], msg = foreign_ca_check(
-                task_vars.get("inventory_hostname", "the host"), args["kit_ca"], result["kit_ca"], trusted_cas,
-                allow_foreign, check_run=boolean(task_vars.get("ansible_check_mode", False), strict=False),
-                kept=KEPT.get(args.get("state", "probe"), KEPT["probe"]))
+            host = task_vars.get("inventory_hostname", "the host")
+            held = result.get("claim")
+            if not result["kit_ca"] and isinstance(held, dict) and held.get("root_ca"):
+                # no kit on the host: the claim a deploy left tells whose it is
+                result["foreign_ca"], msg = foreign_ca_check(
+                    host, args["kit_ca"], held["root_ca"], trusted_cas, allow_foreign, check_run=check_run, kept=kept,
+                    trusted=trusted, claim=held)
+            else:
+                result["foreign_ca"], msg = foreign_ca_check(
+                    host, args["kit_ca"], result["kit_ca"], trusted_cas, allow_foreign, check_run=check_run, kept=kept,
+                    trusted=trusted)
             if msg:
                 result.update(failed=True, msg=msg)
         return result

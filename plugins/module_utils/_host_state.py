@@ -20,11 +20,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import glob
 import hashlib
 import json
 import os
 import stat
+import time
 
 from ansible_collections.edgefl.nvflare.plugins.module_utils._files import atomic_write, canonical
 
@@ -323,3 +325,72 @@ def trusted_ca_digests(patterns):
             if digest and digest not in found:
                 found[digest] = path
     return found
+
+
+# The claim (/var/lib/edgefl-nvflare/claim.json): which federation's deploy first reached a host that has no kit yet.
+# The kit's root CA tells whom a host belongs to once a kit is there; before that, two workspaces deploying the same
+# fresh hosts at once would both converge them (one unpacking a venv while the other runs pip into it). The first
+# deploy's probe claims the host with its root CA; a deploy from another workspace then stops in its probe, as it does
+# on a host whose kit another root CA issued. The kit's removal (the service role's uninstall) releases the claim.
+CLAIM_FORMAT = 1
+
+
+def read_claim(path):
+    """The claim at path as a dict with its root_ca digest (and since, by), or None: no file, unreadable, or not a
+    claim (an empty or half-written file tells nothing)."""
+    return _read_claim(path)[0]
+
+
+def _read_claim(path):
+    """(claim or None, whether a file was there)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except (OSError, IOError) as exc:
+        return None, exc.errno != errno.ENOENT
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, True
+    if not isinstance(data, dict) or not isinstance(data.get("root_ca"), str) or not data["root_ca"]:
+        return None, True
+    return data, True
+
+
+def claim_host(path, root_ca, by="", trusted=(), replace=False, now=None):
+    """Claim the host at path for the federation of root CA digest root_ca, unless a claim is there.
+
+    Returns (claim, written): the claim in force afterwards and whether this call wrote it. A claim by a root CA of
+    trusted (this workspace's current and earlier ones) stays as it is; another one stays too, unless replace (the
+    operator moves the host into this federation). A new claim is linked into place, so of two deploys that claim the
+    same host at once exactly one wins and the other reads the winner's claim; an unreadable file is replaced."""
+    current, there = _read_claim(path)
+    if current is not None and (current["root_ca"] in trusted or current["root_ca"] == root_ca or not replace):
+        return current, False
+    claim = {"format": CLAIM_FORMAT, "root_ca": root_ca, "by": by or "",
+             "since": float(now if now is not None else time.time())}
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    text = canonical(claim).encode("utf-8")
+    if there:
+        # replacing: another workspace's claim (replace) or a file that holds none
+        atomic_write(path, text, 0o644)
+        return claim, True
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        atomic_write(tmp, text, 0o644)
+        try:
+            os.link(tmp, path)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+            # another deploy claimed it a moment ago: its claim is the one in force
+            winner = read_claim(path)
+            if winner is not None:
+                return winner, False
+            atomic_write(path, text, 0o644)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return claim, True

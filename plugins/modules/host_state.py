@@ -46,8 +46,10 @@ options:
       - V(kit_owner) reads only the root CA of O(kit_ca) (no record, no item), for the check of O(trusted_cas).
         The kit install of the C(edgefl.nvflare.nvflare_service) role runs it before a kit with another root CA
         replaces the host's.
+      - V(claim) claims a host without a kit for this workspace (see O(claim)); like V(kit_owner) it reads no
+        record.
     type: str
-    choices: [probe, record, absent, kit_owner]
+    choices: [probe, record, absent, kit_owner, claim]
     default: probe
   path:
     description: The record on the host.
@@ -88,9 +90,47 @@ options:
     elements: path
     default: []
   allow_foreign_ca:
-    description: Go on when the host's kit has another root CA (RV(foreign_ca) is still set). Not sent to the host.
+    description:
+      - Go on when the host's kit has another root CA (RV(foreign_ca) is still set). Not sent to the host, except
+        with O(claim).
+      - With O(claim), a claim by another root CA is replaced by this workspace's.
     type: bool
     default: false
+  claim:
+    description:
+      - With O(kit_ca) and O(trusted_cas) (O(state=probe) or O(state=claim), which implies it), read the claim of a
+        host that has no kit (RV(claim)), and stop when a deploy from another workspace claimed it.
+      - A host without a kit tells no root CA, so two workspaces deploying the same fresh hosts at once would both
+        converge them. O(state=claim) writes O(claim_path) with the digest of the workspace's current root CA (the
+        first of O(trusted_cas) found) and O(claim_by), unless a claim is there. Of two such tasks at once
+        exactly one claim lands; the other reads it and fails, as on a host whose kit another root CA issued,
+        unless O(allow_foreign_ca) (then its own claim replaces the other). C(deploy.yml) and C(add_client.yml)
+        claim after the input checks, before the first role changes the host; their probe reads the claim first.
+      - Once the host holds a kit, its root CA decides and the claim is not read. The C(uninstall) entry point of
+        the C(edgefl.nvflare.nvflare_service) role removes the claim with the kit (C(playbooks/uninstall.yml),
+        C(playbooks/remove_client.yml)).
+      - A check run reads the claim and writes none. Writing it is bookkeeping, like the record, and the task does not
+        report a change.
+    type: bool
+    default: false
+  claim_path:
+    description: The claim on the host (0644; it holds a certificate digest, the claiming control node and
+      workspace, and a time).
+    type: path
+    default: /var/lib/edgefl-nvflare/claim.json
+  claim_by:
+    description: Who claims, for the message of a run that the claim stops (the action plugin adds the control
+      node's host name).
+    type: str
+    default: ''
+  claim_ca:
+    description: Set by the action plugin (the digest to claim with). Left out in a check run.
+    type: str
+  claim_trusted:
+    description: Set by the action plugin (the digests of O(trusted_cas)); a claim by one of them is kept as it is.
+    type: list
+    elements: str
+    default: []
   items:
     description:
       - With O(state=record), what to record. A dict with C(path) (absolute) and C(kind), or with C(unit).
@@ -163,6 +203,14 @@ kit_ca:
     has none.
   returned: when O(kit_ca) is set
   type: str
+claim:
+  description: With O(claim), the claim in force on a host without a kit (C(root_ca), C(by), C(since)), or V(null).
+  returned: when O(claim) is set
+  type: dict
+claimed:
+  description: With O(claim), whether this probe wrote the claim.
+  returned: when O(claim) is set
+  type: bool
 foreign_ca:
   description: With O(kit_ca) and O(trusted_cas), whether the host's kit has a root CA that is none of O(trusted_cas)
     (V(null) when there was nothing to compare).
@@ -183,18 +231,20 @@ from ansible_collections.edgefl.nvflare.plugins.module_utils._base import Edgefl
 from ansible_collections.edgefl.nvflare.plugins.module_utils._host_state import (
     HostStateError,
     ca_file_digest,
+    claim_host,
     compare,
     make_record,
     normalize_items,
     observe,
     parse_systemctl_show,
+    read_claim,
     read_record,
     remove_record,
     write_record,
 )
 
 ARGUMENT_SPEC = dict(
-    state=dict(type="str", choices=["probe", "record", "absent", "kit_owner"], default="probe"),
+    state=dict(type="str", choices=["probe", "record", "absent", "kit_owner", "claim"], default="probe"),
     path=dict(type="path", default="/var/lib/edgefl-nvflare/fast-path/host-state.json"),
     fingerprint=dict(type="str"),
     context=dict(type="raw"),
@@ -203,6 +253,11 @@ ARGUMENT_SPEC = dict(
     kit_ca=dict(type="path"),
     trusted_cas=dict(type="list", elements="path", default=[]),
     allow_foreign_ca=dict(type="bool", default=False),
+    claim=dict(type="bool", default=False),
+    claim_path=dict(type="path", default="/var/lib/edgefl-nvflare/claim.json"),
+    claim_by=dict(type="str", default=""),
+    claim_ca=dict(type="str"),
+    claim_trusted=dict(type="list", elements="str", default=[]),
 )
 
 
@@ -216,6 +271,23 @@ class HostStateModule(EdgeflModule):
         if rc != 0:
             raise ModuleError("systemctl show %s failed: %s" % (" ".join(units), err.strip() or out.strip()))
         return parse_systemctl_show(out, list(units))
+
+    def claim(self, result):
+        """The claim of a host without a kit: read it, and write ours when the action plugin gave a root CA."""
+        params = self.module.params
+        result["claim"], result["claimed"] = None, False
+        if result["kit_ca"] is not None:
+            return
+        path = params["claim_path"]
+        try:
+            if params["state"] == "claim" and params["claim_ca"] and not self.check_mode:
+                result["claim"], result["claimed"] = claim_host(
+                    path, params["claim_ca"], by=params["claim_by"], trusted=params["claim_trusted"],
+                    replace=params["allow_foreign_ca"])
+            else:
+                result["claim"] = read_claim(path)
+        except (OSError, IOError) as exc:
+            raise ModuleError("cannot claim the host in %s: %s" % (path, exc), field="claim_path")
 
     def run(self):
         params = self.module.params
@@ -233,11 +305,15 @@ class HostStateModule(EdgeflModule):
                 result["units"] = observed["units"]
                 if params["kit_ca"]:
                     result["kit_ca"] = ca_file_digest(params["kit_ca"])
-            elif state == "kit_owner":
+                    if params["claim"]:
+                        self.claim(result)
+            elif state in ("kit_owner", "claim"):
                 if not params["kit_ca"]:
-                    raise ModuleError("state=kit_owner reads the root CA of a kit: give its path as kit_ca",
+                    raise ModuleError("state=%s reads the root CA of a kit: give its path as kit_ca" % state,
                                       field="kit_ca")
                 result["kit_ca"] = ca_file_digest(params["kit_ca"])
+                if state == "claim":
+                    self.claim(result)
             elif state == "record":
                 if not fp:
                     result["reasons"] = ["no fingerprint: nothing recorded"]

@@ -10,10 +10,15 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import multiprocessing
+import os
+import socket
+import subprocess
 import sys
+import time
 
 import pytest
-from conftest import flat, run_playbook
+from conftest import ROOT, flat, run_playbook
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -310,3 +315,173 @@ def test_kit_install_of_the_same_root_ca_reads_no_root_ca(tmp_path, cas):
     whole = out.split("TASK [edgefl.nvflare.nvflare_common : Install the new or changed kit files as one archive", 1)[1]
     assert "skipping: [localhost]" in whole.split("TASK [", 1)[0], whole[:2000]
     assert (dest / "transfer").is_dir() and (dest / "local").stat().st_mode & 0o777 == 0o700
+
+
+# The claim of a host without a kit (host_state claim / state=claim): two workspaces deploying the same fresh hosts.
+
+def test_a_claim_is_written_once_and_kept(tmp_path, cas):
+    ours, retired, theirs = (hs.cert_digest(cas[k]) for k in ("ours", "retired", "theirs"))
+    path = str(tmp_path / "state" / "claim.json")
+    claim, written = hs.claim_host(path, ours, by="ctl:/ws", trusted=[ours, retired], now=1000.0)
+    assert written and claim == {"format": 1, "root_ca": ours, "by": "ctl:/ws", "since": 1000.0}
+    assert hs.read_claim(path) == claim
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    # the same workspace again, or after its root CA rotation: kept as it is, nothing written
+    mtime = os.stat(path).st_mtime_ns
+    assert hs.claim_host(path, ours, trusted=[ours, retired]) == (claim, False)
+    assert hs.claim_host(path, retired, trusted=[ours, retired]) == (claim, False)
+    # another workspace: the claim in force is the first one's; with replace (the operator's override) it is its own
+    assert hs.claim_host(path, theirs, trusted=[theirs]) == (claim, False)
+    assert os.stat(path).st_mtime_ns == mtime
+    taken, written = hs.claim_host(path, theirs, by="other", trusted=[theirs], replace=True, now=2000.0)
+    assert written and taken["root_ca"] == theirs and hs.read_claim(path) == taken
+    # replace keeps a claim of the workspace's own
+    assert hs.claim_host(path, ours, trusted=[ours, theirs], replace=True) == (taken, False)
+    # a file that holds no claim (empty, half-written, not JSON, no root_ca) tells nothing and is replaced
+    for text in ("", "{", "[]", '{"root_ca": ""}'):
+        with open(path, "w") as f:
+            f.write(text)
+        assert hs.read_claim(path) is None
+        assert hs.claim_host(path, ours, trusted=[ours])[0]["root_ca"] == ours
+    assert sorted(os.listdir(str(tmp_path / "state"))) == ["claim.json"]
+
+
+def _claim_at_once(args):
+    path, digest, start = args
+    while time.time() < start:
+        pass
+    return hs.claim_host(path, digest)
+
+
+def test_of_claims_made_at_once_exactly_one_lands(tmp_path):
+    """Eight processes claim the same fresh host with eight root CAs at the same moment: one writes, all eight
+    read back the winner's claim, no temporary file is left."""
+    path = str(tmp_path / "claim.json")
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(8)]
+    start = time.time() + 1.0
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        results = pool.map(_claim_at_once, [(path, d, start) for d in digests])
+    winners = [claim for claim, written in results if written]
+    assert len(winners) == 1, results
+    assert all(result[0] == winners[0] for result in results)
+    assert hs.read_claim(path) == winners[0]
+    assert os.listdir(str(tmp_path)) == ["claim.json"]
+
+
+def test_a_claim_of_another_workspace_is_refused_by_name(tmp_path, cas):
+    patterns = workspace(tmp_path, cas)
+    ours, retired, theirs = (hs.cert_digest(cas[k]) for k in ("ours", "retired", "theirs"))
+    kit = "/var/lib/nvflare/site-1/startup/rootCA.pem"
+    held = {"root_ca": theirs, "by": "laptop:/home/op/ws", "since": 0.0}
+    foreign, msg = foreign_ca_check("h", kit, theirs, patterns, False, claim=held)
+    assert foreign is True
+    assert msg.startswith("h has no NVFLARE kit yet, but a deploy from another workspace (laptop:/home/op/ws) claimed "
+                          "it at 1970-01-01 00:00:00 UTC, with another root CA (certificate SHA-256 %s)" % theirs[:16])
+    assert "Nothing was changed on it" in msg and "nvflare_replace_foreign_kit=true" in msg
+    assert foreign_ca_check("h", kit, theirs, patterns, True, claim=held) == (True, "")
+    # this workspace's own claim, also by a root CA it retired
+    assert foreign_ca_check("h", kit, ours, patterns, False, claim=held) == (False, "")
+    assert foreign_ca_check("h", kit, retired, patterns, False, claim=held) == (False, "")
+
+
+CLAIM_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Probe
+      edgefl.nvflare.host_state:
+        path: "{{ record }}"
+        fingerprint: ""
+        kit_ca: "{{ kit_ca }}"
+        trusted_cas: "{{ trusted }}"
+        allow_foreign_ca: "{{ allow | default(false) }}"
+        claim: true
+        claim_path: "{{ claim_path }}"
+      check_mode: false
+    - name: Claim
+      edgefl.nvflare.host_state:
+        state: claim
+        kit_ca: "{{ kit_ca }}"
+        trusted_cas: "{{ trusted }}"
+        allow_foreign_ca: "{{ allow | default(false) }}"
+        claim_path: "{{ claim_path }}"
+        claim_by: "{{ by }}"
+      register: claimed
+    - name: Show
+      ansible.builtin.debug:
+        msg: "claimed={{ claimed.claimed | to_json }}"
+"""
+
+
+def claim_run(tmp_path, patterns, by, *args, allow=False, claim_path=None, wait=True):
+    extra = {"record": str(tmp_path / "record.json"), "kit_ca": str(tmp_path / "host" / "startup" / "rootCA.pem"),
+             "trusted": patterns, "allow": allow, "claim_path": str(claim_path or tmp_path / "host" / "claim.json"),
+             "by": by}
+    argv = ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
+            "-e", json.dumps(extra), "play.yml", *args]
+    if wait:
+        proc = run_playbook(tmp_path, *argv)
+        return proc.returncode, flat(proc.stdout + proc.stderr)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_LOCALHOST_WARNING="0")
+    return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), *argv],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def two_workspaces(tmp_path, cas):
+    """ours: the workspace() project (state/cert.json holds its root CA); theirs: another project with its own."""
+    ours = workspace(tmp_path, cas)
+    write(tmp_path / "ws" / "fed" / "state" / "cert.json", json.dumps({"root_cert": cas["ours"]}))
+    theirs = [str(tmp_path / "ws2" / "fed" / "kits" / "site-1" / "startup" / "rootCA.pem"),
+              write(tmp_path / "ws2" / "fed" / "state" / "cert.json", json.dumps({"root_cert": cas["theirs"]}))]
+    (tmp_path / "play.yml").write_text(CLAIM_PLAY)
+    return ours, theirs
+
+
+def test_a_second_workspace_stops_on_a_claimed_host_through_ansible_playbook(tmp_path, cas):
+    ours, theirs = two_workspaces(tmp_path, cas)
+    claim_path = tmp_path / "host" / "claim.json"
+    digest = dict((k, hs.cert_digest(v)) for k, v in cas.items())
+    # check mode on the fresh host: nothing claimed
+    rc, out = claim_run(tmp_path, ours, "/ws", "--check")
+    assert rc == 0 and not claim_path.exists(), out[-3000:]
+    # the first workspace claims it; a bookkeeping write, no change reported; again: nothing written
+    rc, out = claim_run(tmp_path, ours, "/ws")
+    assert rc == 0 and "claimed=true" in out and "changed=0" in out, out[-3000:]
+    held = json.loads(claim_path.read_text())
+    assert held["root_ca"] == digest["ours"] and held["by"] == "%s:/ws" % socket.gethostname()
+    rc, out = claim_run(tmp_path, ours, "/ws")
+    assert rc == 0 and "claimed=false" in out, out[-3000:]
+    # the second: stopped in the probe, in a check run too; the claim stays the first one's
+    for args in ((), ("--check",)):
+        rc, out = claim_run(tmp_path, theirs, "/ws2", *args)
+        assert rc == 2, out[-3000:]
+        assert ("localhost has no NVFLARE kit yet, but a deploy from another workspace (%s:/ws) claimed it at "
+                % socket.gethostname()) in out, out[-3000:]
+        assert "(certificate SHA-256 %s)" % digest["ours"][:16] in out and "TASK [Claim]" not in out, out[-3000:]
+        assert json.loads(claim_path.read_text()) == held
+    # with the override it takes the host; then the first is the one refused
+    rc, out = claim_run(tmp_path, theirs, "/ws2", allow=True)
+    assert rc == 0 and "claimed=true" in out, out[-3000:]
+    assert json.loads(claim_path.read_text())["root_ca"] == digest["theirs"]
+    rc, out = claim_run(tmp_path, ours, "/ws")
+    assert rc == 2 and "claimed it at" in out and "(%s:/ws2)" % socket.gethostname() in out, out[-3000:]
+    # once the host holds a kit, its root CA decides and the claim is not read
+    write(tmp_path / "host" / "startup" / "rootCA.pem", cas["ours"])
+    rc, out = claim_run(tmp_path, ours, "/ws")
+    assert rc == 0 and "claimed=false" in out, out[-3000:]
+
+
+def test_two_workspaces_claiming_at_once_one_goes_on(tmp_path, cas):
+    """Two ansible-playbook runs of two workspaces started together on the same fresh host: exactly one claims it
+    and goes on, the other stops naming it."""
+    ours, theirs = two_workspaces(tmp_path, cas)
+    procs = [claim_run(tmp_path, ours, "/ws", wait=False), claim_run(tmp_path, theirs, "/ws2", wait=False)]
+    outs = [flat(p.communicate(timeout=300)[0]) for p in procs]
+    rcs = sorted(p.returncode for p in procs)
+    assert rcs == [0, 2], outs
+    winner = json.loads((tmp_path / "host" / "claim.json").read_text())
+    won = 0 if winner["root_ca"] == hs.cert_digest(cas["ours"]) else 1
+    assert procs[won].returncode == 0 and "claimed=true" in outs[won], outs
+    assert "has no NVFLARE kit yet, but a deploy from another workspace (%s:%s)" % (
+        socket.gethostname(), winner["by"].split(":", 1)[1]) in outs[1 - won], outs[1 - won][-3000:]
