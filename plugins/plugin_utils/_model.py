@@ -1166,7 +1166,10 @@ class Inventory:
         ports = {"fed_learn": ports["fed_learn"], "admin": ports["admin"]}
         if role == "relay":
             ports["relay"] = self.relay_port(host)
-        path = [self.site_name(h) for h in self.chain(host)] if role != "server" else []
+        chain = self.chain(host) if role != "server" else []
+        # the hosts this one connects through: its relays, then the server (none for the server)
+        upstream = chain[1:] + ([server] if server is not None and role != "server" else [])
+        path = [self.site_name(h) for h in chain]
         if server is not None:
             path.append(self.site_name(server))
         return {
@@ -1186,6 +1189,7 @@ class Inventory:
             "server": self.peer(server) if server is not None else None,
             "parent": self.parent(host),
             "path": path,
+            "upstream_hosts": upstream,
         }
 
     def admin(self, host=None, name=None):

@@ -75,7 +75,7 @@ def test_server_site():
                           "/ws/fed/proj/prod_*/server1/startup/rootCA.pem", "/ws/fed/proj/state/retired/*/rootCA.pem"],
         "ports": {"fed_learn": 8002, "admin": 8003}, "project_name": "proj", "workspace": "/ws/fed",
         "server": {"host": "server1", "site_name": "server1", "org": "nvidia", "address": "192.0.2.10"},
-        "parent": None, "path": ["server1"],
+        "parent": None, "path": ["server1"], "upstream_hosts": [],
         "host_paths": {"root": "/var/lib/nvflare", "workspace": "/var/lib/nvflare/server1",
                        "storage": "/var/lib/nvflare/storage", "venv": "/opt/nvflare/venv", "user": "nvflare"},
     }
@@ -396,10 +396,13 @@ def test_client_behind_chained_relays():
     assert out["parent"] == {"host": "relay-b", "site_name": "relay-b", "org": "nvidia", "address": "10.0.2.1",
                              "role": "relay", "port": 9102}
     assert out["path"] == ["site-1", "relay-b", "relay-a", "server1"]
+    # inventory host names, for the hosts a failure up the chain keeps it from registering through
+    assert out["upstream_hosts"] == ["relay-b", "relay-a", "server1"]
     # a client without nvflare_relay dials the server's fed_learn port
     direct = site("site-2", g, hv)
     assert direct["parent"]["role"] == "server" and direct["parent"]["port"] == 8002
     assert direct["path"] == ["lab-b-1", "server1"]  # site names (site-2 is named lab-b-1)
+    assert direct["upstream_hosts"] == ["server1"]
 
 
 def test_relay_site():
@@ -410,6 +413,7 @@ def test_relay_site():
     assert out["parent"]["role"] == "server"
     assert out["path"] == ["relay-a", "server1"]
     assert site("relay-b", g, hv)["path"] == ["relay-b", "relay-a", "server1"]
+    assert site("relay-b", g, hv)["upstream_hosts"] == ["relay-a", "server1"]
 
 
 def test_federation_lists_relays():
