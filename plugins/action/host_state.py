@@ -31,6 +31,8 @@ RUN_ONLY_VARS = frozenset((
     "nvflare_fast_path", "nvflare_min_clients", "nvflare_quorum_grace", "nvflare_wait_timeout",
     "nvflare_rollout_batch", "nvflare_max_fail_percentage", "nvflare_allow_restart_during_job",
     "nvflare_job_guard_timeout", "nvflare_cert_warn_days", "nvflare_replace_foreign_kit",
+    # add_client.yml and remove_client.yml: which hosts this run adds or removes (add_client.yml records the new ones)
+    "nvflare_add_clients", "nvflare_allow_readd", "nvflare_remove_clients",
 ))
 # the collection's code: a new version of a role or plugin may decide something else
 COLLECTION_DIRS = ("roles", "playbooks", "plugins")
@@ -201,6 +203,10 @@ class ActionModule(ActionBase):
                 result["foreign_ca"], msg = foreign_ca_check(
                     host, args["kit_ca"], held["root_ca"], trusted_cas, allow_foreign, check_run=check_run, kept=kept,
                     trusted=trusted, claim=held)
+            elif claiming:
+                # a host with a kit: its root CA is the probe's and the kit install's to check (a run limited by tags
+                # skips the probe and stops in the kit install, before any file of the kit, as before the claim)
+                result["foreign_ca"], msg = None, ""
             else:
                 result["foreign_ca"], msg = foreign_ca_check(
                     host, args["kit_ca"], result["kit_ca"], trusted_cas, allow_foreign, check_run=check_run, kept=kept,

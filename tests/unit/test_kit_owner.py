@@ -470,6 +470,15 @@ def test_a_second_workspace_stops_on_a_claimed_host_through_ansible_playbook(tmp
     write(tmp_path / "host" / "startup" / "rootCA.pem", cas["ours"])
     rc, out = claim_run(tmp_path, ours, "/ws")
     assert rc == 0 and "claimed=false" in out, out[-3000:]
+    # another federation's kit: the probe stops the host; the claim task alone leaves that to the probe and the kit
+    # install (a run limited by tags skips the probe and stops in the kit install, whose message says what it kept)
+    write(tmp_path / "host" / "startup" / "rootCA.pem", cas["theirs"])
+    rc, out = claim_run(tmp_path, ours, "/ws")
+    assert rc == 2 and "localhost holds an NVFLARE kit" in out and "TASK [Claim]" not in out, out[-3000:]
+    (tmp_path / "play.yml").write_text(CLAIM_PLAY.split("    - name: Claim\n", 1)[0].split("    - name: Probe\n")[0]
+                                       + "    - name: Claim\n" + CLAIM_PLAY.split("    - name: Claim\n", 1)[1])
+    rc, out = claim_run(tmp_path, ours, "/ws")
+    assert rc == 0 and "claimed=false" in out and "TASK [Probe]" not in out, out[-3000:]
 
 
 def test_two_workspaces_claiming_at_once_one_goes_on(tmp_path, cas):
