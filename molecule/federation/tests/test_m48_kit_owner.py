@@ -83,7 +83,7 @@ def test_another_workspace_is_refused_then_takes_over_with_the_override(podman_h
     assert "-e nvflare_replace_foreign_kit=true" in out
     assert "changed=0" in recap(out, HOST) and "failed=1" in recap(out, HOST)
     assert host_view(podman_host) == before
-    # add_client.yml of the other workspace, for the same device (a re-used one): refused in its prepare play
+    # add_client.yml of the other workspace, for the same device (a re-used one): refused in its probe
     rc, out = run("playbooks/add_client.yml", "-e", "nvflare_workspace=" + other, "-e", "nvflare_add_clients=" + HOST)
     assert rc != 0 and "%s holds an NVFLARE kit (%s) issued by another root CA" % (HOST, KIT_CA) in out, out[-3000:]
     assert "changed=0" in recap(out, HOST) and "failed=1" in recap(out, HOST)
