@@ -1,0 +1,61 @@
+"""Did a playbook's output (stdin) print key material of a provisioning workspace?
+
+    leaked_secrets.py WORKSPACE_PROJECT_DIR < output
+
+Reads WORKSPACE_PROJECT_DIR/state/cert.json (the provisioning state: the root CA's and every participant's key
+and certificate, base64 in PEM lines) and looks for each of its lines of 40 or more characters, and for
+"PRIVATE KEY", in the output. Prints what it found and exits 1 when anything was, 0 when nothing was, 2 when the
+state has too few such lines for the check to mean something.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def fragments(state):
+    """Every stripped line of 40+ characters of the string values in the provisioning state."""
+    found = set()
+    todo = [state]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
+        elif isinstance(value, str):
+            found.update(line.strip() for line in value.splitlines() if len(line.strip()) >= 40)
+    return found
+
+
+def leaked(out, frags):
+    """The fragments (and the PEM marker) that occur in out."""
+    hits = sorted(frag for frag in frags if frag in out)
+    return (["PRIVATE KEY"] if "PRIVATE KEY" in out else []) + hits
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    path = os.path.join(argv[1], "state", "cert.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            frags = fragments(json.load(f))
+    except (OSError, ValueError) as exc:
+        print("cannot read the provisioning state %s: %s" % (path, exc))
+        return 2
+    if len(frags) <= 10:  # the root CA and every participant: fewer lines means the check finds nothing
+        print("only %d key/certificate lines in the state: nothing to check against" % len(frags))
+        return 2
+    hits = leaked(sys.stdin.read(), frags)
+    # never print a fragment itself: say how many lines leaked
+    print("leaked: %d of %d key/certificate lines%s" % (
+        len(hits), len(frags), " (and the PRIVATE KEY marker)" if hits[:1] == ["PRIVATE KEY"] else ""))
+    return 1 if hits else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
