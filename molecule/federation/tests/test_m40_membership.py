@@ -131,51 +131,28 @@ def _not_after(host, path):
     return host.check_output("openssl x509 -noout -enddate -in %s", path).split("=", 1)[1]
 
 
-@needs_membership
-def test_renew_certs_rolls_out_later_certificates(podman_host, tmp_path):
-    site1 = podman_host(CLIENTS[0])
-    # a short lifetime first (control node only), then the renewal with the default lifetime
-    playbook("provision.yml", "-e", "nvflare_renew_certs=true", "-e", "nvflare_cert_validity_days=30")
-    kits = os.path.join(workspace(), "edgefl", "kits")
-    short = module("status", {"admin_kit": admin_kit(), "kits_dir": kits, "expected_clients": ALL})
-    short_days = {c["name"]: c["days_left"] for c in short["certificates"]}
-    assert short_days["site-1"] <= 30, short_days
-    pids = {c: main_pid(podman_host(c), c) for c in [SERVER] + CLIENTS + [SPARE]}
-    seconds = playbook("renew_certs.yml")[1]
-    STATE["renew_certs_seconds"] = round(seconds, 1)
-    renewed = module("status", {"admin_kit": admin_kit(), "kits_dir": kits, "expected_clients": ALL})
-    days = {c["name"]: c["days_left"] for c in renewed["certificates"]}
-    assert all(days[n] > short_days[n] for n in ALL + ["server1"]), (short_days, days)
-    assert renewed["all_clients_connected"], renewed
-    for c in [SERVER] + CLIENTS + [SPARE]:
-        assert main_pid(podman_host(c), c) != pids[c], "%s did not restart" % c
-    local = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", os.path.join(kits, "site-1", "startup", "client.crt")],
-                           capture_output=True, text=True, check=True).stdout.split("=", 1)[1]
-    assert _not_after(site1, "/var/lib/nvflare/site-1/startup/client.crt").strip() == local.strip()
-    run_job("m40-after-renew", str(tmp_path))
-    # the two renewals superseded every kit of the earlier prod_NN directories: nvflare_prune_kits deletes those and
-    # nothing a current kit is in (the later tests remove, upgrade and back up this pruned workspace)
-    project = os.path.join(workspace(), "edgefl")
-    pruned = " ".join(playbook("provision.yml", "-e", "nvflare_prune_kits=true")[0].stdout.split())
-    assert "superseded kit directories deleted: prod_" in pruned, pruned[-3000:]
-    used = {os.path.realpath(os.path.join(kits, k)).split(os.sep)[-2] for k in os.listdir(kits)}
-    assert sorted(d for d in os.listdir(project) if d.startswith("prod_")) == sorted(used), used
-    assert all(os.path.isfile(os.path.join(kits, k, "startup", "rootCA.pem")) for k in os.listdir(kits))
-
-
 # After the new kits are on the hosts, before any service restarted (configure.yml, then the handlers)
 KILL_BEFORE_RESTART = re.compile(r"^TASK \[edgefl\.nvflare\.nvflare_service : Write the unit environment, the job storage")
 MARKER = "/var/lib/nvflare/%s/.edgefl-restart-pending"
 
 
-def test_a_renewal_killed_before_the_restart_is_finished_by_site_yml(podman_host):
-    """renew_certs.yml killed after it installed the new kits and before it restarted anything: every host has the new
-    certificate on disk and runs the old one. A site.yml that found those kits unchanged did not restart, and the
-    services kept the old certificates until some later restart split the federation (a rotate_ca.yml killed the
-    same way left no client able to connect after the next restart). The marker the kit install leaves makes the
-    next run restart every service, and the run after that changes nothing."""
+@needs_membership
+def test_renew_certs_killed_before_the_restart_is_finished_by_site_yml(podman_host, tmp_path):
+    """Certificates with a short lifetime (control node only), then renew_certs.yml with the default lifetime, killed
+    after it installed the new kits and before it restarted anything: every host has the new certificate on disk and
+    runs the old one. A site.yml that found those kits unchanged did not restart, and the services kept the old
+    certificates until some later restart split the federation (a rotate_ca.yml killed the same way left no client
+    able to connect after the next restart). The marker the kit install leaves makes the next run restart every
+    service with the later certificates; the job completes, the superseded kits are pruned, and the run after that
+    changes nothing. (rotate_ca.yml runs to its end, restart included, in test_m48_kit_owner.py.)"""
     from fedlib import run_killed
 
+    site1 = podman_host(CLIENTS[0])
+    playbook("provision.yml", "-e", "nvflare_renew_certs=true", "-e", "nvflare_cert_validity_days=30")
+    kits = os.path.join(workspace(), "edgefl", "kits")
+    short = module("status", {"admin_kit": admin_kit(), "kits_dir": kits, "expected_clients": ALL})
+    short_days = {c["name"]: c["days_left"] for c in short["certificates"]}
+    assert short_days["site-1"] <= 30, short_days
     before = {c: main_pid(podman_host(c), c) for c in [SERVER] + CLIENTS + [SPARE]}
     run_killed("renew_certs.yml", KILL_BEFORE_RESTART, delay=0)
     for c in [SERVER] + CLIENTS + [SPARE]:
@@ -189,6 +166,22 @@ def test_a_renewal_killed_before_the_restart_is_finished_by_site_yml(podman_host
         assert main_pid(host, c) != before[c], "%s still runs its old certificate" % c
         assert not host.file(MARKER % SITE[c]).exists, c
     wait_all_connected(ALL, 150)
+    renewed = module("status", {"admin_kit": admin_kit(), "kits_dir": kits, "expected_clients": ALL})
+    days = {c["name"]: c["days_left"] for c in renewed["certificates"]}
+    assert all(days[n] > short_days[n] for n in ALL + ["server1"]), (short_days, days)
+    assert renewed["all_clients_connected"], renewed
+    local = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", os.path.join(kits, "site-1", "startup", "client.crt")],
+                           capture_output=True, text=True, check=True).stdout.split("=", 1)[1]
+    assert _not_after(site1, "/var/lib/nvflare/site-1/startup/client.crt").strip() == local.strip()
+    run_job("m40-after-renew", str(tmp_path))
+    # the two renewals superseded every kit of the earlier prod_NN directories: nvflare_prune_kits deletes those and
+    # nothing a current kit is in (the later tests remove, upgrade and back up this pruned workspace)
+    project = os.path.join(workspace(), "edgefl")
+    pruned = " ".join(playbook("provision.yml", "-e", "nvflare_prune_kits=true")[0].stdout.split())
+    assert "superseded kit directories deleted: prod_" in pruned, pruned[-3000:]
+    used = {os.path.realpath(os.path.join(kits, k)).split(os.sep)[-2] for k in os.listdir(kits)}
+    assert sorted(d for d in os.listdir(project) if d.startswith("prod_")) == sorted(used), used
+    assert all(os.path.isfile(os.path.join(kits, k, "startup", "rootCA.pem")) for k in os.listdir(kits))
     again = playbook("../site.yml")[0]
     assert "changed=0" in again.stdout and not re.search(r" changed=[1-9]", again.stdout), again.stdout[-3000:]
 
