@@ -1,6 +1,6 @@
 """Last tests of the federation scenario: uninstall one host (compared with its fresh state), show that bad role
-input leaves that fresh host untouched, bring it back with a limited deploy, kill such a deploy half-way and let the
-next run finish it, uninstall the fleet, then write the figures every verify test collected (fedlib.STATE)."""
+input leaves that fresh host untouched, bring it back with a limited deploy killed half-way and finished by the next
+run, uninstall the fleet, then write the figures every verify test collected (fedlib.STATE)."""
 
 from __future__ import annotations
 
@@ -98,48 +98,35 @@ def test_bad_input_of_a_later_role_changes_nothing_on_a_fresh_host(podman_host):
             assert podman_host(other).service(unit(other)).is_running, other
 
 
-def test_deploy_limited_to_the_fresh_host_brings_it_back(podman_host):
-    """deploy.yml --limit on the one fresh host. This inventory takes every address from facts, and a limited run
-    gathers only its own hosts': before nvflare_common peer_facts, the hosts role stopped it for want of the
-    server's address. The host converges, its hosts entry is the other clients' (the server's address), it
-    registers again, and a second limited run changes nothing."""
-    name = "edgefl-f-site-3"
-    proc, seconds = playbook("deploy.yml", "--limit", name)
-    STATE["deploy_limited_fresh_host_seconds"] = round(seconds, 1)
-    flat = " ".join(proc.stdout.split())
-    assert "ok: [%s -> %s" % (name, SERVER) in flat, proc.stdout[-3000:]  # the server's facts, gathered
-
-    def block(host):
-        text = podman_host(host).file("/etc/hosts").content_string
-        return re.findall(r"^\S+\s+server1$", text, re.M)
-
-    assert block(name) and block(name) == block("edgefl-f-site-1"), (block(name), block("edgefl-f-site-1"))
-    assert podman_host(name).service(unit(name)).is_running
-    wait_all_connected([SITE[c] for c in CLIENTS + [SPARE]], 240)
-    again = playbook("deploy.yml", "--limit", name)[0]
-    assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-3000:]
-
-
 # Where the killed deploy dies: the venv role's install, after it created the user, directories and venv
 KILL_AT = re.compile(r"^TASK \[edgefl\.nvflare\.nvflare_venv : (Unpack the golden venv|Install with pip)")
 
 
-def test_a_deploy_killed_half_way_is_finished_by_the_next_run(podman_host):
-    """Runs killed half-way: a deploy of the fresh host, killed with all its processes in the venv role's install,
-    leaves a host that the next run converges (its service runs and it registers), and the run after that changes
-    nothing."""
+def test_a_limited_deploy_of_the_fresh_host_killed_half_way_is_finished_by_the_next_run(podman_host):
+    """deploy.yml --limit on the one fresh host, killed with all its processes in the venv role's install, leaves a
+    host that the next limited run converges (its service runs and it registers), and the run after that changes
+    nothing. This inventory takes every address from facts, and a limited run gathers only its own hosts': before
+    nvflare_common peer_facts, the hosts role stopped it for want of the server's address; the finishing run
+    gathers the server's facts and writes the other clients' hosts entry (the server's address)."""
     name = "edgefl-f-site-3"
-    playbook("uninstall.yml", "--limit", name)
-    run_killed("deploy.yml", KILL_AT, "--limit", name)  # inside the install
     host = podman_host(name)
+    run_killed("deploy.yml", KILL_AT, "--limit", name)  # inside the install
     assert not host.service(unit(name)).is_running
-    again, seconds = playbook("deploy.yml", "--limit", name)
+    proc, seconds = playbook("deploy.yml", "--limit", name)
     STATE["deploy_after_killed_deploy_seconds"] = round(seconds, 1)
+    flat = " ".join(proc.stdout.split())
+    assert "ok: [%s -> %s" % (name, SERVER) in flat, proc.stdout[-3000:]  # the server's facts, gathered
+
+    def block(other):
+        text = podman_host(other).file("/etc/hosts").content_string
+        return re.findall(r"^\S+\s+server1$", text, re.M)
+
+    assert block(name) and block(name) == block("edgefl-f-site-1"), (block(name), block("edgefl-f-site-1"))
     assert host.service(unit(name)).is_running
     assert host.file("/etc/systemd/system/%s" % unit(name)).exists
     wait_all_connected([SITE[c] for c in CLIENTS + [SPARE]], 240)
-    third = playbook("deploy.yml", "--limit", name)[0]
-    assert "changed=0" in third.stdout and "failed=0" in third.stdout, third.stdout[-3000:]
+    again = playbook("deploy.yml", "--limit", name)[0]
+    assert "changed=0" in again.stdout and "failed=0" in again.stdout, again.stdout[-3000:]
 
 
 def test_uninstall_playbook(podman_host):
