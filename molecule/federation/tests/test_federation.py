@@ -1,6 +1,6 @@
 """Verify of the federation scenario: a real federation deployed by site.yml.
 
-The tests run in file order and build on each other (job -> the no-change fast path -> faults -> job ->
+The tests run in file order and build on each other (job -> the no-change fast path -> faults ->
 add_client -> stop/start/status); the test_m<NN>_*.py files come next and leave the federation running with every
 client connected; test_zz_uninstall.py (uninstall of one host compared with its fresh state, then of the
 fleet, then the figures) is last. Hosts are checked through testinfra's podman backend; the job/status
@@ -159,10 +159,6 @@ def test_client_container_reboot(podman_host):
     else:
         raise AssertionError("site-2 did not re-register after its container restarted")
     STATE["client_reboot_seconds"] = round(time.time() - t0, 1)
-
-
-def test_job_after_faults(tmp_path):
-    run_job("verify-after-faults", str(tmp_path))
 
 
 def _kit_hashes(host, site):

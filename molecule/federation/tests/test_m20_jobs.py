@@ -2,6 +2,7 @@
 
 (a) A job written by `nvflare job create` (meta.conf, .conf configs; from a local template made of the shipped
     NumPy FedAvg example, nothing downloaded) completes through playbooks/submit_job.yml, which prints progress.
+    It is also the job after the faults of test_federation.py (the server killed, a client's container rebooted).
 (b) With one client container stopped, site.yml with nvflare_min_clients=3 converges every other host, its wait
     succeeds at the quorum and names the missing client; wait.yml alone succeeds the same way. The container is
     started again and every client reconnects (the federation is left as found).
