@@ -31,30 +31,34 @@ def fragments(state):
 
 
 def leaked(out, frags):
-    """The fragments (and the PEM marker) that occur in out."""
-    hits = sorted(frag for frag in frags if frag in out)
-    return (["PRIVATE KEY"] if "PRIVATE KEY" in out else []) + hits
+    """The fragments of frags that occur in out, and whether the PEM marker "PRIVATE KEY" does."""
+    return sorted(frag for frag in frags if frag in out), "PRIVATE KEY" in out
+
+
+def check(project_dir, out):
+    """(exit code, message) of the check of out against project_dir/state/cert.json; the message never holds a
+    fragment, only counts."""
+    path = os.path.join(project_dir, "state", "cert.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            frags = fragments(json.load(f))
+    except (OSError, ValueError) as exc:
+        return 2, "cannot read the provisioning state %s: %s" % (path, exc)
+    if len(frags) <= 10:  # the root CA and every participant: fewer lines means the check finds nothing
+        return 2, "only %d key/certificate lines in the state: nothing to check against" % len(frags)
+    hits, marker = leaked(out, frags)
+    message = "leaked: %d of %d key/certificate lines%s" % (
+        len(hits), len(frags), ", and the PRIVATE KEY marker" if marker else "")
+    return (1 if hits or marker else 0), message
 
 
 def main(argv):
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
-    path = os.path.join(argv[1], "state", "cert.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            frags = fragments(json.load(f))
-    except (OSError, ValueError) as exc:
-        print("cannot read the provisioning state %s: %s" % (path, exc))
-        return 2
-    if len(frags) <= 10:  # the root CA and every participant: fewer lines means the check finds nothing
-        print("only %d key/certificate lines in the state: nothing to check against" % len(frags))
-        return 2
-    hits = leaked(sys.stdin.read(), frags)
-    # never print a fragment itself: say how many lines leaked
-    print("leaked: %d of %d key/certificate lines%s" % (
-        len(hits), len(frags), " (and the PRIVATE KEY marker)" if hits[:1] == ["PRIVATE KEY"] else ""))
-    return 1 if hits else 0
+    rc, message = check(argv[1], sys.stdin.read())
+    print(message)
+    return rc
 
 
 if __name__ == "__main__":

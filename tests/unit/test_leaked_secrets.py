@@ -42,6 +42,17 @@ def test_finds_any_line_of_the_state_and_the_marker(tmp_path, out, rc):
     assert not any(line in proc.stdout for line in LINES)
 
 
+@pytest.mark.parametrize("out, message", [
+    ("nothing", "leaked: 0 of 12 key/certificate lines\n"),
+    (LINES[3] + LINES[9], "leaked: 2 of 12 key/certificate lines\n"),
+    # the marker is no line of the state: it is named apart, not counted among them
+    ("-----BEGIN RSA PRIVATE KEY-----", "leaked: 0 of 12 key/certificate lines, and the PRIVATE KEY marker\n"),
+    (LINES[0] + " PRIVATE KEY", "leaked: 1 of 12 key/certificate lines, and the PRIVATE KEY marker\n"),
+])
+def test_counts_lines_and_names_the_marker_apart(tmp_path, out, message):
+    assert _run(_state(tmp_path), out).stdout == message
+
+
 def test_a_state_too_small_or_missing_is_no_pass(tmp_path):
     assert _run(_state(tmp_path, LINES[:4]), "nothing").returncode == 2
     assert _run(str(tmp_path / "none"), "nothing").returncode == 2
