@@ -13,8 +13,8 @@ import time
 import pytest
 
 from fedlib import (
-    CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, admin_kit, env, main_pid, module, playbook, run_job, status, unit,
-    wait_all_connected, workspace,
+    CLIENTS, ROOT, SERVER, SITE, SPARE, STATE, admin_kit, env, main_pid, module, playbook, run_job, run_killed,
+    status, unit, wait_all_connected, workspace,
 )
 
 ALL = [SITE[c] for c in CLIENTS + [SPARE]]
@@ -145,8 +145,6 @@ def test_renew_certs_killed_before_the_restart_is_finished_by_site_yml(podman_ho
     able to connect after the next restart). The marker the kit install leaves makes the next run restart every
     service with the later certificates; the job completes, the superseded kits are pruned, and the run after that
     changes nothing. (rotate_ca.yml runs to its end, restart included, in test_m48_kit_owner.py.)"""
-    from fedlib import run_killed
-
     site1 = podman_host(CLIENTS[0])
     playbook("provision.yml", "-e", "nvflare_renew_certs=true", "-e", "nvflare_cert_validity_days=30")
     kits = os.path.join(workspace(), "edgefl", "kits")
