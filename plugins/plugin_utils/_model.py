@@ -1027,6 +1027,17 @@ class Inventory:
                 needed.update(members)
         return [h for h in members if h in needed and h not in hosts and self.address_pending(h)]
 
+    def provision_peers_needing_facts(self, hosts):
+        """The server and relays outside ``hosts`` whose address cannot be resolved before their facts are gathered,
+        in inventory order. Provisioning writes their addresses into the kits (the server certificate's host names,
+        the listening host of a relay that the hosts behind it dial): a playbook that provisions before facts (site.yml)
+        and one that provisions after (upgrade.yml) would otherwise issue different certificates, each replacing the
+        other's and restarting the clients."""
+        hosts = set(str(h) for h in hosts)
+        server = self.server_host(required=False)
+        members = ([server] if server else []) + self.relay_hosts()
+        return [h for h in members if h not in hosts and self.address_pending(h)]
+
     def kit_dir(self, host, site_name=None):
         """Where the provision module writes this participant's kit (its own Layout, the one formula)."""
         layout = self._kit_layout(host)

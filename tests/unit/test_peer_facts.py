@@ -119,3 +119,18 @@ def test_a_run_limited_to_a_client_learns_the_server_address(tmp_path, with_peer
         assert "hold invalid entries: srv (got address srv)" in out, out
         # and how a host reached by a name gets an address
         assert 'can take its address from its facts instead: nvflare_address: "{{ ansible_facts.default_ipv4.address }}"' in out, out
+
+
+def test_provisioning_needs_the_server_and_relays_whose_address_comes_from_facts():
+    # the clients' addresses go into no kit; site-3's is a literal anyway
+    groups, hostvars = fleet()
+    assert peers_needing_facts([], groups, hostvars, provision=True) == ["srv", "relay-1"]
+    assert peers_needing_facts(["srv"], groups, hostvars, provision=True) == ["relay-1"]
+    groups, hostvars = fleet(srv={"nvflare_address": "192.0.2.1"}, **{"relay-1": {"nvflare_address": "192.0.2.2"}})
+    assert peers_needing_facts([], groups, hostvars, provision=True) == []
+
+
+def test_provision_must_be_a_bool():
+    groups, hostvars = fleet()
+    with pytest.raises(AnsibleFilterError, match="provision must be true or false, got 'yes'"):
+        peers_needing_facts([], groups, hostvars, provision="yes")
