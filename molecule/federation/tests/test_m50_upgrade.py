@@ -16,6 +16,7 @@ that rolls back.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -47,10 +48,10 @@ def control_python(version):
 
 
 def server_cert():
-    """The server certificate of the control node's kit."""
+    """The SHA-256 of the server certificate of the control node's kit (STATE is printed with the figures)."""
     path = os.path.join(workspace(), "edgefl", "kits", SITE[SERVER], "startup", "server.crt")
-    with open(path, encoding="utf-8") as f:
-        return f.read()
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def member_sites(podman_host):
